@@ -1,0 +1,301 @@
+import { formatDuration, parseDuration, parseDurationList } from './duration.ts'
+
+/**
+ * Every environment variable llm-relay reads, with its default and what it means.
+ * This table is the single source: the parser, `.env.example` and the README's
+ * configuration table are all checked against it.
+ */
+interface Variable<T> {
+  env: string
+  aliases?: readonly string[]
+  default: string
+  doc: string
+  secret?: boolean
+  parse: (raw: string) => T
+}
+
+function variable<T>(
+  env: string,
+  fallback: string,
+  doc: string,
+  parse: (raw: string) => T,
+  extra: { aliases?: readonly string[]; secret?: boolean } = {},
+): Variable<T> {
+  return { env, default: fallback, doc, parse, ...extra }
+}
+
+const integer =
+  (min: number, max: number) =>
+  (raw: string): number => {
+    if (!/^\s*-?\d+\s*$/.test(raw)) throw new Error(`must be a whole number, got "${raw}"`)
+    const n = Number(raw)
+    if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${n}`)
+    return n
+  }
+
+const duration =
+  (min: number) =>
+  (raw: string): number => {
+    const ms = parseDuration(raw)
+    if (ms === undefined) throw new Error(`must be a duration like 500ms, 10s, 5m or 2h, got "${raw}"`)
+    if (ms < min) throw new Error(`must be at least ${formatDuration(min)}, got "${raw}"`)
+    return ms
+  }
+
+const durationList = (raw: string): number[] => {
+  const list = parseDurationList(raw)
+  if (list === undefined) throw new Error(`must be a comma list of durations like 5s,5m,30m, got "${raw}"`)
+  return list
+}
+
+const text = (raw: string): string => raw
+
+const optionalText = (raw: string): string | undefined => (raw.trim() === '' ? undefined : raw)
+
+const list = (raw: string): string[] =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+
+const boolean = (raw: string): boolean => {
+  const v = raw.trim().toLowerCase()
+  if (['true', '1', 'yes', 'on'].includes(v)) return true
+  if (['false', '0', 'no', 'off', ''].includes(v)) return false
+  throw new Error(`must be true or false, got "${raw}"`)
+}
+
+const httpUrl = (raw: string): string => {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new Error(`must be an absolute http(s) URL, got "${raw}"`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new Error(`must be an http or https URL, got "${raw}"`)
+  return raw.replace(/\/+$/, '')
+}
+
+export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string }
+
+const database = (raw: string): DatabaseConfig => {
+  if (raw.startsWith('sqlite:')) {
+    const path = raw.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '')
+    if (path === '')
+      throw new Error('sqlite: needs a path, e.g. sqlite:./data/llm-relay.db or sqlite::memory:')
+    return { kind: 'sqlite', path }
+  }
+  if (/^postgres(ql)?:\/\//.test(raw)) return { kind: 'postgres', url: raw }
+  throw new Error(`must start with sqlite: or postgres://, got "${raw}"`)
+}
+
+export interface ApiKey {
+  name: string
+  key: string
+}
+
+const apiKeys = (raw: string): ApiKey[] =>
+  list(raw).map((entry, i) => {
+    const colon = entry.indexOf(':')
+    const [name, key] = colon > 0 ? [entry.slice(0, colon), entry.slice(colon + 1)] : [`key${i + 1}`, entry]
+    if (key.length < 16) throw new Error(`entry ${i + 1} is shorter than 16 characters; use long random keys`)
+    return { name, key }
+  })
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+const logLevel = (raw: string): LogLevel => {
+  const v = raw.trim().toLowerCase()
+  if (!(LOG_LEVELS as readonly string[]).includes(v))
+    throw new Error(`must be one of ${LOG_LEVELS.join(', ')}`)
+  return v as LogLevel
+}
+
+const callbackSecret = (raw: string): string | undefined => {
+  if (raw === '') return undefined
+  if (!raw.startsWith('whsec_'))
+    throw new Error('must start with whsec_ followed by base64 (Standard Webhooks)')
+  const bytes = Buffer.from(raw.slice('whsec_'.length), 'base64')
+  if (bytes.length < 16) throw new Error('must hold at least 16 bytes of base64 after whsec_')
+  return raw
+}
+
+const maxRpm = (raw: string): number | undefined => (raw.trim() === '' ? undefined : integer(0, 100_000)(raw))
+
+export const variables = {
+  port: variable('PORT', '3000', 'HTTP port to listen on.', integer(0, 65535)),
+  host: variable('HOST', '0.0.0.0', 'Address to listen on.', text),
+  database: variable(
+    'DATABASE_URL',
+    'sqlite:./data/llm-relay.db',
+    'Where jobs and history live: `sqlite:<path>`, `sqlite::memory:` or `postgres://…`.',
+    database,
+  ),
+  llmBaseUrl: variable(
+    'LLM_BASE_URL',
+    'https://openrouter.ai/api/v1',
+    'Base URL of the OpenAI-compatible API.',
+    httpUrl,
+  ),
+  llmApiKey: variable(
+    'LLM_API_KEY',
+    '',
+    'API key for the LLM API (`OPENROUTER_API_KEY` is read too). Without one, jobs fail with `llm_auth`.',
+    optionalText,
+    { aliases: ['OPENROUTER_API_KEY'], secret: true },
+  ),
+  llmModel: variable(
+    'LLM_MODEL',
+    'openrouter/free',
+    'Model used when a request names none. `openrouter/free` routes over OpenRouter’s free models.',
+    text,
+  ),
+  llmFallbackModels: variable(
+    'LLM_FALLBACK_MODELS',
+    '',
+    'Comma list of models OpenRouter tries when the first fails (its `models` parameter).',
+    list,
+  ),
+  llmTimeout: variable('LLM_TIMEOUT', '60s', 'Time limit of one LLM call.', duration(1)),
+  llmRetrySchedule: variable(
+    'LLM_RETRY_SCHEDULE',
+    '2s,10s,30s,2m',
+    'Waits between LLM attempts after a retryable error (429, 408, 5xx, timeout, connection).',
+    durationList,
+  ),
+  llmMaxRpm: variable(
+    'LLM_MAX_RPM',
+    '',
+    'LLM calls started per minute at most; 0 is no limit. Empty: 20 for free models, else 0.',
+    maxRpm,
+  ),
+  systemPrompt: variable(
+    'SYSTEM_PROMPT',
+    'You are a helpful assistant.',
+    'System prompt of every conversation unless a request brings its own.',
+    text,
+  ),
+  historyMaxMessages: variable(
+    'HISTORY_MAX_MESSAGES',
+    '20',
+    'How many of the newest history messages each LLM call sees.',
+    integer(0, 10_000),
+  ),
+  maxMessageChars: variable(
+    'MAX_MESSAGE_CHARS',
+    '32000',
+    'Longest accepted `message`, in characters.',
+    integer(1, 1_000_000),
+  ),
+  workerConcurrency: variable(
+    'WORKER_CONCURRENCY',
+    '16',
+    'Jobs worked at once (LLM calls and deliveries).',
+    integer(1, 10_000),
+  ),
+  jobLease: variable(
+    'JOB_LEASE',
+    '2m',
+    'How long a claimed job belongs to its worker before another may take it; renewed while it runs.',
+    duration(100),
+  ),
+  callbackSecret: variable(
+    'CALLBACK_SECRET',
+    '',
+    'Signing secret for callbacks (`whsec_` + base64). Set it to send `webhook-signature`.',
+    callbackSecret,
+    { secret: true },
+  ),
+  callbackTimeout: variable('CALLBACK_TIMEOUT', '10s', 'Time limit of one callback attempt.', duration(1)),
+  callbackRetrySchedule: variable(
+    'CALLBACK_RETRY_SCHEDULE',
+    '5s,5m,30m,2h,5h,10h,10h',
+    'Waits between callback attempts; after the last the job is `dead`.',
+    durationList,
+  ),
+  allowPrivateCallbackUrls: variable(
+    'ALLOW_PRIVATE_CALLBACK_URLS',
+    'false',
+    'Allow callbacks to loopback and private addresses (local development only).',
+    boolean,
+  ),
+  apiKeys: variable(
+    'API_KEYS',
+    '',
+    'Comma list of client keys (`key` or `name:key`); when set, every API route needs one.',
+    apiKeys,
+    { secret: true },
+  ),
+  rateLimitMax: variable(
+    'RATE_LIMIT_MAX',
+    '60',
+    'Requests per window and client; 0 turns the limit off.',
+    integer(0, 1_000_000),
+  ),
+  rateLimitWindow: variable('RATE_LIMIT_WINDOW', '1m', 'Window of the rate limit.', duration(1)),
+  logLevel: variable('LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent.', logLevel),
+  appUrl: variable(
+    'APP_URL',
+    'https://github.com/llm-relay/llm-relay',
+    'Sent to OpenRouter as `HTTP-Referer` (app attribution).',
+    text,
+  ),
+  appName: variable('APP_NAME', 'llm-relay', 'Sent to OpenRouter as `X-Title` (app attribution).', text),
+} as const
+
+type Variables = typeof variables
+type Parsed = { [K in keyof Variables]: ReturnType<Variables[K]['parse']> }
+
+export type Config = Omit<Parsed, 'llmMaxRpm'> & {
+  /** Resolved: 0 means no limit. */
+  llmMaxRpm: number
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** OpenRouter's free tier: `openrouter/free` and every `:free` model id. */
+export function isFreeModel(model: string): boolean {
+  return model === 'openrouter/free' || model.endsWith(':free')
+}
+
+/** Reads and validates the whole environment at once; throws one ConfigError naming every bad variable. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const problems: string[] = []
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(variables) as [keyof Variables, Variable<unknown>][]) {
+    const names = [v.env, ...(v.aliases ?? [])]
+    const found = names.find((n) => env[n] !== undefined)
+    const raw = found === undefined ? v.default : (env[found] as string)
+    try {
+      out[key] = v.parse(raw)
+    } catch (error) {
+      problems.push(`${found ?? v.env}: ${(error as Error).message}`)
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  const parsed = out as Parsed
+  return {
+    ...parsed,
+    llmMaxRpm: parsed.llmMaxRpm ?? (isFreeModel(parsed.llmModel) ? 20 : 0),
+  }
+}
+
+/** The effective settings with secrets masked, for `check-config` and the start-up log. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(variables) as [keyof Variables, Variable<unknown>][]) {
+    const value = config[key]
+    out[v.env] = v.secret
+      ? value === undefined || (Array.isArray(value) && value.length === 0)
+        ? ''
+        : '***'
+      : value
+  }
+  return out
+}

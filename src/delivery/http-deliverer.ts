@@ -1,0 +1,69 @@
+import type { JobError } from '../job.ts'
+import type { Job } from '../store/store.ts'
+import type { Deliverer, DeliveryResult } from './deliverer.ts'
+import { callbackPayload } from './payload.ts'
+import { signWebhook } from './signature.ts'
+
+export interface HttpDelivererOptions {
+  secret: string | undefined
+  timeoutMs: number
+  userAgent: string
+  now: () => number
+}
+
+/** POSTs the signed callback; redirects are answers, never followed. */
+export class HttpDeliverer implements Deliverer {
+  constructor(private readonly options: HttpDelivererOptions) {}
+
+  async deliver(job: Job): Promise<DeliveryResult> {
+    const body = JSON.stringify(callbackPayload(job))
+    const started = this.options.now()
+    const timestamp = Math.floor(started / 1000)
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'user-agent': this.options.userAgent,
+      'webhook-id': job.id,
+      'webhook-timestamp': String(timestamp),
+    }
+    if (this.options.secret)
+      headers['webhook-signature'] = signWebhook(this.options.secret, job.id, timestamp, body)
+    const result = (statusCode: number | null, error: JobError | null): DeliveryResult => ({
+      ok: error === null,
+      statusCode,
+      error,
+      durationMs: Math.max(0, this.options.now() - started),
+      retryable: true,
+    })
+    try {
+      const response = await fetch(job.callbackUrl, {
+        method: 'POST',
+        headers,
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      })
+      await response.body?.cancel().catch(() => {})
+      if (response.status >= 200 && response.status < 300) return result(response.status, null)
+      if (response.status >= 300 && response.status < 400)
+        return result(response.status, {
+          code: 'callback_redirect',
+          message: `The callback answered ${response.status} (redirect to ${response.headers.get('location') ?? 'nowhere'}); redirects are not followed.`,
+        })
+      return result(response.status, {
+        code: 'callback_http_status',
+        message: `The callback answered ${response.status}.`,
+      })
+    } catch (error) {
+      const name = (error as Error)?.name
+      if (name === 'TimeoutError' || name === 'AbortError')
+        return result(null, {
+          code: 'callback_timeout',
+          message: `The callback did not answer within ${this.options.timeoutMs} ms.`,
+        })
+      return result(null, {
+        code: 'callback_connection',
+        message: `Could not reach the callback: ${(error as Error)?.message ?? String(error)}`,
+      })
+    }
+  }
+}

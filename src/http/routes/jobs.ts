@@ -1,0 +1,86 @@
+import { Elysia, t } from 'elysia'
+import type { Job, Store } from '../../store/store.ts'
+import { Problem, problems } from '../problem.ts'
+import { JobView, RedeliverAccepted } from '../schemas.ts'
+
+export interface JobsDeps {
+  store: Store
+  wake: () => void
+  now: () => number
+  owner: (request: Request) => string
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString()
+
+const JobParams = t.Object({ id: t.String({ maxLength: 64, description: 'Job id.' }) })
+
+export function jobRoutes(deps: JobsDeps) {
+  const find = async (id: string, request: Request): Promise<Job> => {
+    const job = await deps.store.getJob(id, deps.owner(request))
+    if (!job) throw new Problem(404, `No job ${id}.`)
+    return job
+  }
+  return new Elysia({ name: 'jobs' })
+    .get(
+      '/jobs/:id',
+      async ({ params, request }) => {
+        const job = await find(params.id, request)
+        const deliveries = await deps.store.listDeliveryAttempts(job.id)
+        return {
+          id: job.id,
+          conversation_id: job.conversationId,
+          status: job.status,
+          message: job.message,
+          response: job.response,
+          error: job.error,
+          model: job.model,
+          usage: job.usage,
+          metadata: job.metadata,
+          attempts: { llm: job.llmAttempts, delivery: job.deliveryAttempts },
+          deliveries: deliveries.map((d) => ({
+            attempt: d.attempt,
+            at: iso(d.at),
+            status_code: d.statusCode,
+            error: d.error,
+            duration_ms: d.durationMs,
+          })),
+          created_at: iso(job.createdAt),
+          updated_at: iso(job.updatedAt),
+          completed_at: job.completedAt === null ? null : iso(job.completedAt),
+        }
+      },
+      {
+        params: JobParams,
+        response: { 200: JobView, ...problems(404) },
+        detail: {
+          tags: ['Jobs'],
+          summary: 'Read a job',
+          description: 'Status, answer or error, and every callback attempt.',
+        },
+      },
+    )
+    .post(
+      '/jobs/:id/redeliver',
+      async ({ params, request, status }) => {
+        const result = await deps.store.redeliver(params.id, deps.owner(request), deps.now())
+        if (result === 'not_found') throw new Problem(404, `No job ${params.id}.`)
+        if (result === 'not_finished')
+          throw new Problem(
+            409,
+            'Only a delivered or dead job can be redelivered; this one is still in progress.',
+          )
+        deps.wake()
+        return status(202, { id: params.id, status: 'delivering' as const })
+      },
+      {
+        params: JobParams,
+        response: { 202: RedeliverAccepted, ...problems(404, 409) },
+        detail: {
+          tags: ['Jobs'],
+          summary: 'Send the stored result again',
+          description:
+            'For a `delivered` or `dead` job: the stored answer (or failure) is sent again with the same `webhook-id`, on a fresh retry schedule. The LLM is not called again.',
+        },
+      },
+    )
+}

@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto'
+import { Elysia, t } from 'elysia'
+import type { Store } from '../../store/store.ts'
+import { type FieldError, Problem, problems } from '../problem.ts'
+import { readJsonBody } from '../request-body.ts'
+import { METADATA_MAX_BYTES, WebhookAccepted, type WebhookBody, webhookBodySchema } from '../schemas.ts'
+
+export interface WebhookDeps {
+  store: Store
+  wake: () => void
+  now: () => number
+  newId: () => string
+  owner: (request: Request) => string
+  maxMessageChars: number
+  maxBodyBytes: number
+  defaultModel: string
+  defaultSystemPrompt: string
+}
+
+/** The one check TypeBox cannot say: the metadata's size as JSON. */
+function checkBody(body: WebhookBody): FieldError[] {
+  if (body.metadata !== undefined && Buffer.byteLength(JSON.stringify(body.metadata)) > METADATA_MAX_BYTES)
+    return [{ field: '/metadata', message: `must be at most ${METADATA_MAX_BYTES} bytes as JSON` }]
+  return []
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
+
+/** Without a conversation_id the conversation is the callback endpoint's own. */
+export function conversationIdFor(body: WebhookBody): string {
+  return body.conversation_id ?? `cb:${sha256(body.callback_url).slice(0, 40)}`
+}
+
+export function webhookRoutes(deps: WebhookDeps) {
+  const Body = webhookBodySchema(deps.maxMessageChars)
+  return new Elysia({ name: 'webhook' }).post(
+    '/webhook',
+    async ({ body, headers, request, set, status }) => {
+      const errors = checkBody(body)
+      if (errors.length > 0) throw new Problem(422, 'The request body failed validation.', errors)
+      const conversationId = conversationIdFor(body)
+      const now = deps.now()
+      const result = await deps.store.acceptJob({
+        id: deps.newId(),
+        owner: deps.owner(request),
+        conversationId,
+        message: body.message,
+        callbackUrl: body.callback_url,
+        model: body.model ?? deps.defaultModel,
+        systemPrompt: body.system_prompt ?? deps.defaultSystemPrompt,
+        metadata: body.metadata ?? null,
+        idempotencyKey: headers['idempotency-key'] ?? null,
+        requestHash: sha256(
+          JSON.stringify([
+            body.message,
+            body.callback_url,
+            body.conversation_id ?? null,
+            body.model ?? null,
+            body.system_prompt ?? null,
+            body.metadata ?? null,
+          ]),
+        ),
+        now,
+      })
+      if (result.kind === 'idempotency_conflict')
+        throw new Problem(422, 'This Idempotency-Key was already used with a different body.', [
+          { field: 'Idempotency-Key', message: `already names job ${result.job.id}` },
+        ])
+      if (result.kind === 'created') deps.wake()
+      const statusUrl = new URL(`/jobs/${result.job.id}`, request.url).toString()
+      set.headers.location = `/jobs/${result.job.id}`
+      const view = {
+        id: result.job.id,
+        conversation_id: result.job.conversationId,
+        status: result.job.status,
+        status_url: statusUrl,
+      }
+      return result.kind === 'created' ? status(202, view) : status(200, view)
+    },
+    {
+      parse: ({ request }) => readJsonBody(request, deps.maxBodyBytes),
+      body: Body,
+      headers: t.Object({
+        'idempotency-key': t.Optional(
+          t.String({
+            minLength: 1,
+            maxLength: 255,
+            description: 'The same key again returns the same job (200) and enqueues nothing.',
+          }),
+        ),
+      }),
+      response: {
+        202: WebhookAccepted,
+        200: t.Composite([WebhookAccepted], {
+          description:
+            'Replay of an earlier request with the same Idempotency-Key: the same job, nothing enqueued.',
+        }),
+        ...problems(400, 413, 415, 422),
+      },
+      detail: {
+        tags: ['Messages'],
+        summary: 'Send a message to answer',
+        description:
+          'Commits a job and answers 202 once it is durable. The answer is POSTed to `callback_url` as a Standard Webhooks envelope (`job.completed` or `job.failed`), signed when `CALLBACK_SECRET` is set, retried on `CALLBACK_RETRY_SCHEDULE`. Messages of one conversation are answered one at a time, in the order accepted, each seeing the history before it.',
+      },
+    },
+  )
+}

@@ -1,0 +1,166 @@
+import { FormatRegistry } from '@sinclair/typebox'
+import { type Static, t } from 'elysia'
+import { ERROR_CODES, JOB_STATUSES } from '../job.ts'
+
+export const CONVERSATION_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$'
+export const METADATA_MAX_BYTES = 4096
+
+/** An absolute http(s) URL with a host and without `user:password@`. */
+export function isCallbackUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false
+  const url = new URL(value)
+  return (
+    (url.protocol === 'http:' || url.protocol === 'https:') &&
+    url.hostname !== '' &&
+    url.username === '' &&
+    url.password === ''
+  )
+}
+FormatRegistry.Set('callback-url', isCallbackUrl)
+
+export function webhookBodySchema(maxMessageChars: number) {
+  return t.Object(
+    {
+      message: t.String({
+        minLength: 1,
+        maxLength: maxMessageChars,
+        pattern: '\\S',
+        'x-error': `must be a non-blank string of at most ${maxMessageChars} characters`,
+        description: `The user's message. Not blank, at most ${maxMessageChars} characters.`,
+        examples: ['What is the capital of France?'],
+      }),
+      callback_url: t.String({
+        format: 'callback-url',
+        maxLength: 2048,
+        'x-error': 'must be an absolute http or https URL of at most 2048 characters, without user:password@',
+        description:
+          'Absolute http(s) URL the answer is POSTed to (Standard Webhooks envelope). No `user:password@`.',
+        examples: ['https://example.com/hooks/llm'],
+      }),
+      conversation_id: t.Optional(
+        t.String({
+          pattern: CONVERSATION_ID_PATTERN,
+          'x-error': 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -',
+          description:
+            'Messages with the same id share history. Left out, the conversation is keyed by `callback_url`.',
+          examples: ['customer-42'],
+        }),
+      ),
+      model: t.Optional(
+        t.String({
+          minLength: 1,
+          maxLength: 200,
+          description: 'Model id for this message (overrides `LLM_MODEL`).',
+          examples: ['meta-llama/llama-3.3-70b-instruct:free'],
+        }),
+      ),
+      system_prompt: t.Optional(
+        t.String({
+          maxLength: maxMessageChars,
+          description: 'System prompt for this message (overrides `SYSTEM_PROMPT`).',
+          examples: ['Answer in one sentence.'],
+        }),
+      ),
+      metadata: t.Optional(
+        t.Record(t.String(), t.Unknown(), {
+          description: `Any JSON object up to ${METADATA_MAX_BYTES} bytes, echoed back in the callback.`,
+          examples: [{ ticket: 'T-1001' }],
+        }),
+      ),
+    },
+    { description: 'A message to answer and where to deliver the answer.' },
+  )
+}
+export type WebhookBody = Static<ReturnType<typeof webhookBodySchema>>
+
+const Status = t.UnionEnum([...JOB_STATUSES], {
+  description:
+    '`queued` waits for the LLM · `processing` the LLM call runs · `delivering` the answer is stored and the callback is being sent · `delivered` · `dead` every callback attempt failed (redeliverable).',
+})
+
+export const WebhookAccepted = t.Object(
+  {
+    id: t.String({ description: 'Job id; also the callback’s `webhook-id`.', examples: ['0193a1b2-…'] }),
+    conversation_id: t.String({ examples: ['customer-42'] }),
+    status: Status,
+    status_url: t.String({
+      description: 'Where to read the job.',
+      examples: ['http://localhost:3000/jobs/0193a1b2-…'],
+    }),
+  },
+  { description: 'The job is committed and will be answered.' },
+)
+
+const ErrorCode = t.UnionEnum(Object.keys(ERROR_CODES) as [keyof typeof ERROR_CODES], {
+  description: Object.entries(ERROR_CODES)
+    .map(([code, text]) => `\`${code}\`: ${text}`)
+    .join('\n'),
+})
+
+export const JobErrorSchema = t.Object(
+  { code: ErrorCode, message: t.String({ description: 'A readable explanation.' }) },
+  { description: 'Why the job failed, or why the last attempt failed.' },
+)
+
+export const UsageSchema = t.Object(
+  { prompt_tokens: t.Integer(), completion_tokens: t.Integer(), total_tokens: t.Integer() },
+  { description: 'Token counts as the LLM API reported them.' },
+)
+
+const Timestamp = t.String({ format: 'date-time', examples: ['2026-01-01T12:00:00.000Z'] })
+
+export const JobView = t.Object(
+  {
+    id: t.String(),
+    conversation_id: t.String(),
+    status: Status,
+    message: t.String(),
+    response: t.Nullable(t.String({ description: 'The answer, once there is one.' })),
+    error: t.Nullable(JobErrorSchema),
+    model: t.String({ description: 'The model asked for; once answered, the model that answered.' }),
+    usage: t.Nullable(UsageSchema),
+    metadata: t.Nullable(t.Record(t.String(), t.Unknown())),
+    attempts: t.Object({
+      llm: t.Integer({ description: 'LLM calls started for this job.' }),
+      delivery: t.Integer({ description: 'Callback attempts made.' }),
+    }),
+    deliveries: t.Array(
+      t.Object({
+        attempt: t.Integer(),
+        at: Timestamp,
+        status_code: t.Nullable(t.Integer()),
+        error: t.Nullable(JobErrorSchema),
+        duration_ms: t.Integer(),
+      }),
+      { description: 'Every callback attempt, oldest first.' },
+    ),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    completed_at: t.Nullable(Timestamp),
+  },
+  { description: 'A job and everything that happened to it.' },
+)
+
+export const ConversationView = t.Object(
+  {
+    id: t.String(),
+    messages: t.Array(
+      t.Object({
+        role: t.UnionEnum(['user', 'assistant']),
+        content: t.String(),
+        job_id: t.String(),
+        created_at: Timestamp,
+      }),
+      { description: 'Oldest first.' },
+    ),
+  },
+  { description: 'A conversation’s history: the answered messages and their answers.' },
+)
+
+export const RedeliverAccepted = t.Object(
+  { id: t.String(), status: Status },
+  { description: 'The stored result will be sent again.' },
+)
+
+export const Health = t.Object({ status: t.Literal('ok') })
+export const Readiness = t.Object({ status: t.UnionEnum(['ready', 'unavailable']) })

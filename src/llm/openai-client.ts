@@ -1,0 +1,83 @@
+import OpenAI from 'openai'
+import type { Usage } from '../job.ts'
+import { classifyErrorInBody, classifyLlmError } from './classify.ts'
+import type { LlmClient, LlmRequest, LlmResult } from './llm.ts'
+
+export interface OpenAiClientOptions {
+  baseUrl: string
+  apiKey: string | undefined
+  timeoutMs: number
+  fallbackModels: readonly string[]
+  appUrl: string
+  appName: string
+  userAgent: string
+  now: () => number
+}
+
+/** The adapter on the official `openai` SDK; it works with any OpenAI-compatible API. */
+export class OpenAiLlmClient implements LlmClient {
+  private readonly client: OpenAI | undefined
+
+  constructor(private readonly options: OpenAiClientOptions) {
+    this.client =
+      options.apiKey === undefined
+        ? undefined
+        : new OpenAI({
+            baseURL: options.baseUrl,
+            apiKey: options.apiKey,
+            timeout: options.timeoutMs,
+            // Retries belong to the job (durable, scheduled), not to one in-memory call.
+            maxRetries: 0,
+            defaultHeaders: {
+              // OpenRouter's app attribution: https://openrouter.ai/docs/app-attribution
+              'HTTP-Referer': options.appUrl,
+              'X-Title': options.appName,
+              'User-Agent': options.userAgent,
+            },
+          })
+  }
+
+  async complete(request: LlmRequest): Promise<LlmResult> {
+    if (this.client === undefined) {
+      return {
+        ok: false,
+        failure: {
+          code: 'llm_auth',
+          retryable: false,
+          message: 'No LLM API key is configured: set LLM_API_KEY (or OPENROUTER_API_KEY).',
+        },
+      }
+    }
+    const body: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming & { models?: string[] } = {
+      model: request.model,
+      messages: request.messages,
+    }
+    // OpenRouter's model fallbacks: https://openrouter.ai/docs/features/model-routing
+    if (this.options.fallbackModels.length > 0) body.models = [request.model, ...this.options.fallbackModels]
+    let completion: OpenAI.Chat.ChatCompletion & { error?: unknown }
+    try {
+      completion = await this.client.chat.completions.create(body)
+    } catch (error) {
+      return { ok: false, failure: classifyLlmError(error, this.options.now()) }
+    }
+    const inBody = classifyErrorInBody(completion)
+    if (inBody) return { ok: false, failure: inBody }
+    const choice = completion.choices?.[0]
+    const content = choice?.message?.content
+    if (typeof content !== 'string' || content === '') {
+      const reason = choice?.finish_reason ? ` (finish_reason: ${choice.finish_reason})` : ''
+      return {
+        ok: false,
+        failure: { code: 'llm_error', retryable: true, message: `The LLM API returned no answer${reason}.` },
+      }
+    }
+    const usage: Usage | null = completion.usage
+      ? {
+          prompt_tokens: completion.usage.prompt_tokens,
+          completion_tokens: completion.usage.completion_tokens,
+          total_tokens: completion.usage.total_tokens,
+        }
+      : null
+    return { ok: true, answer: { content, model: completion.model || request.model, usage } }
+  }
+}

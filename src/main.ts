@@ -1,0 +1,137 @@
+import { type Clock, newJobId, systemClock } from './clock.ts'
+import { type Config, ConfigError } from './config/config.ts'
+import { loadConfig } from './config/environment.ts'
+import { HttpDeliverer } from './delivery/http-deliverer.ts'
+import { createHttpApp } from './http/app.ts'
+import { CallBudget } from './llm/call-budget.ts'
+import { OpenAiLlmClient } from './llm/openai-client.ts'
+import { createLogger, type Logger } from './log.ts'
+import { SqliteStore } from './store/sqlite.ts'
+import type { Store } from './store/store.ts'
+import { USER_AGENT, VERSION } from './version.ts'
+import { Worker } from './worker/worker.ts'
+
+export interface Relay {
+  url: string
+  store: Store
+  worker: Worker
+  stop(): Promise<void>
+}
+
+export interface RelayParts {
+  clock?: Clock
+  logger?: Logger
+}
+
+/** Max body bytes until the security work makes it a setting. */
+const MAX_BODY_BYTES = 64 * 1024
+const SHUTDOWN_TIMEOUT_MS = 30_000
+
+function openStore(config: Config): Store {
+  if (config.database.kind === 'sqlite') return new SqliteStore(config.database.path)
+  throw new ConfigError(['DATABASE_URL: postgres:// is not supported by this build yet; use sqlite:<path>'])
+}
+
+/** The composition root: builds every part from the one Config and starts serving. */
+export async function startRelay(config: Config, parts: RelayParts = {}): Promise<Relay> {
+  const clock = parts.clock ?? systemClock
+  const logger = parts.logger ?? createLogger(config.logLevel)
+  const store = openStore(config)
+  const now = () => clock.now()
+  const worker = new Worker({
+    store,
+    clock,
+    logger,
+    llm: new OpenAiLlmClient({
+      baseUrl: config.llmBaseUrl,
+      apiKey: config.llmApiKey,
+      timeoutMs: config.llmTimeout,
+      fallbackModels: config.llmFallbackModels,
+      appUrl: config.appUrl,
+      appName: config.appName,
+      userAgent: USER_AGENT,
+      now,
+    }),
+    deliverer: new HttpDeliverer({
+      secret: config.callbackSecret,
+      timeoutMs: config.callbackTimeout,
+      userAgent: USER_AGENT,
+      now,
+    }),
+    budget: new CallBudget(config.llmMaxRpm),
+    workerId: `${process.pid}-${newJobId()}`,
+    concurrency: config.workerConcurrency,
+    leaseMs: config.jobLease,
+    historyMaxMessages: config.historyMaxMessages,
+    llmRetrySchedule: config.llmRetrySchedule,
+    callbackRetrySchedule: config.callbackRetrySchedule,
+  })
+  let accepting = true
+  const app = createHttpApp({
+    store,
+    logger,
+    version: VERSION,
+    wake: () => worker.wake(),
+    now,
+    newId: newJobId,
+    accepting: () => accepting,
+    maxMessageChars: config.maxMessageChars,
+    maxBodyBytes: MAX_BODY_BYTES,
+    defaultModel: config.llmModel,
+    defaultSystemPrompt: config.systemPrompt,
+  })
+  app.listen({ port: config.port, hostname: config.host })
+  const server = app.server
+  if (!server) throw new Error('the HTTP server did not start')
+  worker.start()
+
+  if (!config.llmApiKey)
+    logger.warn('no LLM_API_KEY (or OPENROUTER_API_KEY) is set: every job will fail with llm_auth')
+  if (config.apiKeys.length === 0)
+    logger.warn('API_KEYS is empty: the API is open to anyone who can reach it')
+  logger.info(
+    { url: server.url.toString(), database: config.database.kind, model: config.llmModel, version: VERSION },
+    'llm-relay started',
+  )
+
+  let stopping: Promise<void> | undefined
+  return {
+    url: server.url.toString().replace(/\/$/, ''),
+    store,
+    worker,
+    stop() {
+      stopping ??= (async () => {
+        accepting = false
+        await app.stop()
+        await worker.stop(SHUTDOWN_TIMEOUT_MS)
+        await store.close()
+        logger.info('llm-relay stopped')
+      })()
+      return stopping
+    },
+  }
+}
+
+async function main(): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`llm-relay: ${error.message}\n`)
+      process.exit(1)
+    }
+    throw error
+  }
+  const relay = await startRelay(config)
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      relay.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      )
+    })
+  }
+}
+
+if (import.meta.main) await main()

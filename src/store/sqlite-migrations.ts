@@ -1,0 +1,80 @@
+/**
+ * Numbered in order and applied once each, inside one transaction per migration.
+ * Kept in code (not .sql files) so the compiled binary carries them.
+ */
+export const sqliteMigrations: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'jobs, conversations, messages, delivery attempts',
+    sql: `
+CREATE TABLE conversations (
+  owner         TEXT    NOT NULL,
+  id            TEXT    NOT NULL,
+  last_sequence INTEGER NOT NULL,
+  -- accepted jobs not yet answered or failed: more than one means the newer ones wait their turn
+  open_jobs     INTEGER NOT NULL,
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (owner, id)
+) WITHOUT ROWID;
+
+CREATE TABLE jobs (
+  seq               INTEGER PRIMARY KEY AUTOINCREMENT, -- acceptance order
+  id                TEXT    NOT NULL UNIQUE,
+  owner             TEXT    NOT NULL,
+  conversation_id   TEXT    NOT NULL,
+  sequence          INTEGER NOT NULL,
+  status            TEXT    NOT NULL,
+  -- 1 while an earlier message of the same conversation is still unanswered
+  waiting           INTEGER NOT NULL,
+  -- when the job may be claimed: its due time, or while leased, when the lease runs out
+  available_at      INTEGER NOT NULL,
+  lease_owner       TEXT,
+  message           TEXT    NOT NULL,
+  callback_url      TEXT    NOT NULL,
+  model             TEXT    NOT NULL,
+  system_prompt     TEXT    NOT NULL,
+  metadata          TEXT,
+  response          TEXT,
+  error_code        TEXT,
+  error_message     TEXT,
+  usage             TEXT,
+  llm_attempts      INTEGER NOT NULL DEFAULT 0,
+  delivery_attempts INTEGER NOT NULL DEFAULT 0,
+  delivery_failures INTEGER NOT NULL DEFAULT 0,
+  idempotency_key   TEXT,
+  request_hash      TEXT    NOT NULL,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  completed_at      INTEGER
+);
+CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_llm_due ON jobs (available_at, seq) WHERE status IN ('queued', 'processing') AND waiting = 0;
+CREATE INDEX jobs_delivery_due ON jobs (available_at) WHERE status = 'delivering';
+CREATE INDEX jobs_conversation_waiting ON jobs (owner, conversation_id, seq) WHERE waiting = 1;
+CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+
+CREATE TABLE messages (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  owner           TEXT    NOT NULL,
+  conversation_id TEXT    NOT NULL,
+  role            TEXT    NOT NULL,
+  content         TEXT    NOT NULL,
+  job_id          TEXT    NOT NULL,
+  created_at      INTEGER NOT NULL,
+  UNIQUE (job_id, role)
+);
+CREATE INDEX messages_conversation ON messages (owner, conversation_id, id);
+
+CREATE TABLE delivery_attempts (
+  job_id        TEXT    NOT NULL,
+  attempt       INTEGER NOT NULL,
+  at            INTEGER NOT NULL,
+  status_code   INTEGER,
+  error_code    TEXT,
+  error_message TEXT,
+  duration_ms   INTEGER NOT NULL,
+  PRIMARY KEY (job_id, attempt)
+) WITHOUT ROWID;
+`,
+  },
+]

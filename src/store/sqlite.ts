@@ -1,0 +1,396 @@
+import { Database } from 'bun:sqlite'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { JobError } from '../job.ts'
+import {
+  type DeliveryAttemptRow,
+  deliveryAttemptFromRow,
+  type JobRow,
+  jobFromRow,
+  type MessageRow,
+  messageFromRow,
+} from './rows.ts'
+import { sqliteMigrations } from './sqlite-migrations.ts'
+import type {
+  AcceptResult,
+  Answer,
+  ClaimRequest,
+  DeliveryAttempt,
+  DeliveryOutcome,
+  HistoryMessage,
+  Job,
+  NewJob,
+  RedeliverResult,
+  Store,
+} from './store.ts'
+
+const LLM_STAGE = `status IN ('queued', 'processing') AND waiting = 0`
+
+/**
+ * The embedded default: one SQLite file in WAL mode. Every write is one statement or one
+ * IMMEDIATE transaction, so two processes sharing the file still claim safely.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    this.db = new Database(path, { create: true, strict: true })
+    this.db.exec('PRAGMA journal_mode = WAL')
+    // FULL: a 202 promises the job survives a power cut, not only a crash of the process.
+    this.db.exec('PRAGMA synchronous = FULL')
+    this.db.exec('PRAGMA busy_timeout = 5000')
+    this.migrate()
+  }
+
+  private migrate(): void {
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    )
+    const applied = new Set(
+      this.db
+        .query<{ version: number }, []>('SELECT version FROM schema_migrations')
+        .all()
+        .map((r) => r.version),
+    )
+    for (const m of sqliteMigrations) {
+      if (applied.has(m.version)) continue
+      this.db
+        .transaction(() => {
+          this.db.exec(m.sql)
+          this.db
+            .query('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+            .run(m.version, m.name, Date.now())
+        })
+        .immediate()
+    }
+  }
+
+  private jobBy(sql: string, ...params: (string | number | null)[]): Job | undefined {
+    const row = this.db.query<JobRow, (string | number | null)[]>(sql).get(...params)
+    return row ? jobFromRow(row) : undefined
+  }
+
+  async acceptJob(job: NewJob): Promise<AcceptResult> {
+    return this.db
+      .transaction((): AcceptResult => {
+        if (job.idempotencyKey !== null) {
+          const row = this.db
+            .query<JobRow & { request_hash: string }, [string, string]>(
+              'SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?',
+            )
+            .get(job.owner, job.idempotencyKey)
+          if (row) {
+            const kind = row.request_hash === job.requestHash ? 'existing' : 'idempotency_conflict'
+            return { kind, job: jobFromRow(row) }
+          }
+        }
+        const conversation = this.db
+          .query<{ last_sequence: number; open_jobs: number }, [string, string, number]>(
+            `INSERT INTO conversations (owner, id, last_sequence, open_jobs, created_at) VALUES (?1, ?2, 1, 1, ?3)
+           ON CONFLICT (owner, id) DO UPDATE SET last_sequence = last_sequence + 1, open_jobs = open_jobs + 1
+           RETURNING last_sequence, open_jobs`,
+          )
+          .get(job.owner, job.conversationId, job.now)
+        if (!conversation) throw new Error('conversation upsert returned nothing')
+        const row = this.db
+          .query<JobRow, (string | number | null)[]>(
+            `INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message, callback_url,
+             model, system_prompt, metadata, idempotency_key, request_hash, created_at, updated_at)
+           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+          )
+          .get(
+            job.id,
+            job.owner,
+            job.conversationId,
+            conversation.last_sequence,
+            conversation.open_jobs > 1 ? 1 : 0,
+            job.now,
+            job.message,
+            job.callbackUrl,
+            job.model,
+            job.systemPrompt,
+            job.metadata === null ? null : JSON.stringify(job.metadata),
+            job.idempotencyKey,
+            job.requestHash,
+            job.now,
+            job.now,
+          )
+        if (!row) throw new Error('job insert returned nothing')
+        return { kind: 'created', job: jobFromRow(row) }
+      })
+      .immediate()
+  }
+
+  async getJob(id: string, owner: string): Promise<Job | undefined> {
+    return this.jobBy('SELECT * FROM jobs WHERE id = ? AND owner = ?', id, owner)
+  }
+
+  async listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]> {
+    return this.db
+      .query<DeliveryAttemptRow, [string]>(
+        'SELECT * FROM delivery_attempts WHERE job_id = ? ORDER BY attempt',
+      )
+      .all(jobId)
+      .map(deliveryAttemptFromRow)
+  }
+
+  async claimJobs(r: ClaimRequest): Promise<Job[]> {
+    const until = r.now + r.leaseMs
+    return this.db
+      .transaction((): Job[] => {
+        const claimed: JobRow[] = []
+        const llmLimit = Math.min(r.limit, r.llmLimit)
+        if (llmLimit > 0) {
+          claimed.push(
+            ...this.db
+              .query<JobRow, [string, number, number, number]>(
+                `UPDATE jobs SET status = 'processing', lease_owner = ?1, available_at = ?2,
+                 llm_attempts = llm_attempts + 1, updated_at = ?3
+               WHERE seq IN (SELECT seq FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?3
+                             ORDER BY available_at, seq LIMIT ?4)
+               RETURNING *`,
+              )
+              .all(r.workerId, until, r.now, llmLimit),
+          )
+        }
+        const deliveryLimit = r.limit - claimed.length
+        if (deliveryLimit > 0) {
+          claimed.push(
+            ...this.db
+              .query<JobRow, [string, number, number, number]>(
+                `UPDATE jobs SET lease_owner = ?1, available_at = ?2, updated_at = ?3
+               WHERE seq IN (SELECT seq FROM jobs WHERE status = 'delivering' AND available_at <= ?3
+                             ORDER BY available_at LIMIT ?4)
+               RETURNING *`,
+              )
+              .all(r.workerId, until, r.now, deliveryLimit),
+          )
+        }
+        return claimed.map(jobFromRow)
+      })
+      .immediate()
+  }
+
+  async renewLease(jobId: string, workerId: string, until: number): Promise<boolean> {
+    const result = this.db
+      .query(
+        `UPDATE jobs SET available_at = ? WHERE id = ? AND lease_owner = ? AND status IN ('processing', 'delivering')`,
+      )
+      .run(until, jobId, workerId)
+    return result.changes === 1
+  }
+
+  async readHistory(owner: string, conversationId: string, limit: number): Promise<HistoryMessage[]> {
+    if (limit <= 0) return []
+    return this.db
+      .query<MessageRow, [string, string, number]>(
+        `SELECT role, content, job_id, created_at FROM
+           (SELECT id, role, content, job_id, created_at FROM messages
+            WHERE owner = ? AND conversation_id = ? ORDER BY id DESC LIMIT ?)
+         ORDER BY id`,
+      )
+      .all(owner, conversationId, limit)
+      .map(messageFromRow)
+  }
+
+  /** The conversation's turn is over: let its next waiting message go. */
+  private endTurn(job: Job): void {
+    this.db
+      .query('UPDATE conversations SET open_jobs = open_jobs - 1 WHERE owner = ? AND id = ?')
+      .run(job.owner, job.conversationId)
+    this.db
+      .query(
+        `UPDATE jobs SET waiting = 0 WHERE seq =
+           (SELECT seq FROM jobs WHERE owner = ?1 AND conversation_id = ?2 AND waiting = 1 ORDER BY seq LIMIT 1)`,
+      )
+      .run(job.owner, job.conversationId)
+  }
+
+  async recordAnswer(jobId: string, workerId: string, answer: Answer, now: number): Promise<Job | undefined> {
+    return this.db
+      .transaction((): Job | undefined => {
+        const job = this.jobBy(
+          `UPDATE jobs SET status = 'delivering', response = ?, model = ?, usage = ?, error_code = NULL,
+           error_message = NULL, completed_at = ?, updated_at = ?
+         WHERE id = ? AND lease_owner = ? AND status = 'processing' RETURNING *`,
+          answer.response,
+          answer.model,
+          answer.usage === null ? null : JSON.stringify(answer.usage),
+          now,
+          now,
+          jobId,
+          workerId,
+        )
+        if (!job) return undefined
+        const append = this.db.query(
+          `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, role) DO NOTHING`,
+        )
+        append.run(job.owner, job.conversationId, 'user', job.message, job.id, job.createdAt)
+        append.run(job.owner, job.conversationId, 'assistant', answer.response, job.id, now)
+        this.endTurn(job)
+        return job
+      })
+      .immediate()
+  }
+
+  async recordLlmRetry(
+    jobId: string,
+    workerId: string,
+    error: JobError,
+    retryAt: number,
+    countAttempt: boolean,
+    now: number,
+  ): Promise<boolean> {
+    const result = this.db
+      .query(
+        `UPDATE jobs SET status = 'queued', lease_owner = NULL, available_at = ?, error_code = ?, error_message = ?,
+           llm_attempts = llm_attempts - ?, updated_at = ?
+         WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
+      )
+      .run(retryAt, error.code, error.message, countAttempt ? 0 : 1, now, jobId, workerId)
+    return result.changes === 1
+  }
+
+  async recordLlmFailure(
+    jobId: string,
+    workerId: string,
+    error: JobError,
+    now: number,
+  ): Promise<Job | undefined> {
+    return this.db
+      .transaction((): Job | undefined => {
+        const job = this.jobBy(
+          `UPDATE jobs SET status = 'delivering', error_code = ?, error_message = ?, completed_at = ?, updated_at = ?
+         WHERE id = ? AND lease_owner = ? AND status = 'processing' RETURNING *`,
+          error.code,
+          error.message,
+          now,
+          now,
+          jobId,
+          workerId,
+        )
+        if (job) this.endTurn(job)
+        return job
+      })
+      .immediate()
+  }
+
+  async recordDeliveryAttempt(
+    jobId: string,
+    workerId: string,
+    attempt: Omit<DeliveryAttempt, 'attempt'>,
+    outcome: DeliveryOutcome,
+  ): Promise<boolean> {
+    return this.db
+      .transaction((): boolean => {
+        const failed = outcome.status === 'delivered' ? 0 : 1
+        const row = this.db
+          .query<{ delivery_attempts: number }, (string | number)[]>(
+            `UPDATE jobs SET status = ?, lease_owner = NULL, available_at = ?, delivery_attempts = delivery_attempts + 1,
+             delivery_failures = CASE WHEN ? = 1 THEN delivery_failures + 1 ELSE 0 END, updated_at = ?
+           WHERE id = ? AND lease_owner = ? AND status = 'delivering' RETURNING delivery_attempts`,
+          )
+          .get(
+            outcome.status,
+            outcome.status === 'delivering' ? outcome.retryAt : attempt.at,
+            failed,
+            attempt.at,
+            jobId,
+            workerId,
+          )
+        if (!row) return false
+        this.db
+          .query(
+            `INSERT INTO delivery_attempts (job_id, attempt, at, status_code, error_code, error_message, duration_ms)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(
+            jobId,
+            row.delivery_attempts,
+            attempt.at,
+            attempt.statusCode,
+            attempt.error?.code ?? null,
+            attempt.error?.message ?? null,
+            attempt.durationMs,
+          )
+        return true
+      })
+      .immediate()
+  }
+
+  async redeliver(jobId: string, owner: string, now: number): Promise<RedeliverResult> {
+    const result = this.db
+      .query(
+        `UPDATE jobs SET status = 'delivering', available_at = ?, delivery_failures = 0, lease_owner = NULL,
+           updated_at = ?
+         WHERE id = ? AND owner = ? AND status IN ('delivered', 'dead')`,
+      )
+      .run(now, now, jobId, owner)
+    if (result.changes === 1) return 'scheduled'
+    return (await this.getJob(jobId, owner)) ? 'not_finished' : 'not_found'
+  }
+
+  async readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined> {
+    const exists = this.db
+      .query('SELECT 1 FROM conversations WHERE owner = ? AND id = ?')
+      .get(owner, conversationId)
+    const messages = this.db
+      .query<MessageRow, [string, string]>(
+        'SELECT role, content, job_id, created_at FROM messages WHERE owner = ? AND conversation_id = ? ORDER BY id',
+      )
+      .all(owner, conversationId)
+      .map(messageFromRow)
+    return exists || messages.length > 0 ? messages : undefined
+  }
+
+  async deleteConversation(owner: string, conversationId: string): Promise<boolean> {
+    return this.db
+      .transaction((): boolean => {
+        const deleted = this.db
+          .query('DELETE FROM messages WHERE owner = ? AND conversation_id = ?')
+          .run(owner, conversationId).changes
+        // The counters stay while messages are still in line, so their order holds.
+        const conversation = this.db
+          .query('DELETE FROM conversations WHERE owner = ? AND id = ? AND open_jobs = 0')
+          .run(owner, conversationId).changes
+        const remaining = this.db
+          .query('SELECT 1 FROM conversations WHERE owner = ? AND id = ?')
+          .get(owner, conversationId)
+        return deleted > 0 || conversation > 0 || remaining !== null
+      })
+      .immediate()
+  }
+
+  async nextWakeAt(now: number): Promise<number | undefined> {
+    const row = this.db
+      .query<{ at: number | null }, [number]>(
+        `SELECT MIN(at) AS at FROM (
+           SELECT MIN(available_at) AS at FROM jobs WHERE ${LLM_STAGE} AND available_at > ?1
+           UNION ALL
+           SELECT MIN(available_at) AS at FROM jobs WHERE status = 'delivering' AND available_at > ?1)`,
+      )
+      .get(now)
+    return row?.at ?? undefined
+  }
+
+  async releaseLeases(workerId: string, now: number): Promise<number> {
+    return this.db
+      .query(
+        `UPDATE jobs SET lease_owner = NULL, available_at = ?, updated_at = ?,
+           llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
+           status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
+         WHERE lease_owner = ? AND status IN ('processing', 'delivering')`,
+      )
+      .run(now, now, workerId).changes
+  }
+
+  async ping(): Promise<boolean> {
+    return this.db.query('SELECT 1 AS ok').get() !== null
+  }
+
+  async close(): Promise<void> {
+    this.db.close()
+  }
+}

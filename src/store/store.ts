@@ -1,0 +1,130 @@
+import type { JobError, JobStatus, Usage } from '../job.ts'
+
+/** A job as the store keeps it. Times are epoch milliseconds. */
+export interface Job {
+  id: string
+  owner: string
+  conversationId: string
+  sequence: number
+  status: JobStatus
+  message: string
+  callbackUrl: string
+  /** The model asked for (request or default) until answered, then the model that answered. */
+  model: string
+  systemPrompt: string
+  metadata: Record<string, unknown> | null
+  response: string | null
+  error: JobError | null
+  usage: Usage | null
+  llmAttempts: number
+  deliveryAttempts: number
+  /** Failed callback attempts since the last success or redelivery: the index into the retry schedule. */
+  deliveryFailures: number
+  createdAt: number
+  updatedAt: number
+  completedAt: number | null
+}
+
+export interface NewJob {
+  id: string
+  owner: string
+  conversationId: string
+  message: string
+  callbackUrl: string
+  model: string
+  systemPrompt: string
+  metadata: Record<string, unknown> | null
+  idempotencyKey: string | null
+  /** A hash of the request body, to tell a replay from a different body under the same key. */
+  requestHash: string
+  now: number
+}
+
+export type AcceptResult =
+  | { kind: 'created'; job: Job }
+  | { kind: 'existing'; job: Job }
+  | { kind: 'idempotency_conflict'; job: Job }
+
+export interface DeliveryAttempt {
+  attempt: number
+  at: number
+  statusCode: number | null
+  error: JobError | null
+  durationMs: number
+}
+
+export interface HistoryMessage {
+  role: 'user' | 'assistant'
+  content: string
+  jobId: string
+  createdAt: number
+}
+
+export interface Answer {
+  response: string
+  model: string
+  usage: Usage | null
+}
+
+export interface ClaimRequest {
+  workerId: string
+  now: number
+  leaseMs: number
+  /** How many jobs may be claimed in all. */
+  limit: number
+  /** How many of them may need an LLM call (the rest are callback attempts). */
+  llmLimit: number
+}
+
+export type DeliveryOutcome =
+  | { status: 'delivered' }
+  | { status: 'delivering'; retryAt: number }
+  | { status: 'dead' }
+
+export type RedeliverResult = 'scheduled' | 'not_found' | 'not_finished'
+
+/**
+ * The port every room uses for durable state. Each method is one transaction; a method
+ * that takes a `workerId` only acts while that worker still holds the job's lease.
+ */
+export interface Store {
+  acceptJob(job: NewJob): Promise<AcceptResult>
+  getJob(id: string, owner: string): Promise<Job | undefined>
+  listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]>
+
+  /** Claims due jobs under a lease: at most one per conversation for the LLM stage, the head of its line. */
+  claimJobs(request: ClaimRequest): Promise<Job[]>
+  renewLease(jobId: string, workerId: string, until: number): Promise<boolean>
+  /** The newest `limit` messages of a conversation, oldest first. */
+  readHistory(owner: string, conversationId: string, limit: number): Promise<HistoryMessage[]>
+  /** Stores the answer and appends the user and assistant messages; the job moves on to delivery, still leased. */
+  recordAnswer(jobId: string, workerId: string, answer: Answer, now: number): Promise<Job | undefined>
+  /** Back to the queue until `retryAt`; `countAttempt: false` gives the attempt back (a quota wait). */
+  recordLlmRetry(
+    jobId: string,
+    workerId: string,
+    error: JobError,
+    retryAt: number,
+    countAttempt: boolean,
+    now: number,
+  ): Promise<boolean>
+  /** The job failed for good: it moves on to deliver `job.failed`, still leased; nothing joins history. */
+  recordLlmFailure(jobId: string, workerId: string, error: JobError, now: number): Promise<Job | undefined>
+  recordDeliveryAttempt(
+    jobId: string,
+    workerId: string,
+    attempt: Omit<DeliveryAttempt, 'attempt'>,
+    outcome: DeliveryOutcome,
+  ): Promise<boolean>
+  redeliver(jobId: string, owner: string, now: number): Promise<RedeliverResult>
+
+  readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined>
+  deleteConversation(owner: string, conversationId: string): Promise<boolean>
+
+  /** The earliest future time a job becomes due or a lease runs out, for the worker's timer. */
+  nextWakeAt(now: number): Promise<number | undefined>
+  /** Gives back every lease a worker holds, so others take its jobs at once (shutdown). */
+  releaseLeases(workerId: string, now: number): Promise<number>
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
