@@ -2,6 +2,7 @@ import { openapi } from '@elysiajs/openapi'
 import { Elysia, ValidationError } from 'elysia'
 import type { Logger } from '../log.ts'
 import type { Store } from '../store/store.ts'
+import { correctOpenApiDocument } from './openapi-document.ts'
 import { type FieldError, Problem, problemResponse } from './problem.ts'
 import { conversationRoutes } from './routes/conversations.ts'
 import { healthRoutes } from './routes/health.ts'
@@ -61,8 +62,9 @@ export function createHttpApp(deps: HttpAppDeps) {
         deps.logger.error({ err: error, path: new URL(request.url).pathname }, 'request failed')
       return problemResponse(problem, new URL(request.url).pathname)
     })
-    .onAfterHandle(({ set }) => {
+    .onAfterHandle({ as: 'global' }, ({ set, path, response }) => {
       set.headers['x-content-type-options'] = 'nosniff'
+      if (path === '/swagger/json') return correctOpenApiDocument(response)
     })
     .use(
       openapi({

@@ -17,8 +17,11 @@ export interface WebhookDeps {
   defaultSystemPrompt: string
 }
 
-/** The one check TypeBox cannot say: the metadata's size as JSON. */
+/** What the schema leaves to the route: metadata is a JSON object of bounded size. */
 function checkBody(body: WebhookBody): FieldError[] {
+  const m: unknown = body.metadata
+  if (m !== undefined && (typeof m !== 'object' || m === null || Array.isArray(m)))
+    return [{ field: '/metadata', message: 'must be a JSON object' }]
   if (body.metadata !== undefined && Buffer.byteLength(JSON.stringify(body.metadata)) > METADATA_MAX_BYTES)
     return [{ field: '/metadata', message: `must be at most ${METADATA_MAX_BYTES} bytes as JSON` }]
   return []
@@ -48,7 +51,7 @@ export function webhookRoutes(deps: WebhookDeps) {
         callbackUrl: body.callback_url,
         model: body.model ?? deps.defaultModel,
         systemPrompt: body.system_prompt ?? deps.defaultSystemPrompt,
-        metadata: body.metadata ?? null,
+        metadata: (body.metadata as Record<string, unknown> | undefined) ?? null,
         idempotencyKey: headers['idempotency-key'] ?? null,
         requestHash: sha256(
           JSON.stringify([
@@ -78,7 +81,8 @@ export function webhookRoutes(deps: WebhookDeps) {
       return result.kind === 'created' ? status(202, view) : status(200, view)
     },
     {
-      parse: ({ request }) => readJsonBody(request, deps.maxBodyBytes),
+      // Our reader answers first (415/413/400); 'json' names the content type for OpenAPI.
+      parse: [({ request }) => readJsonBody(request, deps.maxBodyBytes), 'json'],
       body: Body,
       headers: t.Object({
         'idempotency-key': t.Optional(

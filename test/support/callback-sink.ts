@@ -1,0 +1,94 @@
+import { Signal } from './signal.ts'
+
+export interface Received {
+  path: string
+  headers: Headers
+  raw: string
+  body: {
+    type: string
+    timestamp: string
+    data: {
+      id: string
+      conversation_id: string
+      sequence: number
+      message: string
+      response: string | null
+      error: { code: string; message: string } | null
+      model: string
+      usage: unknown
+      metadata: Record<string, unknown> | null
+      created_at: string
+      completed_at: string | null
+    }
+  }
+}
+
+/**
+ * A callback receiver on 127.0.0.1 that records every POST. `respond()` queues the statuses
+ * of the next requests (then 200); `fail()` makes every request fail.
+ */
+export class CallbackSink {
+  readonly received: Received[] = []
+  readonly signal = new Signal()
+  private readonly statuses: number[] = []
+  private failAll: number | undefined
+  private readonly server: ReturnType<typeof Bun.serve>
+
+  constructor() {
+    this.server = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch: async (request) => {
+        const raw = await request.text()
+        const path = new URL(request.url).pathname
+        this.received.push({ path, headers: request.headers, raw, body: JSON.parse(raw) as Received['body'] })
+        this.signal.changed()
+        const status = this.statuses.shift() ?? this.failAll ?? 200
+        if (status >= 300 && status < 400)
+          return new Response(null, { status, headers: { location: `${this.url}/redirected` } })
+        return new Response(status < 300 ? 'ok' : 'nope', { status })
+      },
+    })
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.server.port}`
+  }
+
+  respond(...statuses: number[]): this {
+    this.statuses.push(...statuses)
+    return this
+  }
+
+  fail(status: number | undefined = 500): this {
+    this.failAll = status
+    return this
+  }
+
+  forJob(id: string): Received[] {
+    return this.received.filter((r) => r.body.data.id === id)
+  }
+
+  async waitFor(count: number, timeoutMs?: number): Promise<Received[]> {
+    return this.signal.until(
+      () => this.received.length >= count && this.received,
+      `${count} callbacks (have ${this.received.length})`,
+      timeoutMs,
+    )
+  }
+
+  async waitForJob(id: string, count = 1, timeoutMs?: number): Promise<Received[]> {
+    return this.signal.until(
+      () => {
+        const got = this.forJob(id)
+        return got.length >= count && got
+      },
+      `${count} callbacks for job ${id}`,
+      timeoutMs,
+    )
+  }
+
+  stop(): void {
+    this.server.stop(true)
+  }
+}
