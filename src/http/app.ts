@@ -55,7 +55,8 @@ function toProblem(code: string | number, error: unknown): Problem {
 export function createHttpApp(deps: HttpAppDeps) {
   // Until API keys scope ownership, every request shares one owner.
   const owner = (_request: Request): string => ''
-  return new Elysia()
+  // normalize off: a body is validated as sent, never coerced (Elysia would turn an array into an object).
+  return new Elysia({ normalize: false })
     .onError(({ code, error, request }) => {
       const problem = toProblem(code, error)
       if (problem.status >= 500)

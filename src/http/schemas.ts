@@ -61,11 +61,8 @@ export function webhookBodySchema(maxMessageChars: number) {
           examples: ['Answer in one sentence.'],
         }),
       ),
-      // Documented as an object but checked by the route: Elysia would coerce an array into an object.
       metadata: t.Optional(
-        t.Unknown({
-          type: 'object',
-          additionalProperties: true,
+        t.Record(t.String(), t.Unknown(), {
           description: `Any JSON object up to ${METADATA_MAX_BYTES} bytes, echoed back in the callback.`,
           examples: [{ ticket: 'T-1001' }],
         }),

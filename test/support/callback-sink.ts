@@ -25,7 +25,7 @@ export interface Received {
 
 /**
  * A callback receiver on 127.0.0.1 that records every POST. `respond()` queues the statuses
- * of the next requests (then 200); `fail()` makes every request fail.
+ * of the next requests (then 200); `fail()` makes every request fail until `recover()`.
  */
 export class CallbackSink {
   readonly received: Received[] = []
@@ -60,8 +60,14 @@ export class CallbackSink {
     return this
   }
 
-  fail(status: number | undefined = 500): this {
+  /** Every request fails with `status` until `recover()`. */
+  fail(status = 500): this {
     this.failAll = status
+    return this
+  }
+
+  recover(): this {
+    this.failAll = undefined
     return this
   }
 

@@ -61,7 +61,7 @@ export interface JobView {
     attempt: number
     at: string
     status_code: number | null
-    error: unknown
+    error: { code: string; message: string } | null
     duration_ms: number
   }[]
   created_at: string

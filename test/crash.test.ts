@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CallbackSink } from './support/callback-sink.ts'
+import { FakeLlm } from './support/fake-llm.ts'
+import { spawnRelay } from './support/process.ts'
+import { testEnv } from './support/relay.ts'
+import { eventually } from './support/signal.ts'
+
+let dir: string
+let llm: FakeLlm
+let sink: CallbackSink
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'llm-relay-crash-'))
+  llm = new FakeLlm()
+  sink = new CallbackSink()
+})
+afterAll(() => {
+  llm.stop()
+  sink.stop()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+test('a relay killed mid-call is restarted: the job is answered once into history and delivered', async () => {
+  const env = testEnv(dir, llm, { JOB_LEASE: '500ms', LOG_LEVEL: 'info' })
+  const first = await spawnRelay(env, dir)
+  const held = llm.hold()
+  const response = await fetch(`${first.url}/webhook`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      message: 'survive this',
+      callback_url: `${sink.url}/hook`,
+      conversation_id: 'crash',
+    }),
+  })
+  expect(response.status).toBe(202)
+  const { id } = (await response.json()) as { id: string }
+  await held.received
+  first.process.kill('SIGKILL')
+  await first.process.exited
+  held.release()
+
+  const second = await spawnRelay(env, dir)
+  try {
+    const [callback] = await sink.waitForJob(id)
+    expect(callback?.body.data.response).toBe('echo: survive this')
+    const job = await eventually(async () => {
+      const view = (await (await fetch(`${second.url}/jobs/${id}`)).json()) as {
+        status: string
+        attempts: { llm: number }
+      }
+      return view.status === 'delivered' && view
+    }, 'the job to be delivered')
+    expect(job.attempts.llm).toBe(2)
+    const history = (await (await fetch(`${second.url}/conversations/crash`)).json()) as {
+      messages: { role: string; content: string }[]
+    }
+    expect(history.messages).toEqual([
+      expect.objectContaining({ role: 'user', content: 'survive this' }),
+      expect.objectContaining({ role: 'assistant', content: 'echo: survive this' }),
+    ])
+    expect(sink.forJob(id)).toHaveLength(1)
+  } finally {
+    second.process.kill('SIGTERM')
+    expect(await second.process.exited).toBe(0)
+  }
+})
+
+test('a bad configuration stops the start with one line per bad variable', async () => {
+  const child = Bun.spawn([process.execPath, join(import.meta.dir, '..', 'src', 'main.ts')], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '', PORT: 'eighty', LLM_TIMEOUT: 'soon', DATABASE_URL: 'mysql://x' },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  expect(await child.exited).toBe(1)
+  const stderr = await new Response(child.stderr).text()
+  expect(stderr).toContain('PORT: must be a whole number')
+  expect(stderr).toContain('LLM_TIMEOUT: must be a duration')
+  expect(stderr).toContain('DATABASE_URL: must start with sqlite: or postgres://')
+})

@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { apiError, completion } from './support/fake-llm.ts'
+import { startTestRelay, TEST_LLM_KEY, type TestRelay } from './support/relay.ts'
+
+let relay: TestRelay
+beforeAll(async () => {
+  relay = await startTestRelay({ LLM_FALLBACK_MODELS: 'backup/one,backup/two', APP_NAME: 'relay-tests' })
+})
+afterAll(() => relay.close())
+
+async function historyOf(conversation: string): Promise<number> {
+  const response = await fetch(`${relay.url}/conversations/${conversation}`)
+  if (response.status === 404) return 0
+  return ((await response.json()) as { messages: unknown[] }).messages.length
+}
+
+describe('LLM calls', () => {
+  test('carry the key, OpenRouter attribution and the fallback models', async () => {
+    const { id } = await relay.send('headers please', { conversation_id: 'attr' })
+    await relay.sink.waitForJob(id)
+    const call = relay.llm.calls.find((c) => c.body.messages.at(-1)?.content === 'headers please')
+    expect(call?.headers.get('authorization')).toBe(`Bearer ${TEST_LLM_KEY}`)
+    expect(call?.headers.get('x-title')).toBe('relay-tests')
+    expect(call?.headers.get('http-referer')).toBeString()
+    expect(call?.body.model).toBe('fake/model')
+    expect(call?.body.models).toEqual(['fake/model', 'backup/one', 'backup/two'])
+  })
+
+  test('the model that answered is reported, not the one asked for', async () => {
+    relay.llm.next(() => completion('routed', 'meta-llama/some-free-model:free'))
+    const { id } = await relay.send('route me', { conversation_id: 'routed' })
+    const [callback] = await relay.sink.waitForJob(id)
+    expect(callback?.body.data.model).toBe('meta-llama/some-free-model:free')
+  })
+})
+
+describe('transient LLM errors are retried', () => {
+  for (const [name, failure] of [
+    ['a 500', () => apiError(500, 'upstream exploded')],
+    ['a 503', () => apiError(503, 'overloaded')],
+    ['a 408', () => apiError(408, 'request timeout')],
+    ['a 429 with Retry-After', () => apiError(429, 'slow down', { 'retry-after': '0' })],
+    ['an error inside a 200 body', () => Response.json({ error: { code: 502, message: 'provider error' } })],
+    ['a 200 without choices', () => Response.json({ id: 'x', object: 'chat.completion', choices: [] })],
+  ] as const) {
+    test(`${name}, then success: answered once, two LLM attempts`, async () => {
+      relay.llm.next(failure)
+      const conversation = `transient-${name.replace(/\W+/g, '-')}`
+      const { id } = await relay.send(`try ${name}`, { conversation_id: conversation })
+      const callbacks = await relay.sink.waitForJob(id)
+      expect(callbacks).toHaveLength(1)
+      expect(callbacks[0]?.body.type).toBe('job.completed')
+      expect(callbacks[0]?.body.data.response).toBe(`echo: try ${name}`)
+      const job = await relay.waitForStatus(id, 'delivered')
+      expect(job.attempts.llm).toBe(2)
+      expect(job.error).toBeNull()
+      expect(await historyOf(conversation)).toBe(2)
+    })
+  }
+
+  test('retries run out: job.failed with the last error code', async () => {
+    relay.llm.next(
+      () => apiError(503, 'down'),
+      () => apiError(503, 'down'),
+      () => apiError(503, 'down'),
+      () => apiError(503, 'still down'),
+    )
+    const { id } = await relay.send('never works', { conversation_id: 'exhausted' })
+    const [callback] = await relay.sink.waitForJob(id)
+    expect(callback?.body.type).toBe('job.failed')
+    expect(callback?.body.data.response).toBeNull()
+    expect(callback?.body.data.error).toEqual({
+      code: 'llm_unavailable',
+      message: expect.stringContaining('503'),
+    })
+    const job = await relay.waitForStatus(id, 'delivered')
+    expect(job.attempts.llm).toBe(4)
+    expect(await historyOf('exhausted')).toBe(0)
+  })
+})
+
+describe('permanent LLM errors fail at once', () => {
+  for (const [status, code] of [
+    [400, 'llm_bad_request'],
+    [401, 'llm_auth'],
+    [402, 'llm_payment_required'],
+    [403, 'llm_forbidden'],
+    [404, 'llm_model_not_found'],
+  ] as const) {
+    test(`${status} → job.failed (${code}), nothing joins history`, async () => {
+      relay.llm.next(() => apiError(status, `refused with ${status}`))
+      const conversation = `permanent-${status}`
+      const { id } = await relay.send(`fail with ${status}`, { conversation_id: conversation })
+      const [callback] = await relay.sink.waitForJob(id)
+      expect(callback?.body.type).toBe('job.failed')
+      expect(callback?.body.data.error?.code).toBe(code)
+      expect(callback?.body.data.error?.message).toContain(String(status))
+      const job = await relay.waitForStatus(id, 'delivered')
+      expect(job.attempts.llm).toBe(1)
+      expect(job.error?.code).toBe(code)
+      expect(await historyOf(conversation)).toBe(0)
+    })
+  }
+
+  test('a failed message lets the next one of its conversation go, without itself in the history', async () => {
+    relay.llm.next(() => apiError(400, 'bad'))
+    const failed = await relay.send('I will fail', { conversation_id: 'after-failure' })
+    const next = await relay.send('I will work', { conversation_id: 'after-failure' })
+    await relay.sink.waitForJob(next.id)
+    expect(relay.sink.forJob(failed.id)[0]?.body.type).toBe('job.failed')
+    const call = relay.llm.calls.find((c) => c.body.messages.at(-1)?.content === 'I will work')
+    expect(call?.body.messages.map((m) => m.content)).not.toContain('I will fail')
+  })
+})
+
+test('without an LLM key the relay starts and jobs fail with llm_auth', async () => {
+  const keyless = await startTestRelay({ LLM_API_KEY: '' })
+  try {
+    const { id } = await keyless.send('anyone there?')
+    const [callback] = await keyless.sink.waitForJob(id)
+    expect(callback?.body.type).toBe('job.failed')
+    expect(callback?.body.data.error?.code).toBe('llm_auth')
+    expect(keyless.llm.calls).toHaveLength(0)
+    expect(keyless.logs.join('')).toContain('no LLM_API_KEY')
+  } finally {
+    await keyless.close()
+  }
+})
+
+test('a 429 whose quota resets past the retry schedule waits for the reset without burning attempts', async () => {
+  const limited = await startTestRelay({ LLM_RETRY_SCHEDULE: '10ms' })
+  try {
+    const resetAt = Date.now() + 400
+    limited.llm.next(() => apiError(429, 'daily limit', { 'x-ratelimit-reset': String(resetAt) }))
+    const { id } = await limited.send('quota please')
+    await limited.llm.waitForCalls(1)
+    // Waiting for the reset: queued, the attempt given back.
+    const waiting = await limited.job(id)
+    expect(waiting.status).toBe('queued')
+    expect(waiting.error?.code).toBe('llm_rate_limited')
+    await limited.sink.waitForJob(id)
+    expect(limited.llm.calls).toHaveLength(2)
+    expect(Date.now()).toBeGreaterThanOrEqual(resetAt)
+    const job = await limited.waitForStatus(id, 'delivered')
+    expect(job.attempts.llm).toBe(1)
+    expect(job.response).toBe('echo: quota please')
+  } finally {
+    await limited.close()
+  }
+})

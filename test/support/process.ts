@@ -1,0 +1,42 @@
+import { join } from 'node:path'
+
+const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts')
+
+export interface RelayProcess {
+  url: string
+  process: ReturnType<typeof Bun.spawn>
+  output(): string
+}
+
+/** Starts `bun src/main.ts` as its own process, the way an operator runs it, and waits for it to listen. */
+export async function spawnRelay(env: Record<string, string>, cwd: string): Promise<RelayProcess> {
+  const child = Bun.spawn([process.execPath, MAIN], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  let output = ''
+  const decoder = new TextDecoder()
+  let resolveUrl: (url: string) => void = () => {}
+  const started = new Promise<string>((resolve) => {
+    resolveUrl = resolve
+  })
+  void (async () => {
+    for await (const chunk of child.stdout) {
+      output += decoder.decode(chunk)
+      const match = /"url":"(http:\/\/[^"]+?)\/?"/.exec(output)
+      if (match?.[1]) resolveUrl(match[1])
+    }
+  })()
+  void (async () => {
+    for await (const chunk of child.stderr) output += decoder.decode(chunk)
+  })()
+  const url = await Promise.race([
+    started,
+    child.exited.then((code) => {
+      throw new Error(`relay exited with ${code} before listening:\n${output}`)
+    }),
+  ])
+  return { url, process: child, output: () => output }
+}
