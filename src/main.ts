@@ -23,8 +23,6 @@ export interface RelayParts {
   logger?: Logger
 }
 
-/** Max body bytes until the security work makes it a setting. */
-const MAX_BODY_BYTES = 64 * 1024
 const SHUTDOWN_TIMEOUT_MS = 30_000
 
 function openStore(config: Config): Store {
@@ -76,7 +74,11 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     newId: newJobId,
     accepting: () => accepting,
     maxMessageChars: config.maxMessageChars,
-    maxBodyBytes: MAX_BODY_BYTES,
+    maxBodyBytes: config.maxBodyBytes,
+    apiKeys: config.apiKeys,
+    rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindow },
+    trustProxy: config.trustProxy,
+    docsEnabled: config.docsEnabled,
     defaultModel: config.llmModel,
     defaultSystemPrompt: config.systemPrompt,
   })

@@ -93,14 +93,17 @@ const database = (raw: string): DatabaseConfig => {
 export interface ApiKey {
   name: string
   key: string
+  /** Given as `name:key`, so logs and ownership use the name. */
+  named: boolean
 }
 
 const apiKeys = (raw: string): ApiKey[] =>
   list(raw).map((entry, i) => {
     const colon = entry.indexOf(':')
-    const [name, key] = colon > 0 ? [entry.slice(0, colon), entry.slice(colon + 1)] : [`key${i + 1}`, entry]
+    const named = colon > 0
+    const [name, key] = named ? [entry.slice(0, colon), entry.slice(colon + 1)] : [`key${i + 1}`, entry]
     if (key.length < 16) throw new Error(`entry ${i + 1} is shorter than 16 characters; use long random keys`)
-    return { name, key }
+    return { name, key, named }
   })
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -120,6 +123,16 @@ const callbackSecret = (raw: string): string | undefined => {
   if (bytes.length < 16) throw new Error('must hold at least 16 bytes of base64 after whsec_')
   return raw
 }
+
+const byteSize = (raw: string): number => {
+  const match = /^\s*(\d+)\s*(b|kb|mb)?\s*$/i.exec(raw)
+  if (!match) throw new Error(`must be a size like 65536, 64KB or 1MB, got "${raw}"`)
+  const bytes = Number(match[1]) * ({ b: 1, kb: 1024, mb: 1024 * 1024 }[(match[2] ?? 'b').toLowerCase()] ?? 1)
+  if (bytes < 1024 || bytes > 64 * 1024 * 1024) throw new Error(`must be between 1KB and 64MB, got "${raw}"`)
+  return bytes
+}
+
+const hostList = (raw: string): string[] => list(raw).map((h) => h.toLowerCase().replace(/\.+$/, ''))
 
 const maxRpm = (raw: string): number | undefined => (raw.trim() === '' ? undefined : integer(0, 100_000)(raw))
 
@@ -220,6 +233,12 @@ export const variables = {
     'Allow callbacks to loopback and private addresses (local development only).',
     boolean,
   ),
+  callbackAllowedHosts: variable(
+    'CALLBACK_ALLOWED_HOSTS',
+    '',
+    'Comma list of hostnames (`hooks.example.com`) or suffixes (`.example.com`) callbacks may go to; empty: any public host.',
+    hostList,
+  ),
   apiKeys: variable(
     'API_KEYS',
     '',
@@ -234,6 +253,19 @@ export const variables = {
     integer(0, 1_000_000),
   ),
   rateLimitWindow: variable('RATE_LIMIT_WINDOW', '1m', 'Window of the rate limit.', duration(1)),
+  trustProxy: variable(
+    'TRUST_PROXY',
+    'false',
+    'Believe `X-Forwarded-For` for the client address (only behind a proxy that sets it).',
+    boolean,
+  ),
+  maxBodyBytes: variable(
+    'MAX_BODY_BYTES',
+    '64KB',
+    'Largest accepted request body (bytes, or with KB/MB); larger bodies get 413 before parsing.',
+    byteSize,
+  ),
+  docsEnabled: variable('DOCS_ENABLED', 'true', 'Serve the API docs at /swagger and /swagger/json.', boolean),
   logLevel: variable('LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent.', logLevel),
   appUrl: variable(
     'APP_URL',

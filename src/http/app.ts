@@ -1,7 +1,10 @@
 import { openapi } from '@elysiajs/openapi'
 import { Elysia, ValidationError } from 'elysia'
+import { rateLimit } from 'elysia-rate-limit'
+import type { ApiKey } from '../config/config.ts'
 import type { Logger } from '../log.ts'
 import type { Store } from '../store/store.ts'
+import { ApiKeyAuth, isOpenPath } from './auth.ts'
 import { correctOpenApiDocument } from './openapi-document.ts'
 import { type FieldError, Problem, problemResponse } from './problem.ts'
 import { conversationRoutes } from './routes/conversations.ts'
@@ -21,6 +24,21 @@ export interface HttpAppDeps {
   maxBodyBytes: number
   defaultModel: string
   defaultSystemPrompt: string
+  apiKeys: readonly ApiKey[]
+  rateLimit: { max: number; windowMs: number }
+  trustProxy: boolean
+  docsEnabled: boolean
+}
+
+type Server = { requestIP(request: Request): { address: string } | null } | null
+
+/** The client's address: the socket's, or with TRUST_PROXY the first `X-Forwarded-For` hop. */
+function clientAddress(request: Request, server: Server, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = request.headers.get('x-forwarded-for')?.split(',')[0]?.trim()
+    if (forwarded) return forwarded
+  }
+  return server?.requestIP(request)?.address ?? 'unknown'
 }
 
 function fieldErrors(error: ValidationError): FieldError[] {
@@ -53,22 +71,61 @@ function toProblem(code: string | number, error: unknown): Problem {
 }
 
 export function createHttpApp(deps: HttpAppDeps) {
-  // Until API keys scope ownership, every request shares one owner.
-  const owner = (_request: Request): string => ''
+  const auth = new ApiKeyAuth(deps.apiKeys)
+  const owner = (request: Request): string => auth.clientOf(request).owner
+  const started = new WeakMap<Request, number>()
   // normalize off: a body is validated as sent, never coerced (Elysia would turn an array into an object).
-  return new Elysia({ normalize: false })
-    .onError(({ code, error, request }) => {
+  const app = new Elysia({ normalize: false })
+    .onRequest(({ request, set }) => {
+      started.set(request, performance.now())
+      set.headers['x-content-type-options'] = 'nosniff'
+      // Before the body is read: a stranger learns nothing about what a valid body is.
+      auth.authenticate(request, new URL(request.url).pathname)
+    })
+    .onError({ as: 'global' }, ({ code, error, request }) => {
       const problem = toProblem(code, error)
       if (problem.status >= 500)
         deps.logger.error({ err: error, path: new URL(request.url).pathname }, 'request failed')
       return problemResponse(problem, new URL(request.url).pathname)
     })
-    .onAfterHandle({ as: 'global' }, ({ set, path, response }) => {
-      set.headers['x-content-type-options'] = 'nosniff'
+    .onAfterResponse({ as: 'global' }, ({ request, path, set }) => {
+      const since = started.get(request)
+      deps.logger.info(
+        {
+          method: request.method,
+          path,
+          status: typeof set.status === 'number' ? set.status : undefined,
+          ms: since === undefined ? undefined : Math.round((performance.now() - since) * 100) / 100,
+          client: auth.clientOf(request).name,
+        },
+        'request',
+      )
+    })
+    .onAfterHandle({ as: 'global' }, ({ path, response }) => {
       if (path === '/swagger/json') return correctOpenApiDocument(response)
     })
+  if (deps.rateLimit.max > 0) {
+    app.use(
+      rateLimit({
+        max: deps.rateLimit.max,
+        duration: deps.rateLimit.windowMs,
+        scoping: 'global',
+        generator: (request, server) =>
+          auth.clientOf(request).owner !== ''
+            ? `key:${auth.clientOf(request).owner}`
+            : `ip:${clientAddress(request, server as Server, deps.trustProxy)}`,
+        skip: (request) => isOpenPath(new URL(request.url).pathname),
+        errorResponse: problemResponse(
+          new Problem(429, 'Too many requests: wait for the time in Retry-After, then try again.'),
+          '',
+        ),
+      }),
+    )
+  }
+  return app
     .use(
       openapi({
+        enabled: deps.docsEnabled,
         path: '/swagger',
         specPath: '/swagger/json',
         provider: 'swagger-ui',

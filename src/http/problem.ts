@@ -64,12 +64,16 @@ export function problemResponse(problem: Problem, instance: string): Response {
     title: TITLES[problem.status] ?? 'Error',
     status: problem.status,
     detail: problem.detail,
-    instance,
   }
+  if (instance !== '') body.instance = instance
   if (problem.errors) body.errors = problem.errors
   return new Response(JSON.stringify(body), {
     status: problem.status,
-    headers: { 'content-type': 'application/problem+json', ...problem.headers },
+    headers: {
+      'content-type': 'application/problem+json',
+      'x-content-type-options': 'nosniff',
+      ...problem.headers,
+    },
   })
 }
 

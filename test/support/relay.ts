@@ -29,6 +29,7 @@ export function testEnv(
     CALLBACK_RETRY_SCHEDULE: '20ms,20ms',
     ALLOW_PRIVATE_CALLBACK_URLS: 'true',
     LOG_LEVEL: 'debug',
+    RATE_LIMIT_MAX: '0',
     ...extra,
   }
 }

@@ -1,0 +1,66 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { ApiKey } from '../config/config.ts'
+import { Problem } from './problem.ts'
+
+export interface Client {
+  /** For logs: the key's name. */
+  name: string
+  /** Whose jobs and conversations these are. */
+  owner: string
+}
+
+const ANONYMOUS: Client = { name: 'anonymous', owner: '' }
+
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
+
+/** Routes anyone may reach: liveness, readiness and the API docs. */
+export function isOpenPath(path: string): boolean {
+  return path === '/health' || path === '/ready' || path === '/swagger' || path.startsWith('/swagger/')
+}
+
+/**
+ * API_KEYS: `Authorization: Bearer <key>` or `X-API-Key: <key>`. Keys are compared as
+ * SHA-256 digests with timingSafeEqual, every key every time, so timing tells nothing.
+ */
+export class ApiKeyAuth {
+  private readonly keys: { client: Client; digest: Buffer }[]
+  private readonly clients = new WeakMap<Request, Client>()
+
+  constructor(keys: readonly ApiKey[]) {
+    this.keys = keys.map((k) => ({
+      // A named key owns its data by name, so the key can be rotated; an unnamed one by its digest.
+      client: { name: k.name, owner: k.named ? k.name : `key:${digest(k.key).toString('hex').slice(0, 16)}` },
+      digest: digest(k.key),
+    }))
+  }
+
+  get enabled(): boolean {
+    return this.keys.length > 0
+  }
+
+  /** Throws a 401 problem for a protected route without a valid key. */
+  authenticate(request: Request, path: string): Client {
+    if (!this.enabled || isOpenPath(path)) return ANONYMOUS
+    const presented = bearer(request.headers.get('authorization')) ?? request.headers.get('x-api-key')
+    if (!presented) throw unauthorized('Send an API key as `Authorization: Bearer <key>` or `X-API-Key`.')
+    const given = digest(presented)
+    let match: Client | undefined
+    for (const k of this.keys) if (timingSafeEqual(k.digest, given) && !match) match = k.client
+    if (!match) throw unauthorized('The API key is not valid.')
+    this.clients.set(request, match)
+    return match
+  }
+
+  clientOf(request: Request): Client {
+    return this.clients.get(request) ?? ANONYMOUS
+  }
+}
+
+function bearer(header: string | null): string | undefined {
+  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
+  return match?.[1]
+}
+
+function unauthorized(detail: string): Problem {
+  return new Problem(401, detail, undefined, { 'www-authenticate': 'Bearer realm="llm-relay"' })
+}
