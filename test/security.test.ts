@@ -1,0 +1,205 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { startTestRelay, TEST_LLM_KEY, type TestRelay } from './support/relay.ts'
+
+const ALICE = 'alice-key-0123456789abcdef'
+const BOB = 'bob-key-0123456789abcdefgh'
+const SECRET = `whsec_${Buffer.from('security-test-signing-secret-123').toString('base64')}`
+
+let relay: TestRelay
+beforeAll(async () => {
+  relay = await startTestRelay({
+    API_KEYS: `alice:${ALICE},bob:${BOB}`,
+    CALLBACK_SECRET: SECRET,
+    LOG_LEVEL: 'trace',
+  })
+})
+afterAll(() => relay.close())
+
+const as = (key: string) => ({ authorization: `Bearer ${key}` })
+const send = async (key: string, body: Record<string, unknown>) => {
+  const response = await relay.post({ callback_url: `${relay.sink.url}/hook`, ...body }, as(key))
+  expect(response.status).toBe(202)
+  return (await response.json()) as { id: string; conversation_id: string }
+}
+
+describe('API keys', () => {
+  test('a request without a key, or with a wrong one, is a 401 problem that asks for a bearer token', async () => {
+    for (const headers of [{}, as('wrong-key-0123456789abcdef'), { authorization: 'Basic YWxpY2U6eA==' }]) {
+      const before = relay.countJobs()
+      const response = await relay.post({ message: 'hi', callback_url: `${relay.sink.url}/hook` }, headers)
+      expect(response.status).toBe(401)
+      expect(response.headers.get('www-authenticate')).toBe('Bearer realm="llm-relay"')
+      expect(response.headers.get('content-type')).toStartWith('application/problem+json')
+      expect(relay.countJobs()).toBe(before)
+    }
+    expect((await fetch(`${relay.url}/jobs/anything`)).status).toBe(401)
+    expect((await fetch(`${relay.url}/conversations/anything`)).status).toBe(401)
+  })
+
+  test('a bad body without a key learns nothing about validation: 401, not 422', async () => {
+    const response = await relay.post({ nonsense: true })
+    expect(response.status).toBe(401)
+  })
+
+  test('Authorization: Bearer and X-API-Key both work', async () => {
+    expect((await relay.post({ message: 'a', callback_url: `${relay.sink.url}/h` }, as(ALICE))).status).toBe(
+      202,
+    )
+    const viaHeader = await relay.post(
+      { message: 'b', callback_url: `${relay.sink.url}/h` },
+      { 'x-api-key': BOB },
+    )
+    expect(viaHeader.status).toBe(202)
+  })
+
+  test('health, readiness and the docs stay open', async () => {
+    expect((await fetch(`${relay.url}/health`)).status).toBe(200)
+    expect((await fetch(`${relay.url}/ready`)).status).toBe(200)
+    expect((await fetch(`${relay.url}/swagger`)).status).toBe(200)
+    expect((await fetch(`${relay.url}/swagger/json`)).status).toBe(200)
+  })
+
+  test('jobs and conversations belong to the key that made them', async () => {
+    const job = await send(ALICE, { message: 'alice only', conversation_id: 'shared-name' })
+    await relay.sink.waitForJob(job.id)
+    const read = (key: string, path: string, method = 'GET') =>
+      fetch(`${relay.url}${path}`, { method, headers: as(key) })
+    expect((await read(ALICE, `/jobs/${job.id}`)).status).toBe(200)
+    expect((await read(BOB, `/jobs/${job.id}`)).status).toBe(404)
+    expect((await read(BOB, `/jobs/${job.id}/redeliver`, 'POST')).status).toBe(404)
+    expect((await read(ALICE, '/conversations/shared-name')).status).toBe(200)
+    expect((await read(BOB, '/conversations/shared-name')).status).toBe(404)
+    expect((await read(BOB, '/conversations/shared-name', 'DELETE')).status).toBe(404)
+
+    // The same conversation id under another key is another conversation.
+    const bobs = await send(BOB, { message: 'bob here', conversation_id: 'shared-name' })
+    await relay.sink.waitForJob(bobs.id)
+    const call = relay.llm.calls.find((c) => c.body.messages.at(-1)?.content === 'bob here')
+    expect(call?.body.messages.map((m) => m.content)).not.toContain('alice only')
+  })
+
+  test('the default conversation of one callback URL is kept apart per key', async () => {
+    const url = `${relay.sink.url}/same-endpoint`
+    const a = await send(ALICE, { message: 'alice secret plan', callback_url: url })
+    await relay.sink.waitForJob(a.id)
+    const b = await send(BOB, { message: 'bob asks', callback_url: url })
+    await relay.sink.waitForJob(b.id)
+    const call = relay.llm.calls.find((c) => c.body.messages.at(-1)?.content === 'bob asks')
+    expect(call?.body.messages.map((m) => m.content)).toEqual(['You are a helpful assistant.', 'bob asks'])
+  })
+})
+
+describe('secrets stay secret', () => {
+  test('no log line, response or callback carries a key or the signing secret', async () => {
+    const job = await send(ALICE, { message: 'log me' })
+    await relay.sink.waitForJob(job.id)
+    await relay.post({ message: 'x', callback_url: 'nope' }, as(ALICE))
+    await relay.post({ message: 'x', callback_url: `${relay.sink.url}/h` }, as(`${ALICE}-wrong`))
+    const responses = await Promise.all([
+      fetch(`${relay.url}/jobs/${job.id}`, { headers: as(ALICE) }).then((r) => r.text()),
+      fetch(`${relay.url}/swagger/json`).then((r) => r.text()),
+    ])
+    const logs = relay.logs.join('\n')
+    expect(logs).toContain('"request"')
+    const callbacks = relay.sink.received.map((r) => `${r.raw}\n${JSON.stringify([...r.headers])}`).join('\n')
+    const secretBody = SECRET.slice('whsec_'.length)
+    for (const secret of [ALICE, BOB, TEST_LLM_KEY, SECRET, secretBody]) {
+      expect(logs).not.toContain(secret)
+      expect(callbacks).not.toContain(secret)
+      for (const body of responses) expect(body).not.toContain(secret)
+    }
+  })
+})
+
+test('over RATE_LIMIT_MAX a client gets 429 with Retry-After and RateLimit headers; other clients go on', async () => {
+  const limited = await startTestRelay({
+    RATE_LIMIT_MAX: '3',
+    RATE_LIMIT_WINDOW: '1m',
+    API_KEYS: `alice:${ALICE},bob:${BOB}`,
+  })
+  try {
+    const statuses: number[] = []
+    let last: Response | undefined
+    for (let i = 0; i < 4; i++) {
+      last = await fetch(`${limited.url}/jobs/none`, { headers: as(ALICE) })
+      statuses.push(last.status)
+    }
+    expect(statuses).toEqual([404, 404, 404, 429])
+    expect(last?.headers.get('content-type')).toStartWith('application/problem+json')
+    expect(Number(last?.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect(last?.headers.get('ratelimit-limit')).toBe('3')
+    expect(last?.headers.get('ratelimit-remaining')).toBe('0')
+    const webhook = await limited.post({ message: 'hi', callback_url: `${limited.sink.url}/h` }, as(ALICE))
+    expect(webhook.status).toBe(429)
+    expect(limited.countJobs()).toBe(0)
+    expect((await fetch(`${limited.url}/jobs/none`, { headers: as(BOB) })).status).toBe(404)
+    expect((await fetch(`${limited.url}/health`)).status).toBe(200)
+  } finally {
+    await limited.close()
+  }
+})
+
+test('MAX_BODY_BYTES is enforced before parsing, also for a body streamed without a length', async () => {
+  const small = await startTestRelay({ MAX_BODY_BYTES: '2KB' })
+  try {
+    const big = JSON.stringify({ message: 'x'.repeat(3000), callback_url: `${small.sink.url}/h` })
+    expect((await small.post(big)).status).toBe(413)
+    const stream = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 10; i++) controller.enqueue(new TextEncoder().encode(' '.repeat(500)))
+        controller.enqueue(new TextEncoder().encode('{}'))
+        controller.close()
+      },
+    })
+    const chunked = await fetch(`${small.url}/webhook`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: stream,
+    })
+    expect(chunked.status).toBe(413)
+    expect(small.countJobs()).toBe(0)
+  } finally {
+    await small.close()
+  }
+})
+
+test('DOCS_ENABLED=false turns the docs routes off', async () => {
+  const closed = await startTestRelay({ DOCS_ENABLED: 'false' })
+  try {
+    expect((await fetch(`${closed.url}/swagger`)).status).toBe(404)
+    expect((await fetch(`${closed.url}/swagger/json`)).status).toBe(404)
+  } finally {
+    await closed.close()
+  }
+})
+
+test('every response carries nosniff and no server banner', async () => {
+  for (const path of ['/health', '/nope', '/jobs/x']) {
+    const response = await fetch(`${relay.url}${path}`)
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(response.headers.get('x-powered-by')).toBeNull()
+    expect(response.headers.get('server')).toBeNull()
+  }
+})
+
+test('the logger censors secret fields at every level, whatever logs them', async () => {
+  const { Writable } = await import('node:stream')
+  const { createLogger } = await import('../src/log.ts')
+  const lines: string[] = []
+  const logger = createLogger(
+    'trace',
+    new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk))
+        done()
+      },
+    }),
+  )
+  logger.trace({ headers: { authorization: `Bearer ${ALICE}`, 'x-api-key': BOB } }, 'incoming')
+  logger.error({ req: { headers: { authorization: `Bearer ${ALICE}` } }, apiKey: TEST_LLM_KEY }, 'failed')
+  logger.info({ callbackSecret: SECRET, config: { LLM_API_KEY: TEST_LLM_KEY } }, 'config')
+  const text = lines.join('')
+  expect(lines).toHaveLength(3)
+  expect(text).toContain('[redacted]')
+  for (const secret of [ALICE, BOB, TEST_LLM_KEY, SECRET]) expect(text).not.toContain(secret)
+})
