@@ -1,6 +1,6 @@
+import { runCli } from './cli.ts'
 import { type Clock, newJobId, systemClock } from './clock.ts'
 import { type Config, ConfigError } from './config/config.ts'
-import { loadConfig } from './config/environment.ts'
 import { HttpDeliverer } from './delivery/http-deliverer.ts'
 import { createHttpApp } from './http/app.ts'
 import { CallBudget } from './llm/call-budget.ts'
@@ -23,8 +23,6 @@ export interface RelayParts {
   logger?: Logger
 }
 
-const SHUTDOWN_TIMEOUT_MS = 30_000
-
 function openStore(config: Config): Store {
   if (config.database.kind === 'sqlite') return new SqliteStore(config.database.path)
   throw new ConfigError(['DATABASE_URL: postgres:// is not supported by this build yet; use sqlite:<path>'])
@@ -33,7 +31,7 @@ function openStore(config: Config): Store {
 /** The composition root: builds every part from the one Config and starts serving. */
 export async function startRelay(config: Config, parts: RelayParts = {}): Promise<Relay> {
   const clock = parts.clock ?? systemClock
-  const logger = parts.logger ?? createLogger(config.logLevel)
+  const logger = parts.logger ?? createLogger(config.logLevel, undefined, config.logFormat)
   const store = openStore(config)
   const now = () => clock.now()
   const worker = new Worker({
@@ -103,9 +101,11 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     worker,
     stop() {
       stopping ??= (async () => {
+        // Draining: new requests get 503 + Retry-After while running jobs finish.
         accepting = false
-        await app.stop()
-        await worker.stop(SHUTDOWN_TIMEOUT_MS)
+        logger.info({ timeout_ms: config.shutdownTimeout, in_flight: worker.activeJobs }, 'draining')
+        await worker.stop(config.shutdownTimeout)
+        await app.stop(true)
         await store.close()
         logger.info('llm-relay stopped')
       })()
@@ -115,17 +115,9 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
 }
 
 async function main(): Promise<void> {
-  let config: Config
-  try {
-    config = loadConfig()
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`llm-relay: ${error.message}\n`)
-      process.exit(1)
-    }
-    throw error
-  }
-  const relay = await startRelay(config)
+  const outcome = runCli(process.argv.slice(2))
+  if (typeof outcome === 'number') process.exit(outcome)
+  const relay = await startRelay(outcome.serve)
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       relay.stop().then(

@@ -266,7 +266,34 @@ export const variables = {
     byteSize,
   ),
   docsEnabled: variable('DOCS_ENABLED', 'true', 'Serve the API docs at /swagger and /swagger/json.', boolean),
+  shutdownTimeout: variable(
+    'SHUTDOWN_TIMEOUT',
+    '30s',
+    'On SIGTERM/SIGINT, how long running LLM calls and deliveries may finish; the rest is released to other instances.',
+    duration(0),
+  ),
+  retention: variable(
+    'RETENTION',
+    '7d',
+    'Delivered and dead jobs (and their attempts) are deleted this long after they finished.',
+    duration(60_000),
+  ),
+  historyRetention: variable(
+    'HISTORY_RETENTION',
+    '',
+    'If set, history messages older than this are deleted; empty keeps history until its conversation is deleted.',
+    (raw: string) => (raw.trim() === '' ? undefined : duration(60_000)(raw)),
+  ),
   logLevel: variable('LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent.', logLevel),
+  logFormat: variable(
+    'LOG_FORMAT',
+    'json',
+    '`json` (one JSON object a line) or `pretty` (readable, for a terminal).',
+    (raw: string): 'json' | 'pretty' => {
+      if (raw !== 'json' && raw !== 'pretty') throw new Error(`must be json or pretty, got "${raw}"`)
+      return raw
+    },
+  ),
   appUrl: variable(
     'APP_URL',
     'https://github.com/llm-relay/llm-relay',
@@ -302,7 +329,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const out: Record<string, unknown> = {}
   for (const [key, v] of Object.entries(variables) as [keyof Variables, Variable<unknown>][]) {
     const names = [v.env, ...(v.aliases ?? [])]
-    const found = names.find((n) => env[n] !== undefined)
+    // An empty value counts as unset when an alias has one (`LLM_API_KEY=` beside OPENROUTER_API_KEY).
+    const found =
+      names.find((n) => env[n] !== undefined && env[n] !== '') ?? names.find((n) => env[n] !== undefined)
     const raw = found === undefined ? v.default : (env[found] as string)
     try {
       out[key] = v.parse(raw)

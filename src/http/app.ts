@@ -79,8 +79,13 @@ export function createHttpApp(deps: HttpAppDeps) {
     .onRequest(({ request, set }) => {
       started.set(request, performance.now())
       set.headers['x-content-type-options'] = 'nosniff'
+      const path = new URL(request.url).pathname
+      if (!deps.accepting() && path !== '/health' && path !== '/ready')
+        throw new Problem(503, 'The relay is shutting down; try again in a moment.', undefined, {
+          'retry-after': '5',
+        })
       // Before the body is read: a stranger learns nothing about what a valid body is.
-      auth.authenticate(request, new URL(request.url).pathname)
+      auth.authenticate(request, path)
     })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const problem = toProblem(code, error)

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { Signal } from './signal.ts'
 
 const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts')
 
@@ -6,6 +7,7 @@ export interface RelayProcess {
   url: string
   process: ReturnType<typeof Bun.spawn>
   output(): string
+  waitForOutput(text: string): Promise<void>
 }
 
 /** Starts `bun src/main.ts` as its own process, the way an operator runs it, and waits for it to listen. */
@@ -17,6 +19,7 @@ export async function spawnRelay(env: Record<string, string>, cwd: string): Prom
     stderr: 'pipe',
   })
   let output = ''
+  const signal = new Signal()
   const decoder = new TextDecoder()
   let resolveUrl: (url: string) => void = () => {}
   const started = new Promise<string>((resolve) => {
@@ -25,6 +28,7 @@ export async function spawnRelay(env: Record<string, string>, cwd: string): Prom
   void (async () => {
     for await (const chunk of child.stdout) {
       output += decoder.decode(chunk)
+      signal.changed()
       const match = /"url":"(http:\/\/[^"]+?)\/?"/.exec(output)
       if (match?.[1]) resolveUrl(match[1])
     }
@@ -38,5 +42,12 @@ export async function spawnRelay(env: Record<string, string>, cwd: string): Prom
       throw new Error(`relay exited with ${code} before listening:\n${output}`)
     }),
   ])
-  return { url, process: child, output: () => output }
+  return {
+    url,
+    process: child,
+    output: () => output,
+    waitForOutput: async (text) => {
+      await signal.until(() => output.includes(text), `"${text}" in the relay's output`)
+    },
+  }
 }

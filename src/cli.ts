@@ -1,0 +1,71 @@
+import { type Config, ConfigError, describeConfig, variables } from './config/config.ts'
+import { loadConfig } from './config/environment.ts'
+import { VERSION } from './version.ts'
+
+const HELP = `llm-relay ${VERSION}: answers webhook messages with an LLM and delivers the answers to callback URLs.
+
+Usage:
+  llm-relay                 start serving (configured by the environment and a .env file)
+  llm-relay check-config    validate the environment and print the effective settings, secrets masked
+  llm-relay --version       print the version
+  llm-relay --help          print this help
+
+Environment (defaults in brackets):
+${Object.values(variables)
+  .map((v) => `  ${v.env.padEnd(28)} ${v.doc}${v.default === '' ? '' : ` [${v.default}]`}`)
+  .join('\n')}
+
+API docs: http://<host>:<port>/swagger once it runs.`
+
+export interface CliIo {
+  out: (text: string) => void
+  err: (text: string) => void
+  env: Record<string, string | undefined>
+}
+
+const systemIo: CliIo = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  env: process.env,
+}
+
+/**
+ * The command line. Returns an exit code, or `serve` with the validated config when the
+ * relay should start.
+ */
+export function runCli(argv: readonly string[], io: CliIo = systemIo): number | { serve: Config } {
+  const [command, ...rest] = argv
+  if (command === '--help' || command === '-h' || command === 'help') {
+    io.out(HELP)
+    return 0
+  }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    io.out(VERSION)
+    return 0
+  }
+  if (command !== undefined && command !== 'serve' && command !== 'check-config') {
+    io.err(`llm-relay: unknown command "${command}"; see llm-relay --help`)
+    return 2
+  }
+  if (rest.length > 0) {
+    io.err(`llm-relay: unexpected arguments: ${rest.join(' ')}`)
+    return 2
+  }
+  let config: Config
+  try {
+    config = loadConfig(io.env)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.err(`llm-relay: ${error.message}`)
+      return 1
+    }
+    throw error
+  }
+  if (command === 'check-config') {
+    io.out('configuration is valid; effective settings:')
+    for (const [name, value] of Object.entries(describeConfig(config)))
+      io.out(`  ${name}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    return 0
+  }
+  return { serve: config }
+}

@@ -1,0 +1,109 @@
+import { variables } from './config.ts'
+
+/** Where each variable stands in `.env.example` and the README's configuration table. */
+export const SECTIONS: readonly { title: string; names: readonly string[] }[] = [
+  { title: 'Server', names: ['PORT', 'HOST', 'SHUTDOWN_TIMEOUT'] },
+  { title: 'Database', names: ['DATABASE_URL', 'RETENTION', 'HISTORY_RETENTION'] },
+  {
+    title: 'LLM',
+    names: [
+      'LLM_BASE_URL',
+      'LLM_API_KEY',
+      'LLM_MODEL',
+      'LLM_FALLBACK_MODELS',
+      'LLM_TIMEOUT',
+      'LLM_RETRY_SCHEDULE',
+      'LLM_MAX_RPM',
+      'SYSTEM_PROMPT',
+      'HISTORY_MAX_MESSAGES',
+      'MAX_MESSAGE_CHARS',
+      'APP_URL',
+      'APP_NAME',
+    ],
+  },
+  { title: 'Worker', names: ['WORKER_CONCURRENCY', 'JOB_LEASE'] },
+  {
+    title: 'Callbacks',
+    names: [
+      'CALLBACK_SECRET',
+      'CALLBACK_TIMEOUT',
+      'CALLBACK_RETRY_SCHEDULE',
+      'ALLOW_PRIVATE_CALLBACK_URLS',
+      'CALLBACK_ALLOWED_HOSTS',
+    ],
+  },
+  {
+    title: 'Security',
+    names: [
+      'API_KEYS',
+      'RATE_LIMIT_MAX',
+      'RATE_LIMIT_WINDOW',
+      'TRUST_PROXY',
+      'MAX_BODY_BYTES',
+      'DOCS_ENABLED',
+    ],
+  },
+  { title: 'Logging', names: ['LOG_LEVEL', 'LOG_FORMAT'] },
+]
+
+const byName = new Map(Object.values(variables).map((v) => [v.env as string, v]))
+
+function variableNamed(name: string) {
+  const v = byName.get(name)
+  if (!v) throw new Error(`SECTIONS names ${name}, which the config does not read`)
+  return v
+}
+
+const plain = (doc: string) => doc.replaceAll('`', '')
+
+export function renderEnvExample(): string {
+  const out = [
+    '# llm-relay configuration. Copy this file to `.env`: Bun reads `.env` at start (the real',
+    '# environment wins over it). Every line shows the default, so a line you keep unchanged can',
+    '# also be deleted. Durations read 500ms, 10s, 5m, 2h or plain milliseconds.',
+    '# Generated from src/config/config.ts by `bun run docs:config`: edit the descriptions there.',
+  ]
+  for (const section of SECTIONS) {
+    out.push('', `# --- ${section.title} ---`, '')
+    for (const name of section.names) {
+      const v = variableNamed(name)
+      out.push(`# ${plain(v.doc)}`)
+      if (v.aliases?.length) out.push(`# Also read as ${v.aliases.join(', ')} when this is unset or empty.`)
+      out.push(`${v.env}=${v.default}`)
+    }
+  }
+  return `${out.join('\n')}\n`
+}
+
+export function renderConfigTable(): string {
+  const rows = ['| Variable | Default | Meaning |', '| --- | --- | --- |']
+  for (const section of SECTIONS) {
+    for (const name of section.names) {
+      const v = variableNamed(name)
+      const alias = v.aliases?.length ? ` Also read as ${v.aliases.map((a) => `\`${a}\``).join(', ')}.` : ''
+      const secret = v.secret ? ' Secret: never logged or shown.' : ''
+      rows.push(
+        `| \`${v.env}\` | ${v.default === '' ? '_empty_' : `\`${v.default}\``} | ${v.doc.replaceAll('|', '\\|')}${alias}${secret} |`,
+      )
+    }
+  }
+  return rows.join('\n')
+}
+
+export const TABLE_START = '<!-- config-table:start -->'
+export const TABLE_END = '<!-- config-table:end -->'
+
+export function withConfigTable(readme: string): string {
+  const start = readme.indexOf(TABLE_START)
+  const end = readme.indexOf(TABLE_END)
+  if (start < 0 || end < start) throw new Error('README.md lacks the config-table markers')
+  return `${readme.slice(0, start + TABLE_START.length)}\n${renderConfigTable()}\n${readme.slice(end)}`
+}
+
+/** `bun run docs:config`: rewrites .env.example and the README's table from the config. */
+if (import.meta.main) {
+  const root = new URL('../../', import.meta.url)
+  await Bun.write(new URL('.env.example', root), renderEnvExample())
+  const readme = new URL('README.md', root)
+  await Bun.write(readme, withConfigTable(await Bun.file(readme).text()))
+}
