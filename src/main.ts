@@ -1,6 +1,7 @@
 import { runCli } from './cli.ts'
 import { type Clock, newJobId, systemClock } from './clock.ts'
 import { type Config, ConfigError } from './config/config.ts'
+import { AddressGuard, systemResolver } from './delivery/address-guard.ts'
 import { HttpDeliverer } from './delivery/http-deliverer.ts'
 import { createHttpApp } from './http/app.ts'
 import { CallBudget } from './llm/call-budget.ts'
@@ -21,6 +22,8 @@ export interface Relay {
 export interface RelayParts {
   clock?: Clock
   logger?: Logger
+  /** Name resolution for the callback address guard (tests bring their own). */
+  resolve?: (hostname: string) => Promise<string[]>
 }
 
 function openStore(config: Config): Store {
@@ -34,6 +37,11 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   const logger = parts.logger ?? createLogger(config.logLevel, undefined, config.logFormat)
   const store = openStore(config)
   const now = () => clock.now()
+  const guard = new AddressGuard({
+    allowPrivate: config.allowPrivateCallbackUrls,
+    allowedHosts: config.callbackAllowedHosts,
+    resolve: parts.resolve ?? systemResolver(),
+  })
   const worker = new Worker({
     store,
     clock,
@@ -49,6 +57,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       now,
     }),
     deliverer: new HttpDeliverer({
+      guard,
       secret: config.callbackSecret,
       timeoutMs: config.callbackTimeout,
       userAgent: USER_AGENT,
@@ -79,6 +88,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     docsEnabled: config.docsEnabled,
     defaultModel: config.llmModel,
     defaultSystemPrompt: config.systemPrompt,
+    checkCallbackUrl: (url) => guard.check(url),
   })
   app.listen({ port: config.port, hostname: config.host })
   const server = app.server
@@ -87,6 +97,10 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
 
   if (!config.llmApiKey)
     logger.warn('no LLM_API_KEY (or OPENROUTER_API_KEY) is set: every job will fail with llm_auth')
+  if (config.allowPrivateCallbackUrls)
+    logger.warn(
+      'ALLOW_PRIVATE_CALLBACK_URLS is on: callbacks may reach loopback, private and metadata addresses',
+    )
   if (config.apiKeys.length === 0)
     logger.warn('API_KEYS is empty: the API is open to anyone who can reach it')
   logger.info(

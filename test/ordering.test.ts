@@ -142,7 +142,9 @@ describe('history', () => {
     expect((await fetch(`${relay.url}/conversations/forget-me`)).status).toBe(404)
     expect((await fetch(`${relay.url}/conversations/forget-me`, { method: 'DELETE' })).status).toBe(404)
     const next = await relay.send('fresh start', { conversation_id: 'forget-me' })
-    await relay.sink.waitForJob(next.id)
+    const [callback] = await relay.sink.waitForJob(next.id)
+    // Sequence numbers keep rising across a forget, so receivers never see one twice.
+    expect(callback?.body.data.sequence).toBe(2)
     expect(callFor('fresh start')?.body.messages.map((m) => m.content)).toEqual(['Be brief.', 'fresh start'])
   })
 

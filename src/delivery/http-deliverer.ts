@@ -1,17 +1,23 @@
 import type { JobError } from '../job.ts'
 import type { Job } from '../store/store.ts'
+import { type AddressGuard, parseHostLiteral } from './address-guard.ts'
 import type { Deliverer, DeliveryResult } from './deliverer.ts'
 import { callbackPayload } from './payload.ts'
+import { fetchPinned } from './pinned-fetch.ts'
 import { signWebhook } from './signature.ts'
 
 export interface HttpDelivererOptions {
+  guard: AddressGuard
   secret: string | undefined
   timeoutMs: number
   userAgent: string
   now: () => number
 }
 
-/** POSTs the signed callback; redirects are answers, never followed. */
+/**
+ * POSTs the signed callback to the address the guard checked (no second lookup); redirects
+ * are answers, never followed.
+ */
 export class HttpDeliverer implements Deliverer {
   constructor(private readonly options: HttpDelivererOptions) {}
 
@@ -35,13 +41,25 @@ export class HttpDeliverer implements Deliverer {
       retryable: true,
     })
     try {
-      const response = await fetch(job.callbackUrl, {
-        method: 'POST',
-        headers,
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-      })
+      const check = await this.options.guard.check(job.callbackUrl)
+      if (!check.ok)
+        return {
+          ...result(null, {
+            code: 'callback_forbidden',
+            message: `The callback address is refused: ${check.reason}.`,
+          }),
+          retryable: false,
+        }
+      const init = { method: 'POST', headers, body, timeoutMs: this.options.timeoutMs }
+      // An IP literal needs no lookup, so Bun's pooled fetch is as safe as the pinned one and reuses connections.
+      const response =
+        parseHostLiteral(new URL(job.callbackUrl).hostname.replace(/^\[|\]$/g, '')) === check.address
+          ? await fetch(job.callbackUrl, {
+              ...init,
+              redirect: 'manual',
+              signal: AbortSignal.timeout(init.timeoutMs),
+            })
+          : await fetchPinned(job.callbackUrl, check.address, init)
       await response.body?.cancel().catch(() => {})
       if (response.status >= 200 && response.status < 300) return result(response.status, null)
       if (response.status >= 300 && response.status < 400)

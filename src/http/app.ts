@@ -25,6 +25,7 @@ export interface HttpAppDeps {
   defaultModel: string
   defaultSystemPrompt: string
   apiKeys: readonly ApiKey[]
+  checkCallbackUrl: (url: string) => Promise<{ ok: true } | { ok: false; reason: string }>
   rateLimit: { max: number; windowMs: number }
   trustProxy: boolean
   docsEnabled: boolean

@@ -52,6 +52,7 @@ CREATE INDEX jobs_llm_due ON jobs (available_at, seq) WHERE status IN ('queued',
 CREATE INDEX jobs_delivery_due ON jobs (available_at) WHERE status = 'delivering';
 CREATE INDEX jobs_conversation_waiting ON jobs (owner, conversation_id, seq) WHERE waiting = 1;
 CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE INDEX jobs_finished ON jobs (updated_at) WHERE status IN ('delivered', 'dead');
 
 CREATE TABLE messages (
   id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -64,6 +65,7 @@ CREATE TABLE messages (
   UNIQUE (job_id, role)
 );
 CREATE INDEX messages_conversation ON messages (owner, conversation_id, id);
+CREATE INDEX messages_created ON messages (created_at);
 
 CREATE TABLE delivery_attempts (
   job_id        TEXT    NOT NULL,

@@ -1,7 +1,7 @@
 import { Database } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type { JobError } from '../job.ts'
+import { JOB_STATUSES, type JobError, type JobStatus } from '../job.ts'
 import {
   type DeliveryAttemptRow,
   deliveryAttemptFromRow,
@@ -332,35 +332,73 @@ export class SqliteStore implements Store {
     return (await this.getJob(jobId, owner)) ? 'not_finished' : 'not_found'
   }
 
+  /** Undefined for a conversation with no history and nothing in line. */
   async readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined> {
-    const exists = this.db
-      .query('SELECT 1 FROM conversations WHERE owner = ? AND id = ?')
-      .get(owner, conversationId)
     const messages = this.db
       .query<MessageRow, [string, string]>(
         'SELECT role, content, job_id, created_at FROM messages WHERE owner = ? AND conversation_id = ? ORDER BY id',
       )
       .all(owner, conversationId)
       .map(messageFromRow)
-    return exists || messages.length > 0 ? messages : undefined
+    if (messages.length > 0) return messages
+    return this.hasOpenJobs(owner, conversationId) ? [] : undefined
   }
 
+  private hasOpenJobs(owner: string, conversationId: string): boolean {
+    return (
+      this.db
+        .query('SELECT 1 FROM conversations WHERE owner = ? AND id = ? AND open_jobs > 0')
+        .get(owner, conversationId) !== null
+    )
+  }
+
+  /**
+   * Forgets the history. The conversation's counters stay, so sequence numbers keep rising
+   * and messages still in line keep their order.
+   */
   async deleteConversation(owner: string, conversationId: string): Promise<boolean> {
     return this.db
       .transaction((): boolean => {
         const deleted = this.db
           .query('DELETE FROM messages WHERE owner = ? AND conversation_id = ?')
           .run(owner, conversationId).changes
-        // The counters stay while messages are still in line, so their order holds.
-        const conversation = this.db
-          .query('DELETE FROM conversations WHERE owner = ? AND id = ? AND open_jobs = 0')
-          .run(owner, conversationId).changes
-        const remaining = this.db
-          .query('SELECT 1 FROM conversations WHERE owner = ? AND id = ?')
-          .get(owner, conversationId)
-        return deleted > 0 || conversation > 0 || remaining !== null
+        return deleted > 0 || this.hasOpenJobs(owner, conversationId)
       })
       .immediate()
+  }
+
+  async countJobsByStatus(): Promise<Record<JobStatus, number>> {
+    const counts = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>
+    for (const row of this.db
+      .query<{ status: JobStatus; n: number }, []>('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status')
+      .all())
+      counts[row.status] = row.n
+    return counts
+  }
+
+  async purgeFinishedJobs(before: number): Promise<number> {
+    return this.db
+      .transaction((): number => {
+        this.db
+          .query(
+            `DELETE FROM delivery_attempts WHERE job_id IN
+             (SELECT id FROM jobs WHERE status IN ('delivered', 'dead') AND updated_at < ?)`,
+          )
+          .run(before)
+        return this.db
+          .query(`DELETE FROM jobs WHERE status IN ('delivered', 'dead') AND updated_at < ?`)
+          .run(before).changes
+      })
+      .immediate()
+  }
+
+  async purgeHistory(before: number): Promise<number> {
+    return this.db.query('DELETE FROM messages WHERE created_at < ?').run(before).changes
+  }
+
+  async maintain(): Promise<void> {
+    this.db.exec('PRAGMA optimize')
+    this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
   }
 
   async nextWakeAt(now: number): Promise<number | undefined> {

@@ -121,6 +121,15 @@ export interface Store {
   readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined>
   deleteConversation(owner: string, conversationId: string): Promise<boolean>
 
+  /** Jobs by status, for the queue-depth metric. */
+  countJobsByStatus(): Promise<Record<JobStatus, number>>
+  /** Deletes delivered and dead jobs (and their attempts) finished before `before`. */
+  purgeFinishedJobs(before: number): Promise<number>
+  /** Deletes history messages created before `before` (HISTORY_RETENTION). */
+  purgeHistory(before: number): Promise<number>
+  /** Periodic upkeep of the database itself (statistics, WAL). */
+  maintain(): Promise<void>
+
   /** The earliest future time a job becomes due or a lease runs out, for the worker's timer. */
   nextWakeAt(now: number): Promise<number | undefined>
   /** Gives back every lease a worker holds, so others take its jobs at once (shutdown). */

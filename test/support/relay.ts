@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { parseConfig } from '../../src/config/config.ts'
 import { createLogger } from '../../src/log.ts'
-import { type Relay, startRelay } from '../../src/main.ts'
+import { type Relay, type RelayParts, startRelay } from '../../src/main.ts'
 import { CallbackSink } from './callback-sink.ts'
 import { FakeLlm } from './fake-llm.ts'
 import { eventually } from './signal.ts'
@@ -71,7 +71,10 @@ export interface JobView {
 }
 
 /** A real relay on 127.0.0.1 with a temp SQLite file, a fake LLM and a callback sink. */
-export async function startTestRelay(env: Record<string, string> = {}): Promise<TestRelay> {
+export async function startTestRelay(
+  env: Record<string, string> = {},
+  parts: Omit<RelayParts, 'logger'> = {},
+): Promise<TestRelay> {
   const dir = mkdtempSync(join(tmpdir(), 'llm-relay-test-'))
   const llm = new FakeLlm()
   const sink = new CallbackSink()
@@ -86,7 +89,7 @@ export async function startTestRelay(env: Record<string, string> = {}): Promise<
       },
     }),
   )
-  const relay = await startRelay(config, { logger })
+  const relay = await startRelay(config, { ...parts, logger })
   const post = (body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${relay.url}/webhook`, {
       method: 'POST',

@@ -15,6 +15,16 @@ export interface WebhookDeps {
   maxBodyBytes: number
   defaultModel: string
   defaultSystemPrompt: string
+  checkCallbackUrl: (url: string) => Promise<{ ok: true } | { ok: false; reason: string }>
+}
+
+/**
+ * The first of the guard's two checks: a literal or a name whose addresses are refused gets a
+ * 422 now. A lookup that fails outright is not a verdict; delivery checks again anyway.
+ */
+async function refusedCallback(deps: WebhookDeps, url: string): Promise<FieldError | undefined> {
+  const check = await deps.checkCallbackUrl(url).catch(() => ({ ok: true }) as const)
+  return check.ok ? undefined : { field: '/callback_url', message: `is refused: ${check.reason}` }
 }
 
 /** What the schema leaves to the route: metadata is a JSON object of bounded size. */
@@ -40,6 +50,8 @@ export function webhookRoutes(deps: WebhookDeps) {
     '/webhook',
     async ({ body, headers, request, set, status }) => {
       const errors = checkBody(body)
+      const refused = await refusedCallback(deps, body.callback_url)
+      if (refused) errors.push(refused)
       if (errors.length > 0) throw new Problem(422, 'The request body failed validation.', errors)
       const conversationId = conversationIdFor(body)
       const now = deps.now()
