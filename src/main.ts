@@ -1,3 +1,4 @@
+import { cron } from '@elysiajs/cron'
 import { runCli } from './cli.ts'
 import { type Clock, newJobId, systemClock } from './clock.ts'
 import { type Config, ConfigError } from './config/config.ts'
@@ -7,9 +8,11 @@ import { createHttpApp } from './http/app.ts'
 import { CallBudget } from './llm/call-budget.ts'
 import { OpenAiLlmClient } from './llm/openai-client.ts'
 import { createLogger, type Logger } from './log.ts'
+import { Gauge, RelayMetrics } from './metrics.ts'
 import { SqliteStore } from './store/sqlite.ts'
 import type { Store } from './store/store.ts'
 import { USER_AGENT, VERSION } from './version.ts'
+import { runHousekeeping } from './worker/housekeeping.ts'
 import { Worker } from './worker/worker.ts'
 
 export interface Relay {
@@ -42,10 +45,12 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     allowedHosts: config.callbackAllowedHosts,
     resolve: parts.resolve ?? systemResolver(),
   })
+  const metrics = new RelayMetrics()
   const worker = new Worker({
     store,
     clock,
     logger,
+    metrics,
     llm: new OpenAiLlmClient({
       baseUrl: config.llmBaseUrl,
       apiKey: config.llmApiKey,
@@ -72,9 +77,20 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     callbackRetrySchedule: config.callbackRetrySchedule,
   })
   let accepting = true
+  metrics.addGauge(
+    new Gauge('llm_relay_queue_depth', 'Jobs by status.', async () =>
+      Object.entries(await store.countJobsByStatus()).map(([status, n]) => [{ status }, n]),
+    ),
+  )
+  metrics.addGauge(
+    new Gauge('llm_relay_jobs_in_flight', 'Jobs this process is working on.', () => [
+      [{}, worker.activeJobs],
+    ]),
+  )
   const app = createHttpApp({
     store,
     logger,
+    metrics,
     version: VERSION,
     wake: () => worker.wake(),
     now,
@@ -90,6 +106,22 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     defaultSystemPrompt: config.systemPrompt,
     checkCallbackUrl: (url) => guard.check(url),
   })
+  app.use(
+    cron({
+      name: 'housekeeping',
+      // Hourly, at a minute that is nobody's round number.
+      pattern: '17 * * * *',
+      run: () => {
+        runHousekeeping({
+          store,
+          logger,
+          now,
+          retentionMs: config.retention,
+          historyRetentionMs: config.historyRetention,
+        }).catch((err) => logger.error({ err }, 'housekeeping failed'))
+      },
+    }),
+  )
   app.listen({ port: config.port, hostname: config.host })
   const server = app.server
   if (!server) throw new Error('the HTTP server did not start')

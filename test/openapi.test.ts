@@ -28,6 +28,7 @@ test('/swagger/json describes every route with its responses and errors', async 
     [
       'get /health',
       'get /ready',
+      'get /metrics',
       'post /webhook',
       'get /jobs/{id}',
       'post /jobs/{id}/redeliver',

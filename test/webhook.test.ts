@@ -146,6 +146,14 @@ describe('bad input gets a 4xx problem and creates nothing', () => {
     ['metadata that is an array', () => ({ body: { ...ok(), metadata: [1] } }), 422, '/metadata'],
     ['metadata over 4 KB', () => ({ body: { ...ok(), metadata: { blob: long(4100) } } }), 422, '/metadata'],
     ['an empty model', () => ({ body: { ...ok(), model: '' } }), 422, '/model'],
+    // Found by the fuzz test: Elysia's own error message would throw on this value.
+    [
+      'an object whose toString is not a function',
+      () => ({ body: { ...ok(), callback_url: { toString: false } } }),
+      422,
+      '/callback_url',
+    ],
+    ['an array as model', () => ({ body: { ...ok(), model: [{ valueOf: 1 }] } }), 422, '/model'],
   ]
 
   for (const [name, make, status, field] of cases) {

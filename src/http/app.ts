@@ -3,6 +3,7 @@ import { Elysia, ValidationError } from 'elysia'
 import { rateLimit } from 'elysia-rate-limit'
 import type { ApiKey } from '../config/config.ts'
 import type { Logger } from '../log.ts'
+import type { RelayMetrics } from '../metrics.ts'
 import type { Store } from '../store/store.ts'
 import { ApiKeyAuth, isOpenPath } from './auth.ts'
 import { correctOpenApiDocument } from './openapi-document.ts'
@@ -15,6 +16,7 @@ import { webhookRoutes } from './routes/webhook.ts'
 export interface HttpAppDeps {
   store: Store
   logger: Logger
+  metrics: RelayMetrics
   version: string
   wake: () => void
   now: () => number
@@ -29,6 +31,14 @@ export interface HttpAppDeps {
   rateLimit: { max: number; windowMs: number }
   trustProxy: boolean
   docsEnabled: boolean
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+
+/** A caller's X-Request-Id when it is a sane token, else a fresh one. */
+function requestIdOf(request: Request): string {
+  const given = request.headers.get('x-request-id')
+  return given && REQUEST_ID.test(given) ? given : crypto.randomUUID()
 }
 
 type Server = { requestIP(request: Request): { address: string } | null } | null
@@ -74,11 +84,13 @@ function toProblem(code: string | number, error: unknown): Problem {
 export function createHttpApp(deps: HttpAppDeps) {
   const auth = new ApiKeyAuth(deps.apiKeys)
   const owner = (request: Request): string => auth.clientOf(request).owner
-  const started = new WeakMap<Request, number>()
+  const requests = new WeakMap<Request, { started: number; id: string }>()
   // normalize off: a body is validated as sent, never coerced (Elysia would turn an array into an object).
   const app = new Elysia({ normalize: false })
     .onRequest(({ request, set }) => {
-      started.set(request, performance.now())
+      const id = requestIdOf(request)
+      requests.set(request, { started: performance.now(), id })
+      set.headers['x-request-id'] = id
       set.headers['x-content-type-options'] = 'nosniff'
       const path = new URL(request.url).pathname
       if (!deps.accepting() && path !== '/health' && path !== '/ready')
@@ -90,18 +102,30 @@ export function createHttpApp(deps: HttpAppDeps) {
     })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const problem = toProblem(code, error)
+      const path = new URL(request.url).pathname
       if (problem.status >= 500)
-        deps.logger.error({ err: error, path: new URL(request.url).pathname }, 'request failed')
-      return problemResponse(problem, new URL(request.url).pathname)
+        deps.logger.error({ err: error, path, request_id: requests.get(request)?.id }, 'request failed')
+      const response = problemResponse(problem, path)
+      const id = requests.get(request)?.id
+      if (id) response.headers.set('x-request-id', id)
+      return response
     })
-    .onAfterResponse({ as: 'global' }, ({ request, path, set }) => {
-      const since = started.get(request)
+    .onAfterResponse({ as: 'global' }, (context) => {
+      const { request, path, set } = context
+      const seen = requests.get(request)
+      const ms = seen === undefined ? 0 : performance.now() - seen.started
+      const status = typeof set.status === 'number' ? set.status : 200
+      // The route pattern, not the path, so job ids do not each become a series.
+      const route = (context as { route?: string }).route ?? 'unmatched'
+      deps.metrics.httpDuration.observe({ method: request.method, route, status: String(status) }, ms / 1000)
       deps.logger.info(
         {
+          request_id: seen?.id,
           method: request.method,
+          route,
           path,
-          status: typeof set.status === 'number' ? set.status : undefined,
-          ms: since === undefined ? undefined : Math.round((performance.now() - since) * 100) / 100,
+          status,
+          ms: Math.round(ms * 100) / 100,
           client: auth.clientOf(request).name,
         },
         'request',
@@ -120,7 +144,10 @@ export function createHttpApp(deps: HttpAppDeps) {
           auth.clientOf(request).owner !== ''
             ? `key:${auth.clientOf(request).owner}`
             : `ip:${clientAddress(request, server as Server, deps.trustProxy)}`,
-        skip: (request) => isOpenPath(new URL(request.url).pathname),
+        skip: (request) => {
+          const path = new URL(request.url).pathname
+          return isOpenPath(path) || path === '/metrics'
+        },
         errorResponse: problemResponse(
           new Problem(429, 'Too many requests: wait for the time in Retry-After, then try again.'),
           '',
@@ -151,8 +178,17 @@ export function createHttpApp(deps: HttpAppDeps) {
         },
       }),
     )
-    .use(healthRoutes({ store: deps.store, accepting: deps.accepting }))
-    .use(webhookRoutes({ ...deps, owner }))
+    .use(healthRoutes({ store: deps.store, accepting: deps.accepting, metrics: deps.metrics }))
+    .use(
+      webhookRoutes({
+        ...deps,
+        owner,
+        onAccepted: () => {
+          deps.metrics.jobsAccepted.inc()
+          deps.wake()
+        },
+      }),
+    )
     .use(jobRoutes({ ...deps, owner }))
     .use(conversationRoutes({ store: deps.store, owner }))
 }

@@ -3,6 +3,7 @@ import type { Deliverer } from '../delivery/deliverer.ts'
 import type { CallBudget } from '../llm/call-budget.ts'
 import type { ChatMessage, LlmClient, LlmFailure } from '../llm/llm.ts'
 import type { Logger } from '../log.ts'
+import type { RelayMetrics } from '../metrics.ts'
 import type { DeliveryOutcome, Job, Store } from '../store/store.ts'
 import { remainingWait, retryDelayFor } from './retry-schedule.ts'
 
@@ -13,6 +14,7 @@ export interface WorkerOptions {
   budget: CallBudget
   clock: Clock
   logger: Logger
+  metrics: RelayMetrics
   workerId: string
   concurrency: number
   leaseMs: number
@@ -161,7 +163,9 @@ export class Worker {
     const started = clock.now()
     const result = await llm.complete({ model: job.model, messages })
     const now = clock.now()
+    const seconds = (now - started) / 1000
     if (result.ok) {
+      this.o.metrics.llmDuration.observe({ model: job.model, outcome: 'ok' }, seconds)
       const answered = await store.recordAnswer(
         job.id,
         workerId,
@@ -173,6 +177,8 @@ export class Worker {
       else log.warn({ outcome: 'lease_lost' }, 'lease lost during the LLM call; answer dropped')
       return answered
     }
+    this.o.metrics.llmDuration.observe({ model: job.model, outcome: 'error' }, seconds)
+    this.o.metrics.llmErrors.inc({ code: result.failure.code, model: job.model })
     const retryAt = this.llmRetryAt(job, result.failure, now)
     const error = { code: result.failure.code, message: result.failure.message }
     if (retryAt !== undefined) {
@@ -229,6 +235,14 @@ export class Worker {
       { at: started, statusCode: result.statusCode, error: result.error, durationMs: result.durationMs },
       outcome,
     )
+    const outcomeName = outcome.status === 'delivering' ? 'retry' : outcome.status
+    this.o.metrics.deliveryAttempts.inc({ outcome: outcomeName })
+    this.o.metrics.deliveryDuration.observe({ outcome: outcomeName }, result.durationMs / 1000)
+    if (outcome.status !== 'delivering' && recorded)
+      this.o.metrics.jobsFinished.inc({
+        status: outcome.status,
+        type: job.response === null ? 'failed' : 'completed',
+      })
     logger.info(
       {
         job_id: job.id,

@@ -7,7 +7,8 @@ import { METADATA_MAX_BYTES, WebhookAccepted, type WebhookBody, webhookBodySchem
 
 export interface WebhookDeps {
   store: Store
-  wake: () => void
+  /** A new job is committed: count it and wake the worker. */
+  onAccepted: () => void
   now: () => number
   newId: () => string
   owner: (request: Request) => string
@@ -27,14 +28,31 @@ async function refusedCallback(deps: WebhookDeps, url: string): Promise<FieldErr
   return check.ok ? undefined : { field: '/callback_url', message: `is refused: ${check.reason}` }
 }
 
-/** What the schema leaves to the route: metadata is a JSON object of bounded size. */
+/** What the schema leaves to the route: the metadata's size. */
 function checkBody(body: WebhookBody): FieldError[] {
-  const m: unknown = body.metadata
-  if (m !== undefined && (typeof m !== 'object' || m === null || Array.isArray(m)))
-    return [{ field: '/metadata', message: 'must be a JSON object' }]
   if (body.metadata !== undefined && Buffer.byteLength(JSON.stringify(body.metadata)) > METADATA_MAX_BYTES)
     return [{ field: '/metadata', message: `must be at most ${METADATA_MAX_BYTES} bytes as JSON` }]
   return []
+}
+
+const STRING_FIELDS = ['message', 'callback_url', 'conversation_id', 'model', 'system_prompt'] as const
+
+/**
+ * Fields that must be strings but are not, named before the schema sees them: Elysia's
+ * validation message interpolates the value, which throws for an object whose `toString`
+ * is not a function (found by the fuzz test).
+ */
+function checkFieldTypes(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body
+  const fields = body as Record<string, unknown>
+  const errors: FieldError[] = STRING_FIELDS.filter(
+    (name) => fields[name] !== undefined && typeof fields[name] !== 'string',
+  ).map((name) => ({ field: `/${name}`, message: 'must be a string' }))
+  const m = fields.metadata
+  if (m !== undefined && (typeof m !== 'object' || m === null || Array.isArray(m)))
+    errors.push({ field: '/metadata', message: 'must be a JSON object' })
+  if (errors.length > 0) throw new Problem(422, 'The request body failed validation.', errors)
+  return body
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
@@ -81,7 +99,7 @@ export function webhookRoutes(deps: WebhookDeps) {
         throw new Problem(422, 'This Idempotency-Key was already used with a different body.', [
           { field: 'Idempotency-Key', message: `already names job ${result.job.id}` },
         ])
-      if (result.kind === 'created') deps.wake()
+      if (result.kind === 'created') deps.onAccepted()
       const statusUrl = new URL(`/jobs/${result.job.id}`, request.url).toString()
       set.headers.location = `/jobs/${result.job.id}`
       const view = {
@@ -94,7 +112,7 @@ export function webhookRoutes(deps: WebhookDeps) {
     },
     {
       // Our reader answers first (415/413/400); 'json' names the content type for OpenAPI.
-      parse: [({ request }) => readJsonBody(request, deps.maxBodyBytes), 'json'],
+      parse: [async ({ request }) => checkFieldTypes(await readJsonBody(request, deps.maxBodyBytes)), 'json'],
       body: Body,
       headers: t.Object({
         'idempotency-key': t.Optional(

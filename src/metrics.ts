@@ -1,0 +1,140 @@
+/**
+ * A small Prometheus registry: counters and histograms with labels, and gauges read when
+ * scraped. Text exposition format 0.0.4.
+ */
+type Labels = Record<string, string>
+
+const key = (labels: Labels): string =>
+  Object.entries(labels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}="${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')}"`)
+    .join(',')
+
+const braces = (inner: string): string => (inner === '' ? '' : `{${inner}}`)
+
+interface Metric {
+  render(): string[] | Promise<string[]>
+}
+
+export class Counter implements Metric {
+  private readonly values = new Map<string, number>()
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+
+  inc(labels: Labels = {}, by = 1): void {
+    const k = key(labels)
+    this.values.set(k, (this.values.get(k) ?? 0) + by)
+  }
+
+  render(): string[] {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`]
+    for (const [k, v] of this.values) lines.push(`${this.name}${braces(k)} ${v}`)
+    return lines
+  }
+}
+
+export class Histogram implements Metric {
+  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>()
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: readonly number[],
+  ) {}
+
+  observe(labels: Labels, value: number): void {
+    const k = key(labels)
+    let s = this.series.get(k)
+    if (!s) {
+      s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 }
+      this.series.set(k, s)
+    }
+    for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] as number)) s.counts[i]! += 1
+    s.sum += value
+    s.count += 1
+  }
+
+  render(): string[] {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`]
+    for (const [k, s] of this.series) {
+      const sep = k === '' ? '' : ','
+      this.buckets.forEach((b, i) => {
+        lines.push(`${this.name}_bucket{${k}${sep}le="${b}"} ${s.counts[i]}`)
+      })
+      lines.push(`${this.name}_bucket{${k}${sep}le="+Inf"} ${s.count}`)
+      lines.push(`${this.name}_sum${braces(k)} ${s.sum}`)
+      lines.push(`${this.name}_count${braces(k)} ${s.count}`)
+    }
+    return lines
+  }
+}
+
+export class Gauge implements Metric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly read: () => Promise<[Labels, number][]> | [Labels, number][],
+  ) {}
+
+  async render(): Promise<string[]> {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`]
+    for (const [labels, v] of await this.read()) lines.push(`${this.name}${braces(key(labels))} ${v}`)
+    return lines
+  }
+}
+
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
+/** Every metric llm-relay exposes at /metrics. */
+export class RelayMetrics {
+  readonly jobsAccepted = new Counter('llm_relay_jobs_accepted_total', 'Jobs accepted by POST /webhook.')
+  readonly jobsFinished = new Counter(
+    'llm_relay_jobs_finished_total',
+    'Jobs that reached a final status (delivered or dead), by status and type (completed or failed).',
+  )
+  readonly llmDuration = new Histogram(
+    'llm_relay_llm_call_duration_seconds',
+    'Duration of LLM calls, by model and outcome.',
+    SECONDS,
+  )
+  readonly llmErrors = new Counter(
+    'llm_relay_llm_errors_total',
+    'LLM calls that failed, by error code and model.',
+  )
+  readonly deliveryAttempts = new Counter(
+    'llm_relay_delivery_attempts_total',
+    'Callback attempts, by outcome (delivered, retry, dead).',
+  )
+  readonly deliveryDuration = new Histogram(
+    'llm_relay_delivery_duration_seconds',
+    'Duration of callback attempts, by outcome.',
+    SECONDS,
+  )
+  readonly httpDuration = new Histogram(
+    'llm_relay_http_request_duration_seconds',
+    'Duration of HTTP requests, by method, route and status.',
+    SECONDS,
+  )
+  private readonly gauges: Gauge[] = []
+
+  addGauge(gauge: Gauge): void {
+    this.gauges.push(gauge)
+  }
+
+  async render(): Promise<string> {
+    const parts: Metric[] = [
+      this.jobsAccepted,
+      this.jobsFinished,
+      this.llmDuration,
+      this.llmErrors,
+      this.deliveryAttempts,
+      this.deliveryDuration,
+      this.httpDuration,
+      ...this.gauges,
+    ]
+    const lines: string[] = []
+    for (const m of parts) lines.push(...(await m.render()))
+    return `${lines.join('\n')}\n`
+  }
+}

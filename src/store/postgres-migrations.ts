@@ -1,0 +1,85 @@
+/**
+ * Numbered in order and applied once each, all under one advisory lock so that instances
+ * starting together migrate once. Kept in code (not .sql files) so the compiled binary
+ * carries them. The tables mirror the SQLite ones; times are epoch milliseconds.
+ */
+export const postgresMigrations: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'jobs, conversations, messages, delivery attempts',
+    sql: `
+CREATE TABLE conversations (
+  owner         TEXT    NOT NULL,
+  id            TEXT    NOT NULL,
+  last_sequence INTEGER NOT NULL,
+  -- accepted jobs not yet answered or failed: more than one means the newer ones wait their turn
+  open_jobs     INTEGER NOT NULL,
+  created_at    BIGINT  NOT NULL,
+  PRIMARY KEY (owner, id)
+);
+
+CREATE TABLE jobs (
+  seq               BIGSERIAL PRIMARY KEY, -- acceptance order
+  id                TEXT    NOT NULL UNIQUE,
+  owner             TEXT    NOT NULL,
+  conversation_id   TEXT    NOT NULL,
+  sequence          INTEGER NOT NULL,
+  status            TEXT    NOT NULL,
+  -- true while an earlier message of the same conversation is still unanswered
+  waiting           BOOLEAN NOT NULL,
+  -- when the job may be claimed: its due time, or while leased, when the lease runs out
+  available_at      BIGINT  NOT NULL,
+  lease_owner       TEXT,
+  -- texts from clients and the LLM are UTF-8 BYTEA: PostgreSQL TEXT cannot hold U+0000
+  message           BYTEA   NOT NULL,
+  callback_url      BYTEA   NOT NULL,
+  model             BYTEA   NOT NULL,
+  system_prompt     BYTEA   NOT NULL,
+  -- JSON as text, like SQLite, so both adapters share the row mapping
+  metadata          TEXT,
+  response          BYTEA,
+  error_code        TEXT,
+  error_message     TEXT,
+  usage             TEXT,
+  llm_attempts      INTEGER NOT NULL DEFAULT 0,
+  delivery_attempts INTEGER NOT NULL DEFAULT 0,
+  delivery_failures INTEGER NOT NULL DEFAULT 0,
+  idempotency_key   TEXT,
+  request_hash      TEXT    NOT NULL,
+  created_at        BIGINT  NOT NULL,
+  updated_at        BIGINT  NOT NULL,
+  completed_at      BIGINT
+);
+CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_llm_due ON jobs (available_at, seq) WHERE status IN ('queued', 'processing') AND NOT waiting;
+CREATE INDEX jobs_delivery_due ON jobs (available_at) WHERE status = 'delivering';
+CREATE INDEX jobs_conversation_waiting ON jobs (owner, conversation_id, seq) WHERE waiting;
+CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE INDEX jobs_finished ON jobs (updated_at) WHERE status IN ('delivered', 'dead');
+
+CREATE TABLE messages (
+  id              BIGSERIAL PRIMARY KEY,
+  owner           TEXT    NOT NULL,
+  conversation_id TEXT    NOT NULL,
+  role            TEXT    NOT NULL,
+  content         BYTEA   NOT NULL,
+  job_id          TEXT    NOT NULL,
+  created_at      BIGINT  NOT NULL,
+  UNIQUE (job_id, role)
+);
+CREATE INDEX messages_conversation ON messages (owner, conversation_id, id);
+CREATE INDEX messages_created ON messages (created_at);
+
+CREATE TABLE delivery_attempts (
+  job_id        TEXT    NOT NULL,
+  attempt       INTEGER NOT NULL,
+  at            BIGINT  NOT NULL,
+  status_code   INTEGER,
+  error_code    TEXT,
+  error_message TEXT,
+  duration_ms   INTEGER NOT NULL,
+  PRIMARY KEY (job_id, attempt)
+);
+`,
+  },
+]

@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { runHousekeeping } from '../src/worker/housekeeping.ts'
+import { startTestRelay, type TestRelay } from './support/relay.ts'
+
+let relay: TestRelay
+beforeAll(async () => {
+  relay = await startTestRelay()
+})
+afterAll(() => relay.close())
+
+test('/metrics speaks Prometheus: jobs, queue depth, LLM and delivery timings, HTTP requests', async () => {
+  relay.sink.respond(500)
+  const { id } = await relay.send('measure me', { conversation_id: 'metrics' })
+  await relay.waitForStatus(id, 'delivered')
+  const response = await fetch(`${relay.url}/metrics`)
+  expect(response.status).toBe(200)
+  expect(response.headers.get('content-type')).toStartWith('text/plain; version=0.0.4')
+  const text = await response.text()
+  expect(text).toContain('# TYPE llm_relay_jobs_accepted_total counter')
+  expect(text).toMatch(/^llm_relay_jobs_accepted_total [1-9]/m)
+  expect(text).toContain('llm_relay_jobs_finished_total{status="delivered",type="completed"} 1')
+  expect(text).toContain('llm_relay_queue_depth{status="delivered"} 1')
+  expect(text).toContain('llm_relay_queue_depth{status="queued"} 0')
+  expect(text).toMatch(/^llm_relay_jobs_in_flight \d+$/m)
+  expect(text).toContain('llm_relay_llm_call_duration_seconds_count{model="fake/model",outcome="ok"} 1')
+  expect(text).toContain('llm_relay_delivery_attempts_total{outcome="retry"} 1')
+  expect(text).toContain('llm_relay_delivery_attempts_total{outcome="delivered"} 1')
+  expect(text).toContain('llm_relay_delivery_duration_seconds_bucket{outcome="delivered",le="+Inf"} 1')
+  expect(text).toMatch(
+    /llm_relay_http_request_duration_seconds_count\{method="POST",route="\/webhook",status="202"\} 1/,
+  )
+})
+
+test('LLM errors are counted by code and model', async () => {
+  relay.llm.next(() => Response.json({ error: { message: 'no' } }, { status: 401 }))
+  const { id } = await relay.send('fail for metrics', { conversation_id: 'metrics-fail' })
+  await relay.waitForStatus(id, 'delivered')
+  const text = await (await fetch(`${relay.url}/metrics`)).text()
+  expect(text).toContain('llm_relay_llm_errors_total{code="llm_auth",model="fake/model"} 1')
+  expect(text).toContain('llm_relay_jobs_finished_total{status="delivered",type="failed"} 1')
+})
+
+test('X-Request-Id is taken when sane, made when not, and returned on every answer', async () => {
+  const given = await fetch(`${relay.url}/health`, { headers: { 'x-request-id': 'abc-123' } })
+  expect(given.headers.get('x-request-id')).toBe('abc-123')
+  const made = await fetch(`${relay.url}/jobs/nope`, { headers: { 'x-request-id': 'bad id with spaces' } })
+  expect(made.status).toBe(404)
+  expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+  const logged = relay.logs.find((l) => l.includes('"request_id":"abc-123"'))
+  expect(logged).toContain('"route":"/health"')
+  expect(logged).toContain('"status":200')
+})
+
+test('housekeeping deletes finished jobs past RETENTION and keeps history', async () => {
+  const { id } = await relay.send('old news', { conversation_id: 'retention' })
+  await relay.waitForStatus(id, 'delivered')
+  const waiting = relay.llm.hold()
+  const pending = await relay.send('still in line', { conversation_id: 'retention-pending' })
+  await waiting.received
+  const report = await runHousekeeping({
+    store: relay.store,
+    logger: (await import('../src/log.ts')).createLogger('silent'),
+    now: () => Date.now() + 8 * 86_400_000,
+    retentionMs: 7 * 86_400_000,
+    historyRetentionMs: undefined,
+  })
+  expect(report.jobsDeleted).toBeGreaterThan(0)
+  expect(report.messagesDeleted).toBe(0)
+  expect((await fetch(`${relay.url}/jobs/${id}`)).status).toBe(404)
+  expect((await relay.job(pending.id)).status).toBe('processing')
+  const history = (await (await fetch(`${relay.url}/conversations/retention`)).json()) as {
+    messages: unknown[]
+  }
+  expect(history.messages).toHaveLength(2)
+  waiting.release()
+  await relay.waitForStatus(pending.id, 'delivered')
+
+  const purged = await runHousekeeping({
+    store: relay.store,
+    logger: (await import('../src/log.ts')).createLogger('silent'),
+    now: () => Date.now() + 8 * 86_400_000,
+    retentionMs: 7 * 86_400_000,
+    historyRetentionMs: 86_400_000,
+  })
+  expect(purged.messagesDeleted).toBeGreaterThan(0)
+  expect((await fetch(`${relay.url}/conversations/retention`)).status).toBe(404)
+})
