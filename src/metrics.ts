@@ -50,7 +50,10 @@ export class Histogram implements Metric {
       s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 }
       this.series.set(k, s)
     }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] as number)) s.counts[i]! += 1
+    const counts = s.counts
+    this.buckets.forEach((bound, i) => {
+      if (value <= bound) counts[i] = (counts[i] ?? 0) + 1
+    })
     s.sum += value
     s.count += 1
   }
