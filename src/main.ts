@@ -174,4 +174,9 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await main()
+if (import.meta.main) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`llm-relay: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exit(1)
+  })
+}

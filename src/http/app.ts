@@ -9,6 +9,7 @@ import { ApiKeyAuth, isOpenPath } from './auth.ts'
 import { correctOpenApiDocument } from './openapi-document.ts'
 import { type FieldError, Problem, problemResponse } from './problem.ts'
 import { conversationRoutes } from './routes/conversations.ts'
+import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
 import { jobRoutes } from './routes/jobs.ts'
 import { webhookRoutes } from './routes/webhook.ts'
@@ -161,7 +162,8 @@ export function createHttpApp(deps: HttpAppDeps) {
         enabled: deps.docsEnabled,
         path: '/swagger',
         specPath: '/swagger/json',
-        provider: 'swagger-ui',
+        // The UI page is ours (docsRoutes), served from embedded files instead of a CDN.
+        provider: null,
         documentation: {
           info: {
             title: 'llm-relay',
@@ -178,6 +180,7 @@ export function createHttpApp(deps: HttpAppDeps) {
         },
       }),
     )
+    .use(deps.docsEnabled ? docsRoutes('llm-relay API') : new Elysia())
     .use(healthRoutes({ store: deps.store, accepting: deps.accepting, metrics: deps.metrics }))
     .use(
       webhookRoutes({

@@ -10,9 +10,13 @@ export interface RelayProcess {
   waitForOutput(text: string): Promise<void>
 }
 
-/** Starts `bun src/main.ts` as its own process, the way an operator runs it, and waits for it to listen. */
-export async function spawnRelay(env: Record<string, string>, cwd: string): Promise<RelayProcess> {
-  const child = Bun.spawn([process.execPath, MAIN], {
+/** Starts `bun src/main.ts` (or a compiled executable) as its own process, the way an operator runs it, and waits for it to listen. */
+export async function spawnRelay(
+  env: Record<string, string>,
+  cwd: string,
+  executable?: string,
+): Promise<RelayProcess> {
+  const child = Bun.spawn(executable ? [executable] : [process.execPath, MAIN], {
     cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdout: 'pipe',
