@@ -1,14 +1,17 @@
 import { cron } from '@elysiajs/cron'
+import type { Context as RateLimitContext } from 'elysia-rate-limit'
 import { runCli } from './cli.ts'
 import { type Clock, newJobId, systemClock } from './clock.ts'
-import { type Config, ConfigError } from './config/config.ts'
+import type { Config } from './config/config.ts'
 import { AddressGuard, systemResolver } from './delivery/address-guard.ts'
 import { HttpDeliverer } from './delivery/http-deliverer.ts'
 import { createHttpApp } from './http/app.ts'
-import { CallBudget } from './llm/call-budget.ts'
+import { type CallBudget, LocalCallBudget } from './limits/call-budget.ts'
+import { openRedis, RedisCallBudget, RedisRateLimitContext } from './limits/redis.ts'
 import { OpenAiLlmClient } from './llm/openai-client.ts'
 import { createLogger, type Logger } from './log.ts'
 import { Gauge, RelayMetrics } from './metrics.ts'
+import { PostgresStore } from './store/postgres.ts'
 import { SqliteStore } from './store/sqlite.ts'
 import type { Store } from './store/store.ts'
 import { USER_AGENT, VERSION } from './version.ts'
@@ -29,16 +32,56 @@ export interface RelayParts {
   resolve?: (hostname: string) => Promise<string[]>
 }
 
-function openStore(config: Config): Store {
-  if (config.database.kind === 'sqlite') return new SqliteStore(config.database.path)
-  throw new ConfigError(['DATABASE_URL: postgres:// is not supported by this build yet; use sqlite:<path>'])
+interface Backing {
+  store: Store
+  budget: CallBudget
+  /** Where the API rate limit counts; absent, in memory. */
+  rateLimitStore: RateLimitContext | undefined
+  close(): Promise<void>
+}
+
+/**
+ * The database and, for a fleet, the shared limits: Redis when REDIS_URL is set, else the
+ * PostgreSQL database itself. One SQLite process keeps its limits in memory.
+ */
+async function openBacking(config: Config): Promise<Backing> {
+  const store =
+    config.database.kind === 'sqlite'
+      ? new SqliteStore(config.database.path)
+      : await PostgresStore.open(config.database.url, {
+          max: config.databasePoolMax,
+          schema: config.database.schema,
+        })
+  if (config.redisUrl) {
+    const redis = openRedis(config.redisUrl)
+    return {
+      store,
+      budget: new RedisCallBudget(redis, config.llmMaxRpm),
+      rateLimitStore: new RedisRateLimitContext(redis),
+      close: async () => {
+        redis.close()
+        await store.close()
+      },
+    }
+  }
+  if (store instanceof PostgresStore) {
+    const limits = store.fleetLimits(config.llmMaxRpm)
+    return { store, budget: limits.budget, rateLimitStore: limits.rateLimit, close: () => store.close() }
+  }
+  return {
+    store,
+    budget: new LocalCallBudget(config.llmMaxRpm),
+    rateLimitStore: undefined,
+    close: () => store.close(),
+  }
 }
 
 /** The composition root: builds every part from the one Config and starts serving. */
 export async function startRelay(config: Config, parts: RelayParts = {}): Promise<Relay> {
   const clock = parts.clock ?? systemClock
   const logger = parts.logger ?? createLogger(config.logLevel, undefined, config.logFormat)
-  const store = openStore(config)
+  const backing = await openBacking(config)
+  const { store } = backing
   const now = () => clock.now()
   const guard = new AddressGuard({
     allowPrivate: config.allowPrivateCallbackUrls,
@@ -68,7 +111,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       userAgent: USER_AGENT,
       now,
     }),
-    budget: new CallBudget(config.llmMaxRpm),
+    budget: backing.budget,
     workerId: `${process.pid}-${newJobId()}`,
     concurrency: config.workerConcurrency,
     leaseMs: config.jobLease,
@@ -99,7 +142,8 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     maxMessageChars: config.maxMessageChars,
     maxBodyBytes: config.maxBodyBytes,
     apiKeys: config.apiKeys,
-    rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindow },
+    rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindow, store: backing.rateLimitStore },
+    serveApi: config.role !== 'worker',
     trustProxy: config.trustProxy,
     docsEnabled: config.docsEnabled,
     defaultModel: config.llmModel,
@@ -125,7 +169,10 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   app.listen({ port: config.port, hostname: config.host })
   const server = app.server
   if (!server) throw new Error('the HTTP server did not start')
-  worker.start()
+  const works = config.role !== 'api'
+  // Another instance's accepted job wakes this one at once (PostgreSQL LISTEN/NOTIFY).
+  const unlisten = works && store.listen ? await store.listen(() => worker.wake()) : undefined
+  if (works) worker.start()
 
   if (!config.llmApiKey)
     logger.warn('no LLM_API_KEY (or OPENROUTER_API_KEY) is set: every job will fail with llm_auth')
@@ -136,7 +183,13 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   if (config.apiKeys.length === 0)
     logger.warn('API_KEYS is empty: the API is open to anyone who can reach it')
   logger.info(
-    { url: server.url.toString(), database: config.database.kind, model: config.llmModel, version: VERSION },
+    {
+      url: server.url.toString(),
+      database: config.database.kind,
+      role: config.role,
+      model: config.llmModel,
+      version: VERSION,
+    },
     'llm-relay started',
   )
 
@@ -150,9 +203,10 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
         // Draining: new requests get 503 + Retry-After while running jobs finish.
         accepting = false
         logger.info({ timeout_ms: config.shutdownTimeout, in_flight: worker.activeJobs }, 'draining')
+        await unlisten?.()
         await worker.stop(config.shutdownTimeout)
         await app.stop(true)
-        await store.close()
+        await backing.close()
         logger.info('llm-relay stopped')
       })()
       return stopping

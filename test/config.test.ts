@@ -64,7 +64,16 @@ describe('configuration', () => {
     expect(parseConfig({ DATABASE_URL: 'postgres://u@h/db' }).database).toEqual({
       kind: 'postgres',
       url: 'postgres://u@h/db',
+      schema: undefined,
     })
+    expect(
+      parseConfig({ DATABASE_URL: 'postgres://u@h:5432/db?schema=relay_a&sslmode=require' }).database,
+    ).toEqual({
+      kind: 'postgres',
+      url: 'postgres://u@h:5432/db?sslmode=require',
+      schema: 'relay_a',
+    })
+    expect(() => parseConfig({ DATABASE_URL: 'postgres://u@h/db?schema=Bad-Name' })).toThrow(ConfigError)
   })
 
   test('every bad variable is named, one line each', () => {

@@ -1,26 +1,32 @@
 import { describe, expect, test } from 'bun:test'
-import { CallBudget } from '../src/llm/call-budget.ts'
+import { LocalCallBudget } from '../src/limits/call-budget.ts'
 import { startTestRelay } from './support/relay.ts'
 
-describe('CallBudget (LLM_MAX_RPM)', () => {
-  test('lets at most N calls start in any minute', () => {
-    const budget = new CallBudget(2)
-    expect(budget.available(0)).toBe(2)
-    budget.take(0)
-    budget.take(10_000)
-    expect(budget.available(20_000)).toBe(0)
-    expect(budget.nextSlotAt(20_000)).toBe(60_000)
-    expect(budget.available(60_000)).toBe(1)
-    expect(budget.available(70_000)).toBe(2)
+describe('LocalCallBudget (LLM_MAX_RPM)', () => {
+  test('lets at most N calls start in any minute', async () => {
+    const budget = new LocalCallBudget(2)
+    expect(await budget.take(1, 0)).toBe(1)
+    expect(await budget.take(5, 10_000)).toBe(1)
+    expect(await budget.take(1, 20_000)).toBe(0)
+    expect(await budget.nextSlotAt(20_000)).toBe(60_000)
+    expect(await budget.take(5, 60_000)).toBe(1)
+    expect(await budget.take(5, 70_000)).toBe(1)
   })
 
-  test('0 is no limit; a pause holds every call until it ends', () => {
-    const budget = new CallBudget(0)
-    expect(budget.available(0)).toBe(Number.POSITIVE_INFINITY)
-    budget.pauseUntil(5000)
-    expect(budget.available(1000)).toBe(0)
-    expect(budget.nextSlotAt(1000)).toBe(5000)
-    expect(budget.available(5000)).toBe(Number.POSITIVE_INFINITY)
+  test('slots given back can be taken again', async () => {
+    const budget = new LocalCallBudget(3)
+    expect(await budget.take(3, 0)).toBe(3)
+    await budget.giveBack(2)
+    expect(await budget.take(5, 1)).toBe(2)
+  })
+
+  test('0 is no limit; a pause holds every call until it ends', async () => {
+    const budget = new LocalCallBudget(0)
+    expect(await budget.take(50, 0)).toBe(50)
+    await budget.pauseUntil(5000)
+    expect(await budget.take(1, 1000)).toBe(0)
+    expect(await budget.nextSlotAt(1000)).toBe(5000)
+    expect(await budget.take(1, 5000)).toBe(1)
   })
 })
 

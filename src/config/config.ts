@@ -77,7 +77,9 @@ const httpUrl = (raw: string): string => {
   return raw.replace(/\/+$/, '')
 }
 
-export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string }
+export type DatabaseConfig =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; url: string; schema: string | undefined }
 
 const database = (raw: string): DatabaseConfig => {
   if (raw.startsWith('sqlite:')) {
@@ -86,7 +88,15 @@ const database = (raw: string): DatabaseConfig => {
       throw new Error('sqlite: needs a path, e.g. sqlite:./data/llm-relay.db or sqlite::memory:')
     return { kind: 'sqlite', path }
   }
-  if (/^postgres(ql)?:\/\//.test(raw)) return { kind: 'postgres', url: raw }
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    // `?schema=name` puts the relay's tables in that schema (one database, several relays or tests).
+    const url = new URL(raw)
+    const schema = url.searchParams.get('schema') ?? undefined
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+      throw new Error(`?schema= must be a lower-case SQL name, got "${schema}"`)
+    url.searchParams.delete('schema')
+    return { kind: 'postgres', url: url.toString(), schema }
+  }
   throw new Error(`must start with sqlite: or postgres://, got "${raw}"`)
 }
 
@@ -142,8 +152,35 @@ export const variables = {
   database: variable(
     'DATABASE_URL',
     'sqlite:./data/llm-relay.db',
-    'Where jobs and history live: `sqlite:<path>`, `sqlite::memory:` or `postgres://…`.',
+    'Where jobs and history live: `sqlite:<path>`, `sqlite::memory:`, or `postgres://user@host/db` (add `?schema=name` for a schema of its own) to run many instances.',
     database,
+  ),
+  databasePoolMax: variable(
+    'DATABASE_POOL_MAX',
+    '10',
+    'PostgreSQL only: connections in each instance’s pool.',
+    integer(1, 1000),
+  ),
+  redisUrl: variable(
+    'REDIS_URL',
+    '',
+    'Optional `redis://…`: keeps LLM_MAX_RPM and the rate limit fleet-wide across instances (else PostgreSQL does).',
+    (raw: string): string | undefined => {
+      if (raw.trim() === '') return undefined
+      if (!/^rediss?:\/\//.test(raw)) throw new Error(`must start with redis:// or rediss://, got "${raw}"`)
+      return raw
+    },
+    { secret: true },
+  ),
+  role: variable(
+    'RELAY_ROLE',
+    'all',
+    '`all` serves the API and works the queue; `api` only accepts; `worker` only works the queue (and serves /health, /ready, /metrics).',
+    (raw: string): 'all' | 'api' | 'worker' => {
+      if (raw !== 'all' && raw !== 'api' && raw !== 'worker')
+        throw new Error(`must be all, api or worker, got "${raw}"`)
+      return raw
+    },
   ),
   llmBaseUrl: variable(
     'LLM_BASE_URL',

@@ -3,7 +3,10 @@ import { variables } from './config.ts'
 /** Where each variable stands in `.env.example` and the README's configuration table. */
 export const SECTIONS: readonly { title: string; names: readonly string[] }[] = [
   { title: 'Server', names: ['PORT', 'HOST', 'SHUTDOWN_TIMEOUT'] },
-  { title: 'Database', names: ['DATABASE_URL', 'RETENTION', 'HISTORY_RETENTION'] },
+  {
+    title: 'Database and scale-out',
+    names: ['DATABASE_URL', 'DATABASE_POOL_MAX', 'REDIS_URL', 'RELAY_ROLE', 'RETENTION', 'HISTORY_RETENTION'],
+  },
   {
     title: 'LLM',
     names: [

@@ -1,6 +1,6 @@
 import { openapi } from '@elysiajs/openapi'
 import { Elysia, ValidationError } from 'elysia'
-import { rateLimit } from 'elysia-rate-limit'
+import { type Context as RateLimitContext, rateLimit } from 'elysia-rate-limit'
 import type { ApiKey } from '../config/config.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
@@ -29,9 +29,12 @@ export interface HttpAppDeps {
   defaultSystemPrompt: string
   apiKeys: readonly ApiKey[]
   checkCallbackUrl: (url: string) => Promise<{ ok: true } | { ok: false; reason: string }>
-  rateLimit: { max: number; windowMs: number }
+  /** `store`: where windows are counted; absent, in this process's memory. */
+  rateLimit: { max: number; windowMs: number; store?: RateLimitContext }
   trustProxy: boolean
   docsEnabled: boolean
+  /** False for RELAY_ROLE=worker: only health, readiness and metrics are served. */
+  serveApi: boolean
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
@@ -140,6 +143,7 @@ export function createHttpApp(deps: HttpAppDeps) {
       rateLimit({
         max: deps.rateLimit.max,
         duration: deps.rateLimit.windowMs,
+        ...(deps.rateLimit.store ? { context: deps.rateLimit.store } : {}),
         scoping: 'global',
         generator: (request, server) =>
           auth.clientOf(request).owner !== ''
@@ -183,17 +187,22 @@ export function createHttpApp(deps: HttpAppDeps) {
     .use(deps.docsEnabled ? docsRoutes('llm-relay API') : new Elysia())
     .use(healthRoutes({ store: deps.store, accepting: deps.accepting, metrics: deps.metrics }))
     .use(
-      webhookRoutes({
-        ...deps,
-        owner,
-        onAccepted: () => {
-          deps.metrics.jobsAccepted.inc()
-          deps.wake()
-        },
-      }),
+      deps.serveApi
+        ? new Elysia()
+            .use(
+              webhookRoutes({
+                ...deps,
+                owner,
+                onAccepted: () => {
+                  deps.metrics.jobsAccepted.inc()
+                  deps.wake()
+                },
+              }),
+            )
+            .use(jobRoutes({ ...deps, owner }))
+            .use(conversationRoutes({ store: deps.store, owner }))
+        : new Elysia(),
     )
-    .use(jobRoutes({ ...deps, owner }))
-    .use(conversationRoutes({ store: deps.store, owner }))
 }
 
 export type HttpApp = ReturnType<typeof createHttpApp>

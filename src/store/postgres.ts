@@ -1,5 +1,7 @@
 import { SQL, type TransactionSQL } from 'bun'
 import { JOB_STATUSES, type JobError, type JobStatus } from '../job.ts'
+import type { CallBudget } from '../limits/call-budget.ts'
+import { PostgresCallBudget, PostgresRateLimitContext } from './postgres-limits.ts'
 import { postgresMigrations } from './postgres-migrations.ts'
 import {
   type DeliveryAttemptRow,
@@ -110,6 +112,14 @@ export class PostgresStore implements Store {
     return async () => {
       this.subscriptions.delete(subscription)
       await subscription.unlisten()
+    }
+  }
+
+  /** LLM_MAX_RPM and the API rate limit, shared by every instance on this database. */
+  fleetLimits(perMinute: number): { budget: CallBudget; rateLimit: PostgresRateLimitContext } {
+    return {
+      budget: new PostgresCallBudget(this.sql, perMinute),
+      rateLimit: new PostgresRateLimitContext(this.sql),
     }
   }
 

@@ -134,6 +134,11 @@ export interface Store {
   nextWakeAt(now: number): Promise<number | undefined>
   /** Gives back every lease a worker holds, so others take its jobs at once (shutdown). */
   releaseLeases(workerId: string, now: number): Promise<number>
+  /**
+   * Calls `onWake` when another process commits work this one could take (PostgreSQL's
+   * LISTEN/NOTIFY). Absent where one process owns the database: its own wake-ups suffice.
+   */
+  listen?(onWake: () => void): Promise<() => Promise<void>>
   ping(): Promise<boolean>
   close(): Promise<void>
 }

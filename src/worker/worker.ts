@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.ts'
 import type { Deliverer } from '../delivery/deliverer.ts'
-import type { CallBudget } from '../llm/call-budget.ts'
+import type { CallBudget } from '../limits/call-budget.ts'
 import type { ChatMessage, LlmClient, LlmFailure } from '../llm/llm.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
@@ -83,17 +83,19 @@ export class Worker {
         const free = this.o.concurrency - this.inFlight.size
         if (free <= 0) break
         const now = this.o.clock.now()
+        // Slots are taken before the claim and the unused ones given back, so two instances
+        // sharing one budget never start more calls than it allows.
+        const slots = await this.o.budget.take(free, now)
         const jobs = await this.o.store.claimJobs({
           workerId: this.o.workerId,
           now,
           leaseMs: this.o.leaseMs,
           limit: free,
-          llmLimit: Math.min(free, this.o.budget.available(now)),
+          llmLimit: slots,
         })
-        for (const job of jobs) {
-          if (job.status === 'processing') this.o.budget.take(now)
-          this.track(job)
-        }
+        const calls = jobs.filter((job) => job.status === 'processing').length
+        if (calls < slots) await this.o.budget.giveBack(slots - calls, now)
+        for (const job of jobs) this.track(job)
         if (jobs.length === free) this.again = true
       } while (this.again && this.running)
     } catch (error) {
@@ -115,7 +117,7 @@ export class Worker {
     } catch {
       // The claim path logs store faults; the fallback timer stands.
     }
-    const slot = this.o.budget.nextSlotAt(now)
+    const slot = await this.o.budget.nextSlotAt(now).catch(() => undefined)
     if (slot !== undefined) at = Math.min(at, Math.max(slot, now + 1))
     clearTimeout(this.timer)
     this.timer = setTimeout(() => this.wake(), Math.max(0, at - this.o.clock.now()))
@@ -179,7 +181,7 @@ export class Worker {
     }
     this.o.metrics.llmDuration.observe({ model: job.model, outcome: 'error' }, seconds)
     this.o.metrics.llmErrors.inc({ code: result.failure.code, model: job.model })
-    const retryAt = this.llmRetryAt(job, result.failure, now)
+    const retryAt = await this.llmRetryAt(job, result.failure, now)
     const error = { code: result.failure.code, message: result.failure.message }
     if (retryAt !== undefined) {
       await store.recordLlmRetry(job.id, workerId, error, retryAt.at, retryAt.countAttempt, now)
@@ -195,11 +197,11 @@ export class Worker {
   }
 
   /** When to try the LLM again, or undefined to fail the job now. */
-  private llmRetryAt(
+  private async llmRetryAt(
     job: Job,
     failure: LlmFailure,
     now: number,
-  ): { at: number; countAttempt: boolean } | undefined {
+  ): Promise<{ at: number; countAttempt: boolean } | undefined> {
     if (!failure.retryable) return undefined
     const schedule = this.o.llmRetrySchedule
     const serverWait = failure.retryAfterMs !== undefined ? now + failure.retryAfterMs : undefined
@@ -207,13 +209,13 @@ export class Worker {
     // A quota that refills only after our retries would all be spent (the free tier's daily
     // limit): wait for it without burning attempts, and hold every other call too.
     if (refill !== undefined && refill - now > remainingWait(schedule, job.llmAttempts)) {
-      this.o.budget.pauseUntil(refill)
+      await this.o.budget.pauseUntil(refill)
       return { at: refill, countAttempt: false }
     }
     const delay = retryDelayFor(schedule, job.llmAttempts)
     if (delay === undefined) return undefined
     const at = Math.max(now + delay, serverWait ?? 0, refill ?? 0)
-    if (failure.code === 'llm_rate_limited' && at > now + delay) this.o.budget.pauseUntil(at)
+    if (failure.code === 'llm_rate_limited' && at > now + delay) await this.o.budget.pauseUntil(at)
     return { at, countAttempt: true }
   }
 
