@@ -203,3 +203,41 @@ test('the logger censors secret fields at every level, whatever logs them', asyn
   expect(text).toContain('[redacted]')
   for (const secret of [ALICE, BOB, TEST_LLM_KEY, SECRET]) expect(text).not.toContain(secret)
 })
+
+test('failed key checks are limited per address before any key is checked', async () => {
+  const guarded = await startTestRelay({ RATE_LIMIT_MAX: '3', API_KEYS: `alice:${ALICE}` })
+  try {
+    const wrong = as('wrong-key-0123456789abcdef')
+    const statuses = []
+    for (let i = 0; i < 4; i++)
+      statuses.push((await fetch(`${guarded.url}/jobs/x`, { headers: wrong })).status)
+    expect(statuses).toEqual([401, 401, 401, 429])
+    const blocked = await fetch(`${guarded.url}/jobs/x`, { headers: as(ALICE) })
+    expect(blocked.status).toBe(429)
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect((await fetch(`${guarded.url}/health`)).status).toBe(200)
+  } finally {
+    await guarded.close()
+  }
+})
+
+test('with TRUST_PROXY the status_url and the client address come from the proxy headers', async () => {
+  const proxied = await startTestRelay({ TRUST_PROXY: 'true', RATE_LIMIT_MAX: '2' })
+  try {
+    const headers = {
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'relay.example.com',
+      'x-forwarded-for': '203.0.113.7',
+    }
+    const response = await proxied.post({ message: 'hi', callback_url: `${proxied.sink.url}/h` }, headers)
+    const { id, status_url } = (await response.json()) as { id: string; status_url: string }
+    expect(status_url).toBe(`https://relay.example.com/jobs/${id}`)
+    expect((await fetch(`${proxied.url}/jobs/${id}`, { headers })).status).toBe(200)
+    expect((await fetch(`${proxied.url}/jobs/${id}`, { headers })).status).toBe(429)
+    // Another client behind the same proxy has its own count.
+    const other = { ...headers, 'x-forwarded-for': '198.51.100.9' }
+    expect((await fetch(`${proxied.url}/jobs/${id}`, { headers: other })).status).toBe(200)
+  } finally {
+    await proxied.close()
+  }
+})

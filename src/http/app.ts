@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { Store } from '../store/store.ts'
 import { ApiKeyAuth, isOpenPath } from './auth.ts'
+import { FailedAuthLimit } from './failed-auth-limit.ts'
 import { correctOpenApiDocument } from './openapi-document.ts'
 import { type FieldError, Problem, problemResponse } from './problem.ts'
 import { conversationRoutes } from './routes/conversations.ts'
@@ -35,6 +36,16 @@ export interface HttpAppDeps {
   docsEnabled: boolean
   /** False for RELAY_ROLE=worker: only health, readiness and metrics are served. */
   serveApi: boolean
+}
+
+/** Behind a trusted proxy, the scheme and host the client used (`X-Forwarded-Proto`/`-Host`). */
+function publicOrigin(request: Request, trustProxy: boolean): string {
+  const url = new URL(request.url)
+  if (!trustProxy) return url.origin
+  const proto = request.headers.get('x-forwarded-proto')?.split(',')[0]?.trim()
+  const host = request.headers.get('x-forwarded-host')?.split(',')[0]?.trim()
+  const scheme = proto === 'http' || proto === 'https' ? proto : url.protocol.slice(0, -1)
+  return `${scheme}://${host && /^[\w.-]+(:\d+)?$/.test(host) ? host : url.host}`
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
@@ -88,10 +99,11 @@ function toProblem(code: string | number, error: unknown): Problem {
 export function createHttpApp(deps: HttpAppDeps) {
   const auth = new ApiKeyAuth(deps.apiKeys)
   const owner = (request: Request): string => auth.clientOf(request).owner
+  const failedAuth = new FailedAuthLimit(deps.rateLimit.max, deps.rateLimit.windowMs)
   const requests = new WeakMap<Request, { started: number; id: string }>()
   // normalize off: a body is validated as sent, never coerced (Elysia would turn an array into an object).
   const app = new Elysia({ normalize: false })
-    .onRequest(({ request, set }) => {
+    .onRequest(({ request, set, server }) => {
       const id = requestIdOf(request)
       requests.set(request, { started: performance.now(), id })
       set.headers['x-request-id'] = id
@@ -102,7 +114,15 @@ export function createHttpApp(deps: HttpAppDeps) {
           'retry-after': '5',
         })
       // Before the body is read: a stranger learns nothing about what a valid body is.
-      auth.authenticate(request, path)
+      if (isOpenPath(path)) return
+      const address = clientAddress(request, server as Server, deps.trustProxy)
+      failedAuth.check(address, Date.now())
+      try {
+        auth.authenticate(request, path)
+      } catch (error) {
+        failedAuth.record(address, Date.now())
+        throw error
+      }
     })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const problem = toProblem(code, error)
@@ -193,6 +213,7 @@ export function createHttpApp(deps: HttpAppDeps) {
               webhookRoutes({
                 ...deps,
                 owner,
+                publicOrigin: (request) => publicOrigin(request, deps.trustProxy),
                 onAccepted: () => {
                   deps.metrics.jobsAccepted.inc()
                   deps.wake()

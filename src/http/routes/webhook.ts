@@ -17,6 +17,8 @@ export interface WebhookDeps {
   defaultModel: string
   defaultSystemPrompt: string
   checkCallbackUrl: (url: string) => Promise<{ ok: true } | { ok: false; reason: string }>
+  /** The origin clients reach us at, for `status_url`. */
+  publicOrigin: (request: Request) => string
 }
 
 /**
@@ -100,7 +102,7 @@ export function webhookRoutes(deps: WebhookDeps) {
           { field: 'Idempotency-Key', message: `already names job ${result.job.id}` },
         ])
       if (result.kind === 'created') deps.onAccepted()
-      const statusUrl = new URL(`/jobs/${result.job.id}`, request.url).toString()
+      const statusUrl = new URL(`/jobs/${result.job.id}`, deps.publicOrigin(request)).toString()
       set.headers.location = `/jobs/${result.job.id}`
       const view = {
         id: result.job.id,
