@@ -214,7 +214,11 @@ export function createHttpApp(deps: HttpAppDeps) {
                 ...deps,
                 owner,
                 publicOrigin: (request) => publicOrigin(request, deps.trustProxy),
-                onAccepted: () => {
+                onAccepted: (job) => {
+                  deps.logger.info(
+                    { job_id: job.id, conversation_id: job.conversationId, outcome: 'accepted' },
+                    'job accepted',
+                  )
                   deps.metrics.jobsAccepted.inc()
                   deps.wake()
                 },

@@ -124,6 +124,16 @@ export class Worker {
   }
 
   private track(job: Job): void {
+    this.o.logger.debug(
+      {
+        job_id: job.id,
+        conversation_id: job.conversationId,
+        stage: job.status === 'processing' ? 'llm' : 'delivery',
+        attempt: job.status === 'processing' ? job.llmAttempts : job.deliveryAttempts + 1,
+        outcome: 'claimed',
+      },
+      'job claimed',
+    )
     const run = this.run(job).finally(() => {
       this.inFlight.delete(run)
       this.wake()

@@ -7,8 +7,8 @@ import { METADATA_MAX_BYTES, WebhookAccepted, type WebhookBody, webhookBodySchem
 
 export interface WebhookDeps {
   store: Store
-  /** A new job is committed: count it and wake the worker. */
-  onAccepted: () => void
+  /** A new job is committed: log and count it, and wake the worker. */
+  onAccepted: (job: { id: string; conversationId: string }) => void
   now: () => number
   newId: () => string
   owner: (request: Request) => string
@@ -101,7 +101,7 @@ export function webhookRoutes(deps: WebhookDeps) {
         throw new Problem(422, 'This Idempotency-Key was already used with a different body.', [
           { field: 'Idempotency-Key', message: `already names job ${result.job.id}` },
         ])
-      if (result.kind === 'created') deps.onAccepted()
+      if (result.kind === 'created') deps.onAccepted(result.job)
       const statusUrl = new URL(`/jobs/${result.job.id}`, deps.publicOrigin(request)).toString()
       set.headers.location = `/jobs/${result.job.id}`
       const view = {
