@@ -7,6 +7,7 @@ const HELP = `llm-relay ${VERSION}: answers webhook messages with an LLM and del
 Usage:
   llm-relay                 start serving (configured by the environment and a .env file)
   llm-relay check-config    validate the environment and print the effective settings, secrets masked
+  llm-relay healthcheck     exit 0 when the relay on PORT answers /health (for container health checks)
   llm-relay --version       print the version
   llm-relay --help          print this help
 
@@ -33,7 +34,10 @@ const systemIo: CliIo = {
  * The command line. Returns an exit code, or `serve` with the validated config when the
  * relay should start.
  */
-export function runCli(argv: readonly string[], io: CliIo = systemIo): number | { serve: Config } {
+export function runCli(
+  argv: readonly string[],
+  io: CliIo = systemIo,
+): number | { serve: Config } | { healthcheck: string } {
   const [command, ...rest] = argv
   if (command === '--help' || command === '-h' || command === 'help') {
     io.out(HELP)
@@ -43,7 +47,7 @@ export function runCli(argv: readonly string[], io: CliIo = systemIo): number | 
     io.out(VERSION)
     return 0
   }
-  if (command !== undefined && command !== 'serve' && command !== 'check-config') {
+  if (command !== undefined && !['serve', 'check-config', 'healthcheck'].includes(command)) {
     io.err(`llm-relay: unknown command "${command}"; see llm-relay --help`)
     return 2
   }
@@ -67,5 +71,18 @@ export function runCli(argv: readonly string[], io: CliIo = systemIo): number | 
       io.out(`  ${name}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
     return 0
   }
+  if (command === 'healthcheck') return { healthcheck: `http://127.0.0.1:${config.port}/health` }
   return { serve: config }
+}
+
+/** `llm-relay healthcheck`: 0 when /health answers 200 within 3 s, else 1. */
+export async function checkHealth(url: string, io: CliIo = systemIo): Promise<number> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(3000) })
+    if (response.ok) return 0
+    io.err(`llm-relay: ${url} answered ${response.status}`)
+  } catch (error) {
+    io.err(`llm-relay: ${url} did not answer: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  return 1
 }

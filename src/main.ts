@@ -1,6 +1,6 @@
 import { cron } from '@elysiajs/cron'
 import type { Context as RateLimitContext } from 'elysia-rate-limit'
-import { runCli } from './cli.ts'
+import { checkHealth, runCli } from './cli.ts'
 import { type Clock, newJobId, systemClock } from './clock.ts'
 import type { Config } from './config/config.ts'
 import { AddressGuard, systemResolver } from './delivery/address-guard.ts'
@@ -217,6 +217,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
 async function main(): Promise<void> {
   const outcome = runCli(process.argv.slice(2))
   if (typeof outcome === 'number') process.exit(outcome)
+  if ('healthcheck' in outcome) process.exit(await checkHealth(outcome.healthcheck))
   const relay = await startRelay(outcome.serve)
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

@@ -51,6 +51,13 @@ test('the binary serves: /health, the embedded docs, one job through, then SIGTE
     const env = testEnv(join(dir, 'data'), llm, { LOG_LEVEL: 'info' })
     const relay = await spawnRelay(env, dir, binary)
     expect(await (await fetch(`${relay.url}/health`)).json()).toEqual({ status: 'ok' })
+    const port = new URL(relay.url).port
+    const healthy = Bun.spawn([binary, 'healthcheck'], {
+      env: { PORT: port },
+      stdout: 'pipe',
+      stderr: 'pipe',
+    })
+    expect(await healthy.exited).toBe(0)
     const docs = await fetch(`${relay.url}/swagger/assets/swagger-ui-bundle.js`)
     expect(docs.status).toBe(200)
     expect((await docs.arrayBuffer()).byteLength).toBeGreaterThan(100_000)
@@ -64,6 +71,8 @@ test('the binary serves: /health, the embedded docs, one job through, then SIGTE
     expect(callback?.body.data.response).toBe('echo: from the binary')
     relay.process.kill('SIGTERM')
     expect(await relay.process.exited).toBe(0)
+    const down = Bun.spawn([binary, 'healthcheck'], { env: { PORT: port }, stdout: 'pipe', stderr: 'pipe' })
+    expect(await down.exited).toBe(1)
   } finally {
     llm.stop()
     sink.stop()
