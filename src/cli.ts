@@ -71,7 +71,13 @@ export function runCli(
       io.out(`  ${name}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
     return 0
   }
-  if (command === 'healthcheck') return { healthcheck: `http://127.0.0.1:${config.port}/health` }
+  if (command === 'healthcheck') {
+    // A wildcard listen address is reached over loopback; a specific one only at itself.
+    const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '[::1]' : config.host
+    return {
+      healthcheck: `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${config.port}/health`,
+    }
+  }
   return { serve: config }
 }
 

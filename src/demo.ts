@@ -50,7 +50,6 @@ interface Callback {
       usage: { prompt_tokens: number; completion_tokens: number } | null
     }
   }
-  raw: string
 }
 
 interface JobView {
@@ -73,7 +72,7 @@ function startReceiver() {
     async fetch(request) {
       const raw = await request.text()
       try {
-        resolve({ at: Date.now(), headers: request.headers, body: JSON.parse(raw) as Callback['body'], raw })
+        resolve({ at: Date.now(), headers: request.headers, body: JSON.parse(raw) as Callback['body'] })
       } catch {
         say(red(`the receiver got a body that is not JSON: ${raw.slice(0, 200)}`))
       }
@@ -131,19 +130,19 @@ function showCallback(callback: Callback, started: number): void {
     `    webhook-id         ${callback.headers.get('webhook-id')} ${dim('(the job id, the same on every retry)')}`,
     `    webhook-signature  ${signature ? `${signature.slice(0, 20)}…` : dim('none: set CALLBACK_SECRET to sign callbacks')}`,
     `    sequence           ${data.sequence}`,
+    '',
   )
   if (data.response !== null) {
-    say('', bold(`  Answer from ${data.model}:`), '', indent(data.response.trim()), '')
+    say(bold(`  Answer from ${data.model}:`), '', indent(data.response.trim()))
     if (data.usage)
-      say(dim(`    ${data.usage.prompt_tokens} prompt + ${data.usage.completion_tokens} completion tokens`))
+      say(
+        '',
+        dim(`    ${data.usage.prompt_tokens} prompt + ${data.usage.completion_tokens} completion tokens`),
+      )
   } else if (data.error) {
-    say('', `  ${red(bold(data.error.code))}: ${data.error.message}`, '')
+    say(`  ${red(bold(data.error.code))}: ${data.error.message}`)
   }
-  say(
-    '',
-    dim('  The callback body, as your endpoint receives it:'),
-    dim(indent(JSON.stringify(callback.body, null, 2))),
-  )
+  say('')
 }
 
 function keyHint(): string[] {
@@ -197,8 +196,8 @@ async function main(): Promise<number> {
       say(
         '',
         yellow('  No LLM key is set (OPENROUTER_API_KEY or LLM_API_KEY): the message will fail with'),
-        yellow('  llm_auth, and you will see the job.failed callback your endpoint would get.'),
-        ...keyHint(),
+        yellow('  llm_auth. You will see the job.failed callback your endpoint would get, and how to'),
+        yellow('  get a free key.'),
       )
 
     const running = await startRelay(config, { logger: demoLogger(config) })
@@ -247,6 +246,7 @@ async function main(): Promise<number> {
       say(
         '',
         red(`  No callback within ${TIMEOUT_MS / 1000} s; the job is ${job?.status ?? 'unknown'}.`),
+        ...(job?.error ? [`  Its last error: ${job.error.code}: ${job.error.message}`] : []),
         '  A relay that keeps running would keep trying; the demo stops here.',
       )
       return 1
@@ -254,7 +254,11 @@ async function main(): Promise<number> {
     showCallback(callback, started)
     // The receiver answered 200; the relay records the delivery a moment later.
     for (let i = 0; i < 10 && (await follow())?.status !== 'delivered'; i++) await Bun.sleep(POLL_MS)
-
+    say(
+      '',
+      dim('  The callback body, as your endpoint receives it:'),
+      dim(indent(JSON.stringify(callback.body, null, 2))),
+    )
     if (callback.body.data.error?.code === 'llm_auth') say('', ...keyHint())
     say('', dim('  Next: `bun run start` serves the relay on :3000; README.md walks through it with curl.'))
     return 0
