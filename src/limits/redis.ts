@@ -58,10 +58,14 @@ export class RedisCallBudget implements CallBudget {
     this.pause = `${prefix}:llm-pause`
   }
 
+  private pauseSeen = { until: 0, checkedAt: Number.NEGATIVE_INFINITY }
+
   async take(want: number, now: number): Promise<number> {
+    // Without a per-minute limit only a quota pause can say no: read it at most once a second.
     if (this.perMinute <= 0) {
-      const paused = Number((await this.redis.get(this.pause)) ?? 0)
-      return now < paused ? 0 : want
+      if (now - this.pauseSeen.checkedAt >= 1000)
+        this.pauseSeen = { until: Number((await this.redis.get(this.pause)) ?? 0), checkedAt: now }
+      return now < this.pauseSeen.until ? 0 : want
     }
     const id = `${now}:${crypto.randomUUID()}`
     const args = [String(now), String(WINDOW_MS), String(this.perMinute), String(want), id]
@@ -80,6 +84,7 @@ export class RedisCallBudget implements CallBudget {
   }
 
   async pauseUntil(at: number): Promise<void> {
+    this.pauseSeen = { until: Math.max(this.pauseSeen.until, at), checkedAt: this.pauseSeen.checkedAt }
     await this.redis.send('EVAL', [PAUSE, '1', this.pause, String(at), String(Date.now())])
   }
 }

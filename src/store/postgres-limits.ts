@@ -17,11 +17,19 @@ export class PostgresCallBudget implements CallBudget {
     return row ? Number(row.until) : 0
   }
 
+  private pauseSeen = { until: 0, checkedAt: Number.NEGATIVE_INFINITY }
+
   async take(want: number, now: number): Promise<number> {
+    // Without a per-minute limit only a quota pause can say no: read it at most once a second
+    // rather than taking the fleet-wide lock on every claim.
+    if (this.perMinute <= 0) {
+      if (now - this.pauseSeen.checkedAt >= 1000)
+        this.pauseSeen = { until: await this.pausedUntil(this.sql), checkedAt: now }
+      return now < this.pauseSeen.until ? 0 : want
+    }
     return this.sql.begin(async (tx) => {
       await tx`SELECT pg_advisory_xact_lock(${BUDGET_LOCK})`
       if (now < (await this.pausedUntil(tx))) return 0
-      if (this.perMinute <= 0) return want
       await tx`DELETE FROM llm_call_slots WHERE taken_at <= ${now - WINDOW_MS}`
       const [row] = await tx<{ n: string }[]>`SELECT COUNT(*) AS n FROM llm_call_slots`
       const granted = Math.max(0, Math.min(want, this.perMinute - Number(row?.n ?? 0)))
@@ -48,6 +56,7 @@ export class PostgresCallBudget implements CallBudget {
   }
 
   async pauseUntil(at: number): Promise<void> {
+    this.pauseSeen = { until: Math.max(this.pauseSeen.until, at), checkedAt: this.pauseSeen.checkedAt }
     await this.sql`
       INSERT INTO llm_budget_pause (name, until) VALUES ('llm', ${at})
       ON CONFLICT (name) DO UPDATE SET until = GREATEST(llm_budget_pause.until, EXCLUDED.until)`
