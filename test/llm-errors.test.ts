@@ -135,8 +135,7 @@ test('a 429 whose quota resets past the retry schedule waits for the reset witho
     const { id } = await limited.send('quota please')
     await limited.llm.waitForCalls(1)
     // Waiting for the reset: queued, the attempt given back.
-    const waiting = await limited.job(id)
-    expect(waiting.status).toBe('queued')
+    const waiting = await limited.waitForStatus(id, 'queued')
     expect(waiting.error?.code).toBe('llm_rate_limited')
     await limited.sink.waitForJob(id)
     expect(limited.llm.calls).toHaveLength(2)

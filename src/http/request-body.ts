@@ -16,6 +16,24 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     )
   const declared = Number(request.headers.get('content-length') ?? Number.NaN)
   if (declared > maxBytes) throw tooLarge(maxBytes)
+  // With a declared length the server reads exactly that many bytes: one native read, no stream.
+  const bytes = Number.isFinite(declared)
+    ? new Uint8Array(await request.arrayBuffer())
+    : await readCapped(request, maxBytes)
+  if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes)
+  const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text.decode(bytes))
+  } catch (error) {
+    const reason = error instanceof SyntaxError ? error.message : 'the body is not valid UTF-8'
+    throw new Problem(400, `The body is not valid JSON: ${reason}`)
+  }
+  return parsed
+}
+
+/** A body without a declared length (chunked): read as it streams, refused once past the limit. */
+async function readCapped(request: Request, maxBytes: number): Promise<Uint8Array> {
   const chunks: Uint8Array[] = []
   let size = 0
   if (request.body) {
@@ -25,15 +43,7 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
       chunks.push(chunk)
     }
   }
-  const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text.decode(Buffer.concat(chunks)))
-  } catch (error) {
-    const reason = error instanceof SyntaxError ? error.message : 'the body is not valid UTF-8'
-    throw new Problem(400, `The body is not valid JSON: ${reason}`)
-  }
-  return parsed
+  return Buffer.concat(chunks)
 }
 
 function tooLarge(maxBytes: number): Problem {

@@ -27,11 +27,115 @@ import type {
 const LLM_STAGE = `status IN ('queued', 'processing') AND waiting = 0`
 
 /**
- * The embedded default: one SQLite file in WAL mode. Every write is one statement or one
- * IMMEDIATE transaction, so two processes sharing the file still claim safely.
+ * The statements on every job's path, named so `bench/curves.ts` can print their
+ * EXPLAIN QUERY PLAN (docs/benchmarks.md): each must be an index search, never a scan.
+ */
+export const SQLITE_HOT_STATEMENTS = {
+  /** Is any job due for the LLM? Cheaper than an UPDATE that finds nothing. */
+  llmDue: `SELECT EXISTS (SELECT 1 FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?1) AS due`,
+  claimLlmStage: `UPDATE jobs SET status = 'processing', lease_owner = ?1, available_at = ?2,
+      llm_attempts = llm_attempts + 1, updated_at = ?3
+    WHERE seq IN (SELECT seq FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?3
+                  ORDER BY available_at, seq LIMIT ?4)
+    RETURNING *`,
+  deliveryDue: `SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'delivering' AND available_at <= ?1) AS due`,
+  claimDeliveryStage: `UPDATE jobs SET lease_owner = ?1, available_at = ?2, updated_at = ?3
+    WHERE seq IN (SELECT seq FROM jobs WHERE status = 'delivering' AND available_at <= ?3
+                  ORDER BY available_at LIMIT ?4)
+    RETURNING *`,
+  nextWakeAt: `SELECT MIN(at) AS at FROM (
+      SELECT MIN(available_at) AS at FROM jobs WHERE ${LLM_STAGE} AND available_at > ?1
+      UNION ALL
+      SELECT MIN(available_at) AS at FROM jobs WHERE status = 'delivering' AND available_at > ?1)`,
+  nextInLine: `UPDATE jobs SET waiting = 0 WHERE seq =
+      (SELECT seq FROM jobs WHERE owner = ?1 AND conversation_id = ?2 AND waiting = 1 ORDER BY seq LIMIT 1)`,
+  /** Newest first; reversed in JS, which spares SQLite a temporary sort. */
+  readHistory: `SELECT role, content, job_id, created_at FROM messages
+    WHERE owner = ?1 AND conversation_id = ?2 ORDER BY id DESC LIMIT ?3`,
+} as const
+const SQL = SQLITE_HOT_STATEMENTS
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
+
+interface QueuedWrite {
+  work: () => unknown
+  resolve: (value: unknown) => void
+  reject: (error: unknown) => void
+}
+
+/**
+ * Group commit: the writes asked for in one turn of the event loop run in one IMMEDIATE
+ * transaction, each in a savepoint of its own, and share its one fsync (synchronous = FULL
+ * costs a few hundred µs per commit, which one commit per request turns into the ceiling of
+ * the intake). Every caller's promise settles only after the commit that holds its write,
+ * so a 202 still follows its own durable commit; a write that throws rolls back alone.
+ */
+class GroupCommit {
+  private queue: QueuedWrite[] = []
+
+  constructor(private readonly db: Database) {}
+
+  run<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const first = this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject }) === 1
+      if (first) setImmediate(() => this.commit())
+    })
+  }
+
+  /**
+   * Resolves once the writes asked for so far are committed. Reads wait for it, so a read sees
+   * every write that was asked for before it, as when each write committed on the spot.
+   */
+  flushed(): Promise<unknown> {
+    return this.queue.length === 0 ? Promise.resolve() : this.run(() => undefined)
+  }
+
+  /** Commits every queued write now: on the next turn of the event loop, and on close. */
+  commit(): void {
+    const batch = this.queue
+    if (batch.length === 0) return
+    this.queue = []
+    const outcomes: Outcome[] = []
+    try {
+      this.db.query('BEGIN IMMEDIATE').run()
+      for (const write of batch) outcomes.push(this.inSavepoint(write.work))
+      this.db.query('COMMIT').run()
+    } catch (error) {
+      if (this.db.inTransaction) this.db.query('ROLLBACK').run()
+      for (const write of batch) write.reject(error)
+      return
+    }
+    batch.forEach((write, i) => {
+      const outcome = outcomes[i] as Outcome
+      if (outcome.ok) write.resolve(outcome.value)
+      else write.reject(outcome.error)
+    })
+  }
+
+  private inSavepoint(work: () => unknown): Outcome {
+    this.db.query('SAVEPOINT write').run()
+    try {
+      const value = work()
+      this.db.query('RELEASE write').run()
+      return { ok: true, value }
+    } catch (error) {
+      // Some errors (disk full, I/O) end the whole transaction: then the batch fails as one.
+      if (!this.db.inTransaction) throw error
+      this.db.query('ROLLBACK TO write').run()
+      this.db.query('RELEASE write').run()
+      return { ok: false, error }
+    }
+  }
+}
+
+/**
+ * The embedded default: one SQLite file in WAL mode. Every write is atomic on its own (a
+ * savepoint) inside an IMMEDIATE transaction shared by the writes of one event-loop turn
+ * (group commit), so two processes sharing the file still claim safely.
  */
 export class SqliteStore implements Store {
   private readonly db: Database
+  private readonly writes: GroupCommit
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -41,6 +145,7 @@ export class SqliteStore implements Store {
     this.db.exec('PRAGMA synchronous = FULL')
     this.db.exec('PRAGMA busy_timeout = 5000')
     this.migrate()
+    this.writes = new GroupCommit(this.db)
   }
 
   private migrate(): void {
@@ -72,61 +177,83 @@ export class SqliteStore implements Store {
   }
 
   async acceptJob(job: NewJob): Promise<AcceptResult> {
-    return this.db
-      .transaction((): AcceptResult => {
-        if (job.idempotencyKey !== null) {
-          const row = this.db
-            .query<JobRow & { request_hash: string }, [string, string]>(
-              'SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?',
-            )
-            .get(job.owner, job.idempotencyKey)
-          if (row) {
-            const kind = row.request_hash === job.requestHash ? 'existing' : 'idempotency_conflict'
-            return { kind, job: jobFromRow(row) }
-          }
+    return this.writes.run((): AcceptResult => {
+      if (job.idempotencyKey !== null) {
+        const row = this.db
+          .query<JobRow & { request_hash: string }, [string, string]>(
+            'SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?',
+          )
+          .get(job.owner, job.idempotencyKey)
+        if (row) {
+          const kind = row.request_hash === job.requestHash ? 'existing' : 'idempotency_conflict'
+          return { kind, job: jobFromRow(row) }
         }
-        const conversation = this.db
-          .query<{ last_sequence: number; open_jobs: number }, [string, string, number]>(
-            `INSERT INTO conversations (owner, id, last_sequence, open_jobs, created_at) VALUES (?1, ?2, 1, 1, ?3)
+      }
+      const conversation = this.db
+        .query<{ last_sequence: number; open_jobs: number }, [string, string, number]>(
+          `INSERT INTO conversations (owner, id, last_sequence, open_jobs, created_at) VALUES (?1, ?2, 1, 1, ?3)
            ON CONFLICT (owner, id) DO UPDATE SET last_sequence = last_sequence + 1, open_jobs = open_jobs + 1
            RETURNING last_sequence, open_jobs`,
-          )
-          .get(job.owner, job.conversationId, job.now)
-        if (!conversation) throw new Error('conversation upsert returned nothing')
-        const row = this.db
-          .query<JobRow, (string | number | null)[]>(
-            `INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message, callback_url,
+        )
+        .get(job.owner, job.conversationId, job.now)
+      if (!conversation) throw new Error('conversation upsert returned nothing')
+      // The row as inserted (no RETURNING *: reading 20 columns back costs more than the insert's indexes).
+      const row: JobRow = {
+        id: job.id,
+        owner: job.owner,
+        conversation_id: job.conversationId,
+        sequence: conversation.last_sequence,
+        status: 'queued',
+        message: job.message,
+        callback_url: job.callbackUrl,
+        model: job.model,
+        system_prompt: job.systemPrompt,
+        metadata: job.metadata === null ? null : JSON.stringify(job.metadata),
+        response: null,
+        error_code: null,
+        error_message: null,
+        usage: null,
+        llm_attempts: 0,
+        delivery_attempts: 0,
+        delivery_failures: 0,
+        created_at: job.now,
+        updated_at: job.now,
+        completed_at: null,
+      }
+      this.db
+        .query<never, (string | number | null)[]>(
+          `INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message, callback_url,
              model, system_prompt, metadata, idempotency_key, request_hash, created_at, updated_at)
-           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-          )
-          .get(
-            job.id,
-            job.owner,
-            job.conversationId,
-            conversation.last_sequence,
-            conversation.open_jobs > 1 ? 1 : 0,
-            job.now,
-            job.message,
-            job.callbackUrl,
-            job.model,
-            job.systemPrompt,
-            job.metadata === null ? null : JSON.stringify(job.metadata),
-            job.idempotencyKey,
-            job.requestHash,
-            job.now,
-            job.now,
-          )
-        if (!row) throw new Error('job insert returned nothing')
-        return { kind: 'created', job: jobFromRow(row) }
-      })
-      .immediate()
+           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          row.id,
+          row.owner,
+          row.conversation_id,
+          row.sequence,
+          conversation.open_jobs > 1 ? 1 : 0,
+          job.now,
+          row.message,
+          row.callback_url,
+          row.model,
+          row.system_prompt,
+          row.metadata,
+          job.idempotencyKey,
+          job.requestHash,
+          job.now,
+          job.now,
+        )
+      return { kind: 'created', job: jobFromRow(row) }
+    })
   }
 
   async getJob(id: string, owner: string): Promise<Job | undefined> {
+    await this.writes.flushed()
     return this.jobBy('SELECT * FROM jobs WHERE id = ? AND owner = ?', id, owner)
   }
 
   async listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]> {
+    await this.writes.flushed()
     return this.db
       .query<DeliveryAttemptRow, [string]>(
         'SELECT * FROM delivery_attempts WHERE job_id = ? ORDER BY attempt',
@@ -137,60 +264,49 @@ export class SqliteStore implements Store {
 
   async claimJobs(r: ClaimRequest): Promise<Job[]> {
     const until = r.now + r.leaseMs
-    return this.db
-      .transaction((): Job[] => {
-        const claimed: JobRow[] = []
-        const llmLimit = Math.min(r.limit, r.llmLimit)
-        if (llmLimit > 0) {
-          claimed.push(
-            ...this.db
-              .query<JobRow, [string, number, number, number]>(
-                `UPDATE jobs SET status = 'processing', lease_owner = ?1, available_at = ?2,
-                 llm_attempts = llm_attempts + 1, updated_at = ?3
-               WHERE seq IN (SELECT seq FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?3
-                             ORDER BY available_at, seq LIMIT ?4)
-               RETURNING *`,
-              )
-              .all(r.workerId, until, r.now, llmLimit),
-          )
-        }
-        const deliveryLimit = r.limit - claimed.length
-        if (deliveryLimit > 0) {
-          claimed.push(
-            ...this.db
-              .query<JobRow, [string, number, number, number]>(
-                `UPDATE jobs SET lease_owner = ?1, available_at = ?2, updated_at = ?3
-               WHERE seq IN (SELECT seq FROM jobs WHERE status = 'delivering' AND available_at <= ?3
-                             ORDER BY available_at LIMIT ?4)
-               RETURNING *`,
-              )
-              .all(r.workerId, until, r.now, deliveryLimit),
-          )
-        }
-        return claimed.map(jobFromRow)
-      })
-      .immediate()
+    return this.writes.run((): Job[] => {
+      const claimed: JobRow[] = []
+      const llmLimit = Math.min(r.limit, r.llmLimit)
+      if (llmLimit > 0 && this.isDue(SQL.llmDue, r.now)) {
+        claimed.push(
+          ...this.db
+            .query<JobRow, [string, number, number, number]>(SQL.claimLlmStage)
+            .all(r.workerId, until, r.now, llmLimit),
+        )
+      }
+      const deliveryLimit = r.limit - claimed.length
+      if (deliveryLimit > 0 && this.isDue(SQL.deliveryDue, r.now)) {
+        claimed.push(
+          ...this.db
+            .query<JobRow, [string, number, number, number]>(SQL.claimDeliveryStage)
+            .all(r.workerId, until, r.now, deliveryLimit),
+        )
+      }
+      return claimed.map(jobFromRow)
+    })
+  }
+
+  private isDue(sql: string, now: number): boolean {
+    return this.db.query<{ due: number }, [number]>(sql).get(now)?.due === 1
   }
 
   async renewLease(jobId: string, workerId: string, until: number): Promise<boolean> {
-    const result = this.db
-      .query(
-        `UPDATE jobs SET available_at = ? WHERE id = ? AND lease_owner = ? AND status IN ('processing', 'delivering')`,
-      )
-      .run(until, jobId, workerId)
-    return result.changes === 1
+    return this.writes.run(
+      () =>
+        this.db
+          .query(
+            `UPDATE jobs SET available_at = ? WHERE id = ? AND lease_owner = ? AND status IN ('processing', 'delivering')`,
+          )
+          .run(until, jobId, workerId).changes === 1,
+    )
   }
 
   async readHistory(owner: string, conversationId: string, limit: number): Promise<HistoryMessage[]> {
     if (limit <= 0) return []
     return this.db
-      .query<MessageRow, [string, string, number]>(
-        `SELECT role, content, job_id, created_at FROM
-           (SELECT id, role, content, job_id, created_at FROM messages
-            WHERE owner = ? AND conversation_id = ? ORDER BY id DESC LIMIT ?)
-         ORDER BY id`,
-      )
+      .query<MessageRow, [string, string, number]>(SQL.readHistory)
       .all(owner, conversationId, limit)
+      .reverse()
       .map(messageFromRow)
   }
 
@@ -199,40 +315,33 @@ export class SqliteStore implements Store {
     this.db
       .query('UPDATE conversations SET open_jobs = open_jobs - 1 WHERE owner = ? AND id = ?')
       .run(job.owner, job.conversationId)
-    this.db
-      .query(
-        `UPDATE jobs SET waiting = 0 WHERE seq =
-           (SELECT seq FROM jobs WHERE owner = ?1 AND conversation_id = ?2 AND waiting = 1 ORDER BY seq LIMIT 1)`,
-      )
-      .run(job.owner, job.conversationId)
+    this.db.query(SQL.nextInLine).run(job.owner, job.conversationId)
   }
 
   async recordAnswer(jobId: string, workerId: string, answer: Answer, now: number): Promise<Job | undefined> {
-    return this.db
-      .transaction((): Job | undefined => {
-        const job = this.jobBy(
-          `UPDATE jobs SET status = 'delivering', response = ?, model = ?, usage = ?, error_code = NULL,
+    return this.writes.run((): Job | undefined => {
+      const job = this.jobBy(
+        `UPDATE jobs SET status = 'delivering', response = ?, model = ?, usage = ?, error_code = NULL,
            error_message = NULL, completed_at = ?, updated_at = ?
          WHERE id = ? AND lease_owner = ? AND status = 'processing' RETURNING *`,
-          answer.response,
-          answer.model,
-          answer.usage === null ? null : JSON.stringify(answer.usage),
-          now,
-          now,
-          jobId,
-          workerId,
-        )
-        if (!job) return undefined
-        const append = this.db.query(
-          `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at)
+        answer.response,
+        answer.model,
+        answer.usage === null ? null : JSON.stringify(answer.usage),
+        now,
+        now,
+        jobId,
+        workerId,
+      )
+      if (!job) return undefined
+      const append = this.db.query(
+        `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at)
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, role) DO NOTHING`,
-        )
-        append.run(job.owner, job.conversationId, 'user', job.message, job.id, job.createdAt)
-        append.run(job.owner, job.conversationId, 'assistant', answer.response, job.id, now)
-        this.endTurn(job)
-        return job
-      })
-      .immediate()
+      )
+      append.run(job.owner, job.conversationId, 'user', job.message, job.id, job.createdAt)
+      append.run(job.owner, job.conversationId, 'assistant', answer.response, job.id, now)
+      this.endTurn(job)
+      return job
+    })
   }
 
   async recordLlmRetry(
@@ -243,14 +352,16 @@ export class SqliteStore implements Store {
     countAttempt: boolean,
     now: number,
   ): Promise<boolean> {
-    const result = this.db
-      .query(
-        `UPDATE jobs SET status = 'queued', lease_owner = NULL, available_at = ?, error_code = ?, error_message = ?,
-           llm_attempts = llm_attempts - ?, updated_at = ?
-         WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
-      )
-      .run(retryAt, error.code, error.message, countAttempt ? 0 : 1, now, jobId, workerId)
-    return result.changes === 1
+    return this.writes.run(
+      () =>
+        this.db
+          .query(
+            `UPDATE jobs SET status = 'queued', lease_owner = NULL, available_at = ?, error_code = ?, error_message = ?,
+               llm_attempts = llm_attempts - ?, updated_at = ?
+             WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
+          )
+          .run(retryAt, error.code, error.message, countAttempt ? 0 : 1, now, jobId, workerId).changes === 1,
+    )
   }
 
   async recordLlmFailure(
@@ -259,22 +370,20 @@ export class SqliteStore implements Store {
     error: JobError,
     now: number,
   ): Promise<Job | undefined> {
-    return this.db
-      .transaction((): Job | undefined => {
-        const job = this.jobBy(
-          `UPDATE jobs SET status = 'delivering', error_code = ?, error_message = ?, completed_at = ?, updated_at = ?
+    return this.writes.run((): Job | undefined => {
+      const job = this.jobBy(
+        `UPDATE jobs SET status = 'delivering', error_code = ?, error_message = ?, completed_at = ?, updated_at = ?
          WHERE id = ? AND lease_owner = ? AND status = 'processing' RETURNING *`,
-          error.code,
-          error.message,
-          now,
-          now,
-          jobId,
-          workerId,
-        )
-        if (job) this.endTurn(job)
-        return job
-      })
-      .immediate()
+        error.code,
+        error.message,
+        now,
+        now,
+        jobId,
+        workerId,
+      )
+      if (job) this.endTurn(job)
+      return job
+    })
   }
 
   async recordDeliveryAttempt(
@@ -283,57 +392,60 @@ export class SqliteStore implements Store {
     attempt: Omit<DeliveryAttempt, 'attempt'>,
     outcome: DeliveryOutcome,
   ): Promise<boolean> {
-    return this.db
-      .transaction((): boolean => {
-        const failed = outcome.status === 'delivered' ? 0 : 1
-        const row = this.db
-          .query<{ delivery_attempts: number }, (string | number)[]>(
-            `UPDATE jobs SET status = ?, lease_owner = NULL, available_at = ?, delivery_attempts = delivery_attempts + 1,
+    return this.writes.run((): boolean => {
+      const failed = outcome.status === 'delivered' ? 0 : 1
+      const row = this.db
+        .query<{ delivery_attempts: number }, (string | number)[]>(
+          `UPDATE jobs SET status = ?, lease_owner = NULL, available_at = ?, delivery_attempts = delivery_attempts + 1,
              delivery_failures = CASE WHEN ? = 1 THEN delivery_failures + 1 ELSE 0 END, updated_at = ?
            WHERE id = ? AND lease_owner = ? AND status = 'delivering' RETURNING delivery_attempts`,
-          )
-          .get(
-            outcome.status,
-            outcome.status === 'delivering' ? outcome.retryAt : attempt.at,
-            failed,
-            attempt.at,
-            jobId,
-            workerId,
-          )
-        if (!row) return false
-        this.db
-          .query(
-            `INSERT INTO delivery_attempts (job_id, attempt, at, status_code, error_code, error_message, duration_ms)
+        )
+        .get(
+          outcome.status,
+          outcome.status === 'delivering' ? outcome.retryAt : attempt.at,
+          failed,
+          attempt.at,
+          jobId,
+          workerId,
+        )
+      if (!row) return false
+      this.db
+        .query(
+          `INSERT INTO delivery_attempts (job_id, attempt, at, status_code, error_code, error_message, duration_ms)
            VALUES (?, ?, ?, ?, ?, ?, ?)`,
-          )
-          .run(
-            jobId,
-            row.delivery_attempts,
-            attempt.at,
-            attempt.statusCode,
-            attempt.error?.code ?? null,
-            attempt.error?.message ?? null,
-            attempt.durationMs,
-          )
-        return true
-      })
-      .immediate()
+        )
+        .run(
+          jobId,
+          row.delivery_attempts,
+          attempt.at,
+          attempt.statusCode,
+          attempt.error?.code ?? null,
+          attempt.error?.message ?? null,
+          attempt.durationMs,
+        )
+      return true
+    })
   }
 
   async redeliver(jobId: string, owner: string, now: number): Promise<RedeliverResult> {
-    const result = this.db
-      .query(
-        `UPDATE jobs SET status = 'delivering', available_at = ?, delivery_failures = 0, lease_owner = NULL,
-           updated_at = ?
-         WHERE id = ? AND owner = ? AND status IN ('delivered', 'dead')`,
-      )
-      .run(now, now, jobId, owner)
-    if (result.changes === 1) return 'scheduled'
-    return (await this.getJob(jobId, owner)) ? 'not_finished' : 'not_found'
+    return this.writes.run((): RedeliverResult => {
+      const result = this.db
+        .query(
+          `UPDATE jobs SET status = 'delivering', available_at = ?, delivery_failures = 0, lease_owner = NULL,
+             updated_at = ?
+           WHERE id = ? AND owner = ? AND status IN ('delivered', 'dead')`,
+        )
+        .run(now, now, jobId, owner)
+      if (result.changes === 1) return 'scheduled'
+      return this.jobBy('SELECT * FROM jobs WHERE id = ? AND owner = ?', jobId, owner)
+        ? 'not_finished'
+        : 'not_found'
+    })
   }
 
   /** Undefined for a conversation with no history and nothing in line. */
   async readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined> {
+    await this.writes.flushed()
     const messages = this.db
       .query<MessageRow, [string, string]>(
         'SELECT role, content, job_id, created_at FROM messages WHERE owner = ? AND conversation_id = ? ORDER BY id',
@@ -357,17 +469,16 @@ export class SqliteStore implements Store {
    * and messages still in line keep their order.
    */
   async deleteConversation(owner: string, conversationId: string): Promise<boolean> {
-    return this.db
-      .transaction((): boolean => {
-        const deleted = this.db
-          .query('DELETE FROM messages WHERE owner = ? AND conversation_id = ?')
-          .run(owner, conversationId).changes
-        return deleted > 0 || this.hasOpenJobs(owner, conversationId)
-      })
-      .immediate()
+    return this.writes.run((): boolean => {
+      const deleted = this.db
+        .query('DELETE FROM messages WHERE owner = ? AND conversation_id = ?')
+        .run(owner, conversationId).changes
+      return deleted > 0 || this.hasOpenJobs(owner, conversationId)
+    })
   }
 
   async countJobsByStatus(): Promise<Record<JobStatus, number>> {
+    await this.writes.flushed()
     const counts = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>
     for (const row of this.db
       .query<{ status: JobStatus; n: number }, []>('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status')
@@ -377,23 +488,23 @@ export class SqliteStore implements Store {
   }
 
   async purgeFinishedJobs(before: number): Promise<number> {
-    return this.db
-      .transaction((): number => {
-        this.db
-          .query(
-            `DELETE FROM delivery_attempts WHERE job_id IN
+    return this.writes.run((): number => {
+      this.db
+        .query(
+          `DELETE FROM delivery_attempts WHERE job_id IN
              (SELECT id FROM jobs WHERE status IN ('delivered', 'dead') AND updated_at < ?)`,
-          )
-          .run(before)
-        return this.db
-          .query(`DELETE FROM jobs WHERE status IN ('delivered', 'dead') AND updated_at < ?`)
-          .run(before).changes
-      })
-      .immediate()
+        )
+        .run(before)
+      return this.db
+        .query(`DELETE FROM jobs WHERE status IN ('delivered', 'dead') AND updated_at < ?`)
+        .run(before).changes
+    })
   }
 
   async purgeHistory(before: number): Promise<number> {
-    return this.db.query('DELETE FROM messages WHERE created_at < ?').run(before).changes
+    return this.writes.run(
+      () => this.db.query('DELETE FROM messages WHERE created_at < ?').run(before).changes,
+    )
   }
 
   async maintain(): Promise<void> {
@@ -402,26 +513,22 @@ export class SqliteStore implements Store {
   }
 
   async nextWakeAt(now: number): Promise<number | undefined> {
-    const row = this.db
-      .query<{ at: number | null }, [number]>(
-        `SELECT MIN(at) AS at FROM (
-           SELECT MIN(available_at) AS at FROM jobs WHERE ${LLM_STAGE} AND available_at > ?1
-           UNION ALL
-           SELECT MIN(available_at) AS at FROM jobs WHERE status = 'delivering' AND available_at > ?1)`,
-      )
-      .get(now)
+    const row = this.db.query<{ at: number | null }, [number]>(SQL.nextWakeAt).get(now)
     return row?.at ?? undefined
   }
 
   async releaseLeases(workerId: string, now: number): Promise<number> {
-    return this.db
-      .query(
-        `UPDATE jobs SET lease_owner = NULL, available_at = ?, updated_at = ?,
-           llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
-           status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
-         WHERE lease_owner = ? AND status IN ('processing', 'delivering')`,
-      )
-      .run(now, now, workerId).changes
+    return this.writes.run(
+      () =>
+        this.db
+          .query(
+            `UPDATE jobs SET lease_owner = NULL, available_at = ?, updated_at = ?,
+               llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
+               status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
+             WHERE lease_owner = ? AND status IN ('processing', 'delivering')`,
+          )
+          .run(now, now, workerId).changes,
+    )
   }
 
   async ping(): Promise<boolean> {
@@ -429,6 +536,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.writes.commit()
     this.db.close()
   }
 }

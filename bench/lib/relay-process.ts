@@ -1,0 +1,149 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { TEST_LLM_KEY } from '../../test/support/relay.ts'
+import { benchDir } from './machine.ts'
+
+const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts')
+
+export interface RelayProcess {
+  url: string
+  pid: number
+  dir: string
+  databasePath: string
+  /** Resident memory of the relay process, in bytes. */
+  rssBytes(): Promise<number>
+  /** CPU time (user + system) the relay process has used so far, in ms; NaN where /proc is missing. */
+  cpuMs(): number
+  /** SIGKILL (a benchmark relay may hold calls that never end) and removes its folder. */
+  stop(): Promise<void>
+}
+
+export async function freePort(): Promise<number> {
+  const probe = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response() })
+  const port = probe.port as number
+  probe.stop(true)
+  return port
+}
+
+/** A fresh folder for one relay's database and log; remove it with the relay. */
+export function relayDir(): string {
+  return mkdtempSync(join(benchDir(), 'llm-relay-bench-'))
+}
+
+/**
+ * The environment of a benchmark relay: defaults except what a benchmark must set — the
+ * fake LLM, loopback callbacks allowed, no rate limit and no LLM call budget.
+ */
+export function benchEnv(dir: string, llmUrl: string, extra: Record<string, string> = {}) {
+  return {
+    DATABASE_URL: `sqlite:${join(dir, 'relay.db')}`,
+    HOST: '127.0.0.1',
+    LLM_BASE_URL: llmUrl,
+    LLM_API_KEY: TEST_LLM_KEY,
+    LLM_MODEL: 'fake/model',
+    LLM_MAX_RPM: '0',
+    ALLOW_PRIVATE_CALLBACK_URLS: 'true',
+    RATE_LIMIT_MAX: '0',
+    ...extra,
+  }
+}
+
+async function readRss(pid: number): Promise<number> {
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+    if (kb) return Number(kb) * 1024
+  } catch {
+    // Not Linux: ask ps.
+  }
+  const out = await new Response(Bun.spawn(['ps', '-o', 'rss=', '-p', String(pid)]).stdout).text()
+  return Number(out.trim()) * 1024
+}
+
+function readCpuMs(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Polls /health as fast as the loopback answers; resolves with the time it first said 200. */
+export async function waitForHealth(
+  url: string,
+  exited: Promise<number>,
+  timeoutMs = 20_000,
+): Promise<number> {
+  const deadline = performance.now() + timeoutMs
+  let gone = false
+  void exited.then(() => {
+    gone = true
+  })
+  for (;;) {
+    try {
+      const response = await fetch(`${url}/health`)
+      if (response.status === 200) {
+        const at = performance.now()
+        await response.arrayBuffer()
+        return at
+      }
+    } catch {
+      // Not listening yet.
+    }
+    if (gone) throw new Error('the relay exited before /health answered')
+    if (performance.now() > deadline) throw new Error(`/health did not answer within ${timeoutMs} ms`)
+    await Bun.sleep(0)
+  }
+}
+
+/**
+ * Runs the relay the way an operator does, as its own process (`bun src/main.ts`, or the
+ * compiled binary), logging at its default level to a file, and waits for /health.
+ * BENCH_PROFILE=<folder> has Bun write a CPU profile (markdown) of each relay there.
+ */
+export async function startRelayProcess(
+  env: Record<string, string>,
+  options: { dir: string; executable?: string } = { dir: relayDir() },
+): Promise<RelayProcess> {
+  const port = await freePort()
+  const profile = process.env.BENCH_PROFILE
+  const command = options.executable
+    ? [options.executable]
+    : profile
+      ? [process.execPath, '--cpu-prof-md', `--cpu-prof-dir=${profile}`, MAIN]
+      : [process.execPath, MAIN]
+  const child = Bun.spawn(command, {
+    cwd: options.dir,
+    env: { PATH: process.env.PATH ?? '', SHUTDOWN_TIMEOUT: '1s', ...env, PORT: String(port) },
+    stdout: Bun.file(join(options.dir, 'relay.log')),
+    stderr: Bun.file(join(options.dir, 'relay.err')),
+  })
+  const url = `http://127.0.0.1:${port}`
+  try {
+    await waitForHealth(url, child.exited)
+  } catch (error) {
+    child.kill('SIGKILL')
+    const err = readFileSync(join(options.dir, 'relay.err'), 'utf8')
+    throw new Error(`${(error as Error).message}\n${err}`)
+  }
+  return {
+    url,
+    pid: child.pid,
+    dir: options.dir,
+    databasePath: join(options.dir, 'relay.db'),
+    rssBytes: () => readRss(child.pid),
+    cpuMs: () => readCpuMs(child.pid),
+    async stop() {
+      if (profile) {
+        // The profile is written on a clean exit.
+        child.kill('SIGTERM')
+        await Promise.race([child.exited, Bun.sleep(5000)])
+      }
+      child.kill('SIGKILL')
+      await child.exited
+      rmSync(options.dir, { recursive: true, force: true })
+    },
+  }
+}
