@@ -4,11 +4,15 @@
  */
 type Labels = Record<string, string>
 
-const key = (labels: Labels): string =>
-  Object.entries(labels)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k}="${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')}"`)
-    .join(',')
+const escape = (v: string): string =>
+  v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')
+
+/** Series key: labels in the order the caller gives them (each metric's callers use one order). */
+function key(labels: Labels): string {
+  let out = ''
+  for (const name in labels) out += `${out === '' ? '' : ','}${name}="${escape(labels[name] as string)}"`
+  return out
+}
 
 const braces = (inner: string): string => (inner === '' ? '' : `{${inner}}`)
 
@@ -43,17 +47,17 @@ export class Histogram implements Metric {
     readonly buckets: readonly number[],
   ) {}
 
+  /** On the hot path of every job and request: one bucket incremented, cumulated when scraped. */
   observe(labels: Labels, value: number): void {
     const k = key(labels)
     let s = this.series.get(k)
     if (!s) {
-      s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 }
+      s = { counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }
       this.series.set(k, s)
     }
-    const counts = s.counts
-    this.buckets.forEach((bound, i) => {
-      if (value <= bound) counts[i] = (counts[i] ?? 0) + 1
-    })
+    let i = 0
+    while (i < this.buckets.length && value > (this.buckets[i] as number)) i++
+    if (i < this.buckets.length) s.counts[i] = (s.counts[i] ?? 0) + 1
     s.sum += value
     s.count += 1
   }
@@ -62,8 +66,10 @@ export class Histogram implements Metric {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`]
     for (const [k, s] of this.series) {
       const sep = k === '' ? '' : ','
+      let cumulative = 0
       this.buckets.forEach((b, i) => {
-        lines.push(`${this.name}_bucket{${k}${sep}le="${b}"} ${s.counts[i]}`)
+        cumulative += s.counts[i] ?? 0
+        lines.push(`${this.name}_bucket{${k}${sep}le="${b}"} ${cumulative}`)
       })
       lines.push(`${this.name}_bucket{${k}${sep}le="+Inf"} ${s.count}`)
       lines.push(`${this.name}_sum${braces(k)} ${s.sum}`)

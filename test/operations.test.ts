@@ -85,3 +85,17 @@ test('housekeeping deletes finished jobs past RETENTION and keeps history', asyn
   expect(purged.messagesDeleted).toBeGreaterThan(0)
   expect((await fetch(`${relay.url}/conversations/retention`)).status).toBe(404)
 })
+
+test('histogram buckets are cumulative, as Prometheus reads them', async () => {
+  const { Histogram } = await import('../src/metrics.ts')
+  const h = new Histogram('t_seconds', 'test', [0.1, 1, 10])
+  for (const v of [0.05, 0.5, 0.5, 5, 50]) h.observe({ route: '/x' }, v)
+  expect(h.render().slice(2)).toEqual([
+    't_seconds_bucket{route="/x",le="0.1"} 1',
+    't_seconds_bucket{route="/x",le="1"} 3',
+    't_seconds_bucket{route="/x",le="10"} 4',
+    't_seconds_bucket{route="/x",le="+Inf"} 5',
+    't_seconds_sum{route="/x"} 56.05',
+    't_seconds_count{route="/x"} 5',
+  ])
+})
