@@ -99,3 +99,20 @@ test('histogram buckets are cumulative, as Prometheus reads them', async () => {
     't_seconds_count{route="/x"} 5',
   ])
 })
+
+test('LOG_FORMAT=pretty turns a JSON log line into one readable line', async () => {
+  const { prettyLine } = await import('../src/log.ts')
+  const line = prettyLine(
+    JSON.stringify({
+      level: 'warn',
+      time: '2026-01-01T12:34:56.789Z',
+      service: 'llm-relay',
+      msg: 'callback failed',
+      job_id: 'j1',
+      status_code: 500,
+    }),
+    false,
+  )
+  expect(line).toBe('12:34:56.789 WARN  callback failed job_id=j1 status_code=500\n')
+  expect(prettyLine('not json', false)).toBe('not json')
+})
