@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { runCommand } from '../test/support/process.ts'
 import type { BenchResult, Figure } from './lib/figures.ts'
 import { loadTool } from './lib/load.ts'
 import { machine } from './lib/machine.ts'
@@ -103,15 +104,7 @@ function writeDoc(generated: string): void {
 /** bench/scale-out.ts (PostgreSQL): its JSON lines pass through; it writes its own section. */
 async function runScaleOut(): Promise<void> {
   process.stderr.write('\nscale-out (PostgreSQL)\n')
-  const child = Bun.spawn([process.execPath, join(import.meta.dir, 'scale-out.ts')], {
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  const [code, out, err] = await Promise.all([
-    child.exited,
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ])
+  const { code, out, err } = await runCommand([process.execPath, join(import.meta.dir, 'scale-out.ts')])
   process.stdout.write(out)
   if (code !== 0)
     process.stderr.write(`  skipped: scale-out exited with ${code} (is PostgreSQL up?)\n${err.slice(-500)}\n`)

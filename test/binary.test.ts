@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CallbackSink } from './support/callback-sink.ts'
 import { FakeLlm } from './support/fake-llm.ts'
-import { spawnRelay } from './support/process.ts'
+import { runCommand, spawnRelay } from './support/process.ts'
 import { testEnv } from './support/relay.ts'
 
 // The compiled executable, built the way `bun run build` builds it, then run from an empty
@@ -22,15 +22,7 @@ beforeAll(async () => {
 }, 60_000)
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const run = async (...args: string[]) => {
-  const child = Bun.spawn([binary, ...args], { cwd: dir, env: { PATH: '' }, stdout: 'pipe', stderr: 'pipe' })
-  const [code, out, err] = await Promise.all([
-    child.exited,
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ])
-  return { code, out, err }
-}
+const run = (...args: string[]) => runCommand([binary, ...args], { cwd: dir, env: { PATH: '' } })
 
 test('--version, --help and check-config answer without starting', async () => {
   const version = await run('--version')

@@ -6,7 +6,7 @@ import { runCli } from '../src/cli.ts'
 import { parseConfig, variables } from '../src/config/config.ts'
 import { parseDuration } from '../src/config/duration.ts'
 import { FakeLlm } from './support/fake-llm.ts'
-import { spawnRelay } from './support/process.ts'
+import { runCommand, spawnRelay } from './support/process.ts'
 import { startTestRelay, testEnv } from './support/relay.ts'
 import { Signal } from './support/signal.ts'
 
@@ -71,15 +71,7 @@ const envOf = (stage: number): Record<string, string> =>
   )
 
 async function checkDockerfile(path: string) {
-  const child = Bun.spawn(['bash', join(root, '.ci', 'check-dockerfile.sh'), path], {
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  const [code, out, err] = await Promise.all([
-    child.exited,
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ])
+  const { code, out, err } = await runCommand(['bash', join(root, '.ci', 'check-dockerfile.sh'), path])
   return { code, out: out + err }
 }
 

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FakeLlm } from './support/fake-llm.ts'
+import { runCommand } from './support/process.ts'
 import { TEST_LLM_KEY } from './support/relay.ts'
 
 const DEMO = join(import.meta.dir, '..', 'src', 'demo.ts')
@@ -21,18 +22,10 @@ afterAll(() => {
 })
 
 async function demo(env: Record<string, string>, ...args: string[]) {
-  const child = Bun.spawn([process.execPath, 'run', DEMO, ...args], {
+  return runCommand([process.execPath, 'run', DEMO, ...args], {
     cwd: dir,
     env: { PATH: process.env.PATH ?? '', TMPDIR: tmpdir(), LLM_BASE_URL: llm.url, ...env },
-    stdout: 'pipe',
-    stderr: 'pipe',
   })
-  const [code, out, err] = await Promise.all([
-    child.exited,
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ])
-  return { code, out, err }
 }
 
 test('with a key: the message is answered, the callback printed, and the demo exits 0', async () => {

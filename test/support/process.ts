@@ -55,3 +55,17 @@ export async function spawnRelay(
     },
   }
 }
+
+/** Runs a command to its end and collects what it printed. */
+export async function runCommand(
+  cmd: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ code: number; out: string; err: string }> {
+  const child = Bun.spawn(cmd, { ...options, stdout: 'pipe', stderr: 'pipe' })
+  const [code, out, err] = await Promise.all([
+    child.exited,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ])
+  return { code, out, err }
+}
