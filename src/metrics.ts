@@ -4,13 +4,13 @@
  */
 type Labels = Record<string, string>
 
-const escape = (v: string): string =>
+const escapeLabelValue = (v: string): string =>
   v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')
 
 /** Series key: labels in the order the caller gives them (each metric's callers use one order). */
 function key(labels: Labels): string {
   let out = ''
-  for (const name in labels) out += `${out === '' ? '' : ','}${name}="${escape(labels[name] as string)}"`
+  for (const name in labels) out += `${out === '' ? '' : ','}${name}="${escapeLabelValue(labels[name] as string)}"`
   return out
 }
 
