@@ -10,7 +10,8 @@ const escapeLabelValue = (v: string): string =>
 /** Series key: labels in the order the caller gives them (each metric's callers use one order). */
 function key(labels: Labels): string {
   let out = ''
-  for (const name in labels) out += `${out === '' ? '' : ','}${name}="${escapeLabelValue(labels[name] as string)}"`
+  for (const name in labels)
+    out += `${out === '' ? '' : ','}${name}="${escapeLabelValue(labels[name] as string)}"`
   return out
 }
 
