@@ -1,5 +1,5 @@
 import { type Config, ConfigError, describeConfig, variables } from './config/config.ts'
-import { loadConfig } from './config/environment.ts'
+import { loadConfig, processEnvironment } from './config/environment.ts'
 import { VERSION } from './version.ts'
 
 const HELP = `llm-relay ${VERSION}: answers webhook messages with an LLM and delivers the answers to callback URLs.
@@ -27,7 +27,7 @@ export interface CliIo {
 const systemIo: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
-  env: process.env,
+  env: processEnvironment(),
 }
 
 /**

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Config, ConfigError, parseConfig } from './config/config.ts'
+import { processEnvironment } from './config/environment.ts'
 import { createLogger, prettyLine } from './log.ts'
 import { type Relay, startRelay } from './main.ts'
 
@@ -19,7 +20,7 @@ const KEY_URL = 'https://openrouter.ai/keys'
 // Start-up warnings the demo causes on purpose and explains itself.
 const EXPECTED_WARNINGS = ['no LLM_API_KEY', 'ALLOW_PRIVATE_CALLBACK_URLS is on', 'API_KEYS is empty']
 
-const colour = process.stdout.isTTY === true && !process.env.NO_COLOR
+const colour = process.stdout.isTTY === true && !processEnvironment().NO_COLOR
 const style = (code: string) => (text: string) => (colour ? `\x1b[${code}m${text}\x1b[0m` : text)
 const bold = style('1')
 const dim = style('2')
@@ -167,7 +168,7 @@ async function main(): Promise<number> {
     let config: Config
     try {
       config = parseConfig({
-        ...process.env,
+        ...processEnvironment(),
         DATABASE_URL: `sqlite:${join(dir, 'relay.db')}`,
         HOST: '127.0.0.1',
         PORT: '0',

@@ -12,12 +12,12 @@ const sources = async (): Promise<Map<string, string>> => {
 const importsOf = (text: string): string[] =>
   [...text.matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1] as string)
 
-test('one config: only the config module (and the command-line entry points) read the environment', async () => {
+test('one config: only the config module reads the environment', async () => {
   const readers = [...(await sources())]
     .filter(([, text]) => /\bprocess\.env\b|\bBun\.env\b|import\.meta\.env/.test(text))
     .map(([path]) => path)
     .sort()
-  expect(readers).toEqual(['src/cli.ts', 'src/config/environment.ts', 'src/demo.ts'])
+  expect(readers).toEqual(['src/config/environment.ts'])
 })
 
 test('one composition root: only main.ts picks the store, LLM and delivery adapters', async () => {
