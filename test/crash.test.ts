@@ -1,26 +1,12 @@
-import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { afterAll, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { CallbackSink } from './support/callback-sink.ts'
-import { FakeLlm } from './support/fake-llm.ts'
+import { openOutsideWorld } from './support/outside-world.ts'
 import { spawnRelay } from './support/process.ts'
 import { testEnv } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
 
-let dir: string
-let llm: FakeLlm
-let sink: CallbackSink
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'llm-relay-crash-'))
-  llm = new FakeLlm()
-  sink = new CallbackSink()
-})
-afterAll(() => {
-  llm.stop()
-  sink.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { dir, llm, sink, close } = openOutsideWorld('crash')
+afterAll(close)
 
 test('a relay killed mid-call is restarted: the job is answered once into history and delivered', async () => {
   const env = testEnv(dir, llm, { JOB_LEASE: '500ms', LOG_LEVEL: 'info' })

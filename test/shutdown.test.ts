@@ -1,25 +1,11 @@
-import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { afterAll, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { CallbackSink } from './support/callback-sink.ts'
-import { FakeLlm } from './support/fake-llm.ts'
+import { openOutsideWorld } from './support/outside-world.ts'
 import { spawnRelay } from './support/process.ts'
 import { testEnv } from './support/relay.ts'
 
-let dir: string
-let llm: FakeLlm
-let sink: CallbackSink
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'llm-relay-shutdown-'))
-  llm = new FakeLlm()
-  sink = new CallbackSink()
-})
-afterAll(() => {
-  llm.stop()
-  sink.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { dir, llm, sink, close } = openOutsideWorld('shutdown')
+afterAll(close)
 
 const post = (url: string, message: string, conversation: string) =>
   fetch(`${url}/webhook`, {
