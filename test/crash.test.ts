@@ -1,7 +1,7 @@
 import { afterAll, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { openOutsideWorld } from './support/outside-world.ts'
-import { spawnRelay } from './support/process.ts'
+import { runCommand, spawnRelay } from './support/process.ts'
 import { testEnv } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
 
@@ -55,14 +55,14 @@ test('a relay killed mid-call is restarted: the job is answered once into histor
 })
 
 test('a bad configuration stops the start with one line per bad variable', async () => {
-  const child = Bun.spawn([process.execPath, join(import.meta.dir, '..', 'src', 'main.ts')], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? '', PORT: 'eighty', LLM_TIMEOUT: 'soon', DATABASE_URL: 'mysql://x' },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  expect(await child.exited).toBe(1)
-  const stderr = await new Response(child.stderr).text()
+  const { code, err: stderr } = await runCommand(
+    [process.execPath, join(import.meta.dir, '..', 'src', 'main.ts')],
+    {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', PORT: 'eighty', LLM_TIMEOUT: 'soon', DATABASE_URL: 'mysql://x' },
+    },
+  )
+  expect(code).toBe(1)
   expect(stderr).toContain('PORT: must be a whole number')
   expect(stderr).toContain('LLM_TIMEOUT: must be a duration')
   expect(stderr).toContain('DATABASE_URL: must start with sqlite: or postgres://')
