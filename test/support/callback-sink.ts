@@ -1,26 +1,12 @@
+import type { CallbackPayload } from '../../src/delivery/payload.ts'
 import { Signal } from './signal.ts'
 
 export interface Received {
   path: string
   headers: Headers
   raw: string
-  body: {
-    type: string
-    timestamp: string
-    data: {
-      id: string
-      conversation_id: string
-      sequence: number
-      message: string
-      response: string | null
-      error: { code: string; message: string } | null
-      model: string
-      usage: unknown
-      metadata: Record<string, unknown> | null
-      created_at: string
-      completed_at: string | null
-    }
-  }
+  /** Typed as the relay's own payload; the signature tests check the raw bytes separately. */
+  body: CallbackPayload
 }
 
 /**
