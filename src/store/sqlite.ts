@@ -1,4 +1,3 @@
-import { Database } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { JOB_STATUSES, type JobError, type JobStatus } from '../job.ts'
@@ -11,6 +10,7 @@ import {
   type MessageRow,
   messageFromRow,
 } from './rows.ts'
+import { StoreDatabase } from './sqlite-database.ts'
 import { sqliteMigrations } from './sqlite-migrations.ts'
 import type {
   AcceptResult,
@@ -62,12 +62,12 @@ const SQL = SQLITE_HOT_STATEMENTS
  * (group commit), so two processes sharing the file still claim safely.
  */
 export class SqliteStore implements Store {
-  private readonly db: Database
+  private readonly db: StoreDatabase
   private readonly writes: GroupCommit
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-    this.db = new Database(path, { create: true, strict: true })
+    this.db = new StoreDatabase(path, { create: true, strict: true })
     this.db.exec('PRAGMA journal_mode = WAL')
     // FULL: a 202 promises the job survives a power cut, not only a crash of the process.
     this.db.exec('PRAGMA synchronous = FULL')
