@@ -3,7 +3,7 @@ import type { Context as RateLimitContext } from 'elysia-rate-limit'
 import { checkHealth, runCli } from './cli.ts'
 import { type Clock, newJobId, systemClock } from './clock.ts'
 import type { Config } from './config/config.ts'
-import { AddressGuard, systemResolver } from './delivery/address-guard.ts'
+import { AddressGuard, RememberedVerdicts, systemResolver } from './delivery/address-guard.ts'
 import { HttpDeliverer } from './delivery/http-deliverer.ts'
 import { createHttpApp } from './http/app.ts'
 import { type CallBudget, LocalCallBudget } from './limits/call-budget.ts'
@@ -88,6 +88,8 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     allowedHosts: config.callbackAllowedHosts,
     resolve: parts.resolve ?? systemResolver(),
   })
+  // Intake's first opinion of a callback URL, remembered for 10 s (delivery checks afresh).
+  const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 1000, now })
   const metrics = new RelayMetrics()
   const worker = new Worker({
     store,
@@ -148,7 +150,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     docsEnabled: config.docsEnabled,
     defaultModel: config.llmModel,
     defaultSystemPrompt: config.systemPrompt,
-    checkCallbackUrl: (url) => guard.check(url),
+    checkCallbackUrl: (url) => verdicts.check(url),
   })
   app.use(
     cron({

@@ -5,6 +5,7 @@ import {
   classifyAddress,
   isLocalhostName,
   parseHostLiteral,
+  RememberedVerdicts,
   systemResolver,
 } from '../src/delivery/address-guard.ts'
 import { fetchPinned } from '../src/delivery/pinned-fetch.ts'
@@ -379,5 +380,53 @@ describe('fetchPinned', () => {
     await expect(fetchPinned('http://rebind.test/', 'rebind.test', { timeoutMs: 100 })).rejects.toThrow(
       TypeError,
     )
+  })
+})
+
+describe('RememberedVerdicts (the intake check, remembered)', () => {
+  function counted(answers: Record<string, string[]>) {
+    const asked: string[] = []
+    const guard = new AddressGuard({
+      allowPrivate: false,
+      allowedHosts: [],
+      resolve: async (name) => {
+        asked.push(name)
+        const found = answers[name]
+        if (found === undefined) throw Object.assign(new Error('timeout'), { code: 'ETIMEOUT' })
+        return found
+      },
+    })
+    return { guard, asked }
+  }
+
+  test('asks once per URL within the time to live, and again after it', async () => {
+    const { guard, asked } = counted({ 'hooks.example.com': ['93.184.215.14'] })
+    let now = 0
+    const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 10, now: () => now })
+    const url = 'https://hooks.example.com/hook'
+    expect(await verdicts.check(url)).toEqual({ ok: true, address: '93.184.215.14', family: 4 })
+    expect(await verdicts.check(url)).toEqual({ ok: true, address: '93.184.215.14', family: 4 })
+    expect(asked).toEqual(['hooks.example.com'])
+    now = 10_000
+    await verdicts.check(url)
+    expect(asked).toEqual(['hooks.example.com', 'hooks.example.com'])
+  })
+
+  test('a refusal is remembered like an approval; a failed lookup is not', async () => {
+    const { guard, asked } = counted({ 'inside.example.com': ['10.0.0.7'] })
+    const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 10, now: () => 0 })
+    for (let i = 0; i < 2; i++)
+      expect(await verdicts.check('https://inside.example.com/')).toMatchObject({ ok: false })
+    expect(asked).toEqual(['inside.example.com'])
+    for (let i = 0; i < 2; i++)
+      await expect(verdicts.check('https://down.example.com/')).rejects.toThrow('timeout')
+    expect(asked).toEqual(['inside.example.com', 'down.example.com', 'down.example.com'])
+  })
+
+  test('keeps at most `max` URLs, forgetting the oldest first', async () => {
+    const { guard, asked } = counted({ a: ['93.184.215.14'], b: ['93.184.215.14'], c: ['93.184.215.14'] })
+    const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 2, now: () => 0 })
+    for (const name of ['a', 'b', 'c', 'c', 'b', 'a']) await verdicts.check(`http://${name}/`)
+    expect(asked).toEqual(['a', 'b', 'c', 'a'])
   })
 })

@@ -281,3 +281,30 @@ export function systemResolver(): (hostname: string) => Promise<string[]> {
     }
   }
 }
+
+/**
+ * The intake's check, remembered per callback URL for a short while: most clients send every
+ * job to the same few URLs, and checking one costs a URL parse and, for a name, a lookup. A
+ * literal address's verdict never changes; a name's is only a first opinion anyway, since
+ * delivery resolves and checks again before it connects. A failed lookup is not remembered.
+ */
+export class RememberedVerdicts {
+  private readonly verdicts = new Map<string, { check: AddressCheck; until: number }>()
+
+  constructor(
+    private readonly guard: Pick<AddressGuard, 'check'>,
+    private readonly options: { ttlMs: number; max: number; now: () => number },
+  ) {}
+
+  async check(url: string): Promise<AddressCheck> {
+    const now = this.options.now()
+    const remembered = this.verdicts.get(url)
+    if (remembered !== undefined && remembered.until > now) return remembered.check
+    const check = await this.guard.check(url)
+    this.verdicts.delete(url)
+    if (this.verdicts.size >= this.options.max)
+      this.verdicts.delete(this.verdicts.keys().next().value as string)
+    this.verdicts.set(url, { check, until: now + this.options.ttlMs })
+    return check
+  }
+}
