@@ -198,8 +198,17 @@ test('the logger censors secret fields at every level, whatever logs them', asyn
   logger.trace({ headers: { authorization: `Bearer ${ALICE}`, 'x-api-key': BOB } }, 'incoming')
   logger.error({ req: { headers: { authorization: `Bearer ${ALICE}` } }, apiKey: TEST_LLM_KEY }, 'failed')
   logger.info({ callbackSecret: SECRET, config: { LLM_API_KEY: TEST_LLM_KEY } }, 'config')
+  logger
+    .child({ api_key: BOB })
+    .warn({ attempts: [{ Authorization: ALICE }] }, 'nested in a child and an array')
+  const mine = { headers: { 'x-api-key': BOB }, kept: 'visible' }
+  logger.info(mine, 'the caller keeps its object')
+  expect(mine.headers['x-api-key']).toBe(BOB)
+  logger.error({ err: new Error('boom') }, 'an error keeps its stack')
   const text = lines.join('')
-  expect(lines).toHaveLength(3)
+  expect(lines).toHaveLength(6)
+  expect(text).toContain('"kept":"visible"')
+  expect(JSON.parse(lines[5] as string).err.stack).toContain('boom')
   expect(text).toContain('[redacted]')
   for (const secret of [ALICE, BOB, TEST_LLM_KEY, SECRET]) expect(text).not.toContain(secret)
 })
