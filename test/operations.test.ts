@@ -116,3 +116,47 @@ test('LOG_FORMAT=pretty turns a JSON log line into one readable line', async () 
   expect(line).toBe('12:34:56.789 WARN  callback failed job_id=j1 status_code=500\n')
   expect(prettyLine('not json', false)).toBe('not json')
 })
+
+test('the request line of a POST /webhook that accepted a job is also the job’s acceptance line', async () => {
+  const response = await relay.post(
+    { message: 'hello', callback_url: `${relay.sink.url}/hook`, conversation_id: 'first-line' },
+    { 'x-request-id': 'accept-1' },
+  )
+  const { id } = (await response.json()) as { id: string }
+  await relay.waitForStatus(id, 'delivered')
+  const lines = relay.logs.map((l) => JSON.parse(l) as Record<string, unknown>)
+  const accepted = lines.filter((l) => l.job_id === id && l.outcome === 'accepted')
+  expect(accepted).toHaveLength(1)
+  expect(accepted[0]).toMatchObject({
+    msg: 'request',
+    request_id: 'accept-1',
+    route: '/webhook',
+    status: 202,
+    job_id: id,
+    conversation_id: 'first-line',
+    outcome: 'accepted',
+  })
+  expect(lines.filter((l) => l.msg === 'job accepted')).toHaveLength(0)
+})
+
+test('standard output gets one write per turn of the event loop, in order, and the rest at flush', async () => {
+  const { BatchedWriter } = await import('../src/log.ts')
+  const { closeSync, openSync, readFileSync } = await import('node:fs')
+  const path = `${relay.dir}/batched.log`
+  const fd = openSync(path, 'w')
+  const writer = new BatchedWriter(fd)
+  writer.write('one\n')
+  writer.write('two\n')
+  expect(readFileSync(path, 'utf8')).toBe('')
+  await new Promise((resolve) => setImmediate(resolve))
+  expect(readFileSync(path, 'utf8')).toBe('one\ntwo\n')
+  // Past 64 KiB pending, a write goes out at once; a flush (as at exit) writes what is left.
+  const big = `${'x'.repeat(70_000)}\n`
+  writer.write('three\n')
+  writer.write(big)
+  expect(readFileSync(path, 'utf8')).toBe(`one\ntwo\nthree\n${big}`)
+  writer.write('four\n')
+  writer.flush()
+  expect(readFileSync(path, 'utf8')).toBe(`one\ntwo\nthree\n${big}four\n`)
+  closeSync(fd)
+})

@@ -199,3 +199,19 @@ describe('bad input gets a 4xx problem and creates nothing', () => {
     expect(((await job.json()) as { detail: string }).detail).toContain('does-not-exist')
   })
 })
+
+test('pathOf reads the path of a request URL as new URL() does', async () => {
+  const { pathOf } = await import('../src/http/app.ts')
+  for (const url of [
+    'http://127.0.0.1:8080/webhook',
+    'http://h/jobs/x?with=query',
+    'http://h/a/b?x=1#f',
+    'http://h/#only-fragment',
+    'http://h',
+    'http://h/',
+    'https://relay.example.com:8443//double//slashes',
+    'http://[::1]:3000/swagger/json',
+    'http://h/%E2%9C%93/x',
+  ])
+    expect(pathOf(url)).toBe(new URL(url).pathname)
+})

@@ -38,10 +38,44 @@ export interface HttpAppDeps {
   serveApi: boolean
 }
 
+/** Where the path of an absolute request URL starts (Bun hands handlers normalized ones). */
+function pathStart(url: string): number {
+  const start = url.indexOf('/', url.indexOf('//') + 2)
+  return start === -1 ? url.length : start
+}
+
+/** `new URL(url).pathname` without building a URL: the path is read on every request. */
+export function pathOf(url: string): string {
+  const start = pathStart(url)
+  let end = url.length
+  for (let i = start; i < url.length; i++) {
+    const c = url.charCodeAt(i)
+    if (c === 63 /* ? */ || c === 35 /* # */) {
+      end = i
+      break
+    }
+  }
+  return start === end ? '/' : url.slice(start, end)
+}
+
+// The origins of the request URLs seen so far (a handful: one per name the relay is reached by).
+const origins = new Map<string, string>()
+
+function originOf(url: string): string {
+  const prefix = url.slice(0, pathStart(url))
+  let origin = origins.get(prefix)
+  if (origin === undefined) {
+    origin = new URL(prefix).origin
+    if (origins.size >= 64) origins.clear()
+    origins.set(prefix, origin)
+  }
+  return origin
+}
+
 /** Behind a trusted proxy, the scheme and host the client used (`X-Forwarded-Proto`/`-Host`). */
 function publicOrigin(request: Request, trustProxy: boolean): string {
+  if (!trustProxy) return originOf(request.url)
   const url = new URL(request.url)
-  if (!trustProxy) return url.origin
   const proto = request.headers.get('x-forwarded-proto')?.split(',')[0]?.trim()
   const host = request.headers.get('x-forwarded-host')?.split(',')[0]?.trim()
   const scheme = proto === 'http' || proto === 'https' ? proto : url.protocol.slice(0, -1)
@@ -100,7 +134,10 @@ export function createHttpApp(deps: HttpAppDeps) {
   const auth = new ApiKeyAuth(deps.apiKeys)
   const owner = (request: Request): string => auth.clientOf(request).owner
   const failedAuth = new FailedAuthLimit(deps.rateLimit.max, deps.rateLimit.windowMs)
-  const requests = new WeakMap<Request, { started: number; id: string }>()
+  const requests = new WeakMap<
+    Request,
+    { started: number; id: string; accepted?: { id: string; conversationId: string } }
+  >()
   // normalize off: a body is validated as sent, never coerced (Elysia would turn an array into an object).
   const app = new Elysia({ normalize: false })
     .onRequest(({ request, set, server }) => {
@@ -108,13 +145,14 @@ export function createHttpApp(deps: HttpAppDeps) {
       requests.set(request, { started: performance.now(), id })
       set.headers['x-request-id'] = id
       set.headers['x-content-type-options'] = 'nosniff'
-      const path = new URL(request.url).pathname
+      const path = pathOf(request.url)
       if (!deps.accepting() && path !== '/health' && path !== '/ready')
         throw new Problem(503, 'The relay is shutting down; try again in a moment.', undefined, {
           'retry-after': '5',
         })
       // Before the body is read: a stranger learns nothing about what a valid body is.
-      if (isOpenPath(path)) return
+      // Without API_KEYS there is no key to check, and no failed check to count.
+      if (isOpenPath(path) || !auth.enabled) return
       const address = clientAddress(request, server as Server, deps.trustProxy)
       failedAuth.check(address, Date.now())
       try {
@@ -126,7 +164,7 @@ export function createHttpApp(deps: HttpAppDeps) {
     })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const problem = toProblem(code, error)
-      const path = new URL(request.url).pathname
+      const path = pathOf(request.url)
       if (problem.status >= 500)
         deps.logger.error({ err: error, path, request_id: requests.get(request)?.id }, 'request failed')
       const response = problemResponse(problem, path)
@@ -142,18 +180,23 @@ export function createHttpApp(deps: HttpAppDeps) {
       // The route pattern, not the path, so job ids do not each become a series.
       const route = (context as { route?: string }).route ?? 'unmatched'
       deps.metrics.httpDuration.observe({ method: request.method, route, status: String(status) }, ms / 1000)
-      deps.logger.info(
-        {
-          request_id: seen?.id,
-          method: request.method,
-          route,
-          path,
-          status,
-          ms: Math.round(ms * 100) / 100,
-          client: auth.clientOf(request).name,
-        },
-        'request',
-      )
+      const line = {
+        request_id: seen?.id,
+        method: request.method,
+        route,
+        path,
+        status,
+        ms: Math.round(ms * 100) / 100,
+        client: auth.clientOf(request).name,
+      }
+      // A request that accepted a job is also that job's acceptance line (one line, not two).
+      const job = seen?.accepted
+      if (job)
+        deps.logger.info(
+          { ...line, job_id: job.id, conversation_id: job.conversationId, outcome: 'accepted' },
+          'request',
+        )
+      else deps.logger.info(line, 'request')
     })
     .onAfterHandle({ as: 'global' }, ({ path, response }) => {
       if (path === '/swagger/json') return correctOpenApiDocument(response)
@@ -170,7 +213,7 @@ export function createHttpApp(deps: HttpAppDeps) {
             ? `key:${auth.clientOf(request).owner}`
             : `ip:${clientAddress(request, server as Server, deps.trustProxy)}`,
         skip: (request) => {
-          const path = new URL(request.url).pathname
+          const path = pathOf(request.url)
           return isOpenPath(path) || path === '/metrics'
         },
         errorResponse: problemResponse(
@@ -214,11 +257,9 @@ export function createHttpApp(deps: HttpAppDeps) {
                 ...deps,
                 owner,
                 publicOrigin: (request) => publicOrigin(request, deps.trustProxy),
-                onAccepted: (job) => {
-                  deps.logger.info(
-                    { job_id: job.id, conversation_id: job.conversationId, outcome: 'accepted' },
-                    'job accepted',
-                  )
+                onAccepted: (job, request) => {
+                  const seen = requests.get(request)
+                  if (seen) seen.accepted = { id: job.id, conversationId: job.conversationId }
                   deps.metrics.jobsAccepted.inc()
                   deps.wake()
                 },

@@ -1,6 +1,8 @@
 import { Problem } from './problem.ts'
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
+// One decoder for every body: decode() without { stream } keeps no state between calls.
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
 
 /**
  * Reads a JSON body under a byte limit, before anything else looks at it: 415 for another
@@ -21,10 +23,9 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     ? new Uint8Array(await request.arrayBuffer())
     : await readCapped(request, maxBytes)
   if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes)
-  const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
   let parsed: unknown
   try {
-    parsed = JSON.parse(text.decode(bytes))
+    parsed = JSON.parse(UTF8.decode(bytes))
   } catch (error) {
     const reason = error instanceof SyntaxError ? error.message : 'the body is not valid UTF-8'
     throw new Problem(400, `The body is not valid JSON: ${reason}`)

@@ -35,7 +35,7 @@ export interface NewJob {
   systemPrompt: string
   metadata: Record<string, unknown> | null
   idempotencyKey: string | null
-  /** A hash of the request body, to tell a replay from a different body under the same key. */
+  /** A hash of the request body, to tell a replay from a different body under the same key ('' without a key). */
   requestHash: string
   now: number
 }

@@ -7,8 +7,8 @@ import { METADATA_MAX_BYTES, WebhookAccepted, type WebhookBody, webhookBodySchem
 
 export interface WebhookDeps {
   store: Store
-  /** A new job is committed: log and count it, and wake the worker. */
-  onAccepted: (job: { id: string; conversationId: string }) => void
+  /** A new job is committed (by this request): log and count it, and wake the worker. */
+  onAccepted: (job: { id: string; conversationId: string }, request: Request) => void
   now: () => number
   newId: () => string
   owner: (request: Request) => string
@@ -47,9 +47,12 @@ const STRING_FIELDS = ['message', 'callback_url', 'conversation_id', 'model', 's
 function checkFieldTypes(body: unknown): unknown {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return body
   const fields = body as Record<string, unknown>
-  const errors: FieldError[] = STRING_FIELDS.filter(
-    (name) => fields[name] !== undefined && typeof fields[name] !== 'string',
-  ).map((name) => ({ field: `/${name}`, message: 'must be a string' }))
+  const errors: FieldError[] = []
+  for (const name of STRING_FIELDS) {
+    const value = fields[name]
+    if (value !== undefined && typeof value !== 'string')
+      errors.push({ field: `/${name}`, message: 'must be a string' })
+  }
   const m = fields.metadata
   if (m !== undefined && (typeof m !== 'object' || m === null || Array.isArray(m)))
     errors.push({ field: '/metadata', message: 'must be a JSON object' })
@@ -58,6 +61,20 @@ function checkFieldTypes(body: unknown): unknown {
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
+
+/** What an Idempotency-Key replay must match: every field that shapes the job. */
+function requestHash(body: WebhookBody): string {
+  return sha256(
+    JSON.stringify([
+      body.message,
+      body.callback_url,
+      body.conversation_id ?? null,
+      body.model ?? null,
+      body.system_prompt ?? null,
+      body.metadata ?? null,
+    ]),
+  )
+}
 
 /** Without a conversation_id the conversation is the callback endpoint's own. */
 export function conversationIdFor(body: WebhookBody): string {
@@ -74,6 +91,7 @@ export function webhookRoutes(deps: WebhookDeps) {
       if (refused) errors.push(refused)
       if (errors.length > 0) throw new Problem(422, 'The request body failed validation.', errors)
       const conversationId = conversationIdFor(body)
+      const idempotencyKey = headers['idempotency-key'] ?? null
       const now = deps.now()
       const result = await deps.store.acceptJob({
         id: deps.newId(),
@@ -84,26 +102,20 @@ export function webhookRoutes(deps: WebhookDeps) {
         model: body.model ?? deps.defaultModel,
         systemPrompt: body.system_prompt ?? deps.defaultSystemPrompt,
         metadata: (body.metadata as Record<string, unknown> | undefined) ?? null,
-        idempotencyKey: headers['idempotency-key'] ?? null,
-        requestHash: sha256(
-          JSON.stringify([
-            body.message,
-            body.callback_url,
-            body.conversation_id ?? null,
-            body.model ?? null,
-            body.system_prompt ?? null,
-            body.metadata ?? null,
-          ]),
-        ),
+        idempotencyKey,
+        // Only a replay under the same key is compared with it.
+        requestHash: idempotencyKey === null ? '' : requestHash(body),
         now,
       })
       if (result.kind === 'idempotency_conflict')
         throw new Problem(422, 'This Idempotency-Key was already used with a different body.', [
           { field: 'Idempotency-Key', message: `already names job ${result.job.id}` },
         ])
-      if (result.kind === 'created') deps.onAccepted(result.job)
-      const statusUrl = new URL(`/jobs/${result.job.id}`, deps.publicOrigin(request)).toString()
-      set.headers.location = `/jobs/${result.job.id}`
+      if (result.kind === 'created') deps.onAccepted(result.job, request)
+      // Job ids are UUIDs: nothing in them needs escaping.
+      const location = `/jobs/${result.job.id}`
+      const statusUrl = `${deps.publicOrigin(request)}${location}`
+      set.headers.location = location
       const view = {
         id: result.job.id,
         conversation_id: result.job.conversationId,
