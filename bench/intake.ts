@@ -8,6 +8,7 @@ import { CallbackSink } from '../test/support/callback-sink.ts'
 import { FakeLlm } from '../test/support/fake-llm.ts'
 import { type BenchResult, note, report } from './lib/figures.ts'
 import { type LoadRun, runLoad } from './lib/load.ts'
+import { benchDir } from './lib/machine.ts'
 import { benchEnv, freePort, relayDir, startRelayProcess, waitForHealth } from './lib/relay-process.ts'
 import { round } from './lib/stats.ts'
 
@@ -20,10 +21,12 @@ async function measure(url: string, body: string): Promise<LoadRun> {
   return runLoad({ url, body, connections: CONNECTIONS, seconds: SECONDS })
 }
 
-async function bareElysia(): Promise<{ url: string; stop: () => Promise<void> }> {
+async function bareElysia(
+  store: 'none' | 'memory' | 'sqlite' = 'none',
+): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort()
   const child = Bun.spawn([process.execPath, join(import.meta.dir, 'bare-elysia.ts')], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port) },
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), BARE_STORE: store, BENCH_DIR: benchDir() },
     stdout: 'ignore',
     stderr: 'inherit',
   })
@@ -32,6 +35,8 @@ async function bareElysia(): Promise<{ url: string; stop: () => Promise<void> }>
   return {
     url,
     stop: async () => {
+      child.kill('SIGTERM')
+      await Promise.race([child.exited, Bun.sleep(2000)])
       child.kill('SIGKILL')
       await child.exited
     },
@@ -52,6 +57,15 @@ try {
   note(`bare Elysia route, ${CONNECTIONS} connections, ${SECONDS} s`)
   const bare = await bareElysia()
   const baseline = await measure(`${bare.url}/webhook`, body).finally(() => bare.stop())
+  // Ceilings: the same bare route plus only the relay's store insert, in memory and durable.
+  const ceilings: Record<'memory' | 'sqlite', LoadRun> = {} as Record<'memory' | 'sqlite', LoadRun>
+  for (const store of ['memory', 'sqlite'] as const) {
+    note(
+      `bare Elysia route + SqliteStore.acceptJob (${store === 'sqlite' ? 'file, synchronous = FULL' : ':memory:'})`,
+    )
+    const ceiling = await bareElysia(store)
+    ceilings[store] = await measure(`${ceiling.url}/webhook`, body).finally(() => ceiling.stop())
+  }
 
   note(`relay POST /webhook, ${CONNECTIONS} connections, ${SECONDS} s`)
   const dir = relayDir()
@@ -82,11 +96,20 @@ try {
     relay_non2xx: relayRun.non2xx,
     relay_errors: relayRun.errors,
     jobs_committed: committed,
+    // What the bare route reaches with nothing added but the store's insert: no relay
+    // built on that store can do better.
+    ceiling_memory_store_rps: round(ceilings.memory.requestsPerSec),
+    ceiling_memory_store_ratio: round(ceilings.memory.requestsPerSec / baseline.requestsPerSec),
+    ceiling_durable_store_rps: round(ceilings.sqlite.requestsPerSec),
+    ceiling_durable_store_ratio: round(ceilings.sqlite.requestsPerSec / baseline.requestsPerSec),
+    relay_of_durable_ceiling: round(relayRun.requestsPerSec / ceilings.sqlite.requestsPerSec),
+    ceiling_non2xx:
+      ceilings.memory.non2xx + ceilings.sqlite.non2xx + ceilings.memory.errors + ceilings.sqlite.errors,
     figures: [
       {
         what: 'intake',
         measured: `${Math.round(relayRun.requestsPerSec)} req/s (p50 ${round(relayRun.latencyP50Ms)} ms, p99 ${round(relayRun.latencyP99Ms)} ms)`,
-        baseline: `bare Elysia route ${Math.round(baseline.requestsPerSec)} req/s`,
+        baseline: `bare Elysia route ${Math.round(baseline.requestsPerSec)} req/s (the same route plus only the store's durable insert: ${Math.round(ceilings.sqlite.requestsPerSec)} req/s = ${round(ceilings.sqlite.requestsPerSec / baseline.requestsPerSec)}; with an in-memory insert: ${round(ceilings.memory.requestsPerSec / baseline.requestsPerSec)})`,
         ratio: round(ratio),
         target: '≥ 0.6',
         pass: ratio >= 0.6 && clean,
