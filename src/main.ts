@@ -123,8 +123,8 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   })
   let accepting = true
   metrics.addGauge(
-    new Gauge('llm_relay_queue_depth', 'Jobs by status.', async () =>
-      Object.entries(await store.countJobsByStatus()).map(([status, n]) => [{ status }, n]),
+    new Gauge('llm_relay_queue_depth', 'Unfinished jobs by status.', async () =>
+      Object.entries(await store.countOpenJobs()).map(([status, n]) => [{ status }, n]),
     ),
   )
   metrics.addGauge(

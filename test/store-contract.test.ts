@@ -512,7 +512,7 @@ describe.each(adapters)('$name', (adapter) => {
       expect(taken.find((j) => j.id === b.id)?.status).toBe('delivering')
     })
 
-    test('counts jobs by status and purges finished jobs and old history', async () => {
+    test('counts open jobs by status and purges finished jobs and old history', async () => {
       const store = await openStore()
       const done = await answer(store, await accept(store), T0 + 5)
       await store.recordDeliveryAttempt(
@@ -525,19 +525,17 @@ describe.each(adapters)('$name', (adapter) => {
       await accept(store, { conversationId: 'conv-2' })
       await accept(store, { conversationId: 'conv-2' })
       await claim(store, { workerId: 'w2', now: T0 + 20, llmLimit: 1, limit: 1 })
-      expect(await store.countJobsByStatus()).toEqual({
-        queued: 2,
-        processing: 1,
-        delivering: 0,
-        delivered: 1,
-        dead: 0,
-      })
+      // Of conv-2's two jobs the second waits its turn: still queued. The delivered job is not open.
+      expect(await store.countOpenJobs()).toEqual({ queued: 2, processing: 1, delivering: 0 })
+      // Answering conv-3's job also claims conv-2's head: one more processing, one delivering.
+      await answer(store, await accept(store, { conversationId: 'conv-3' }), T0 + 30)
+      expect(await store.countOpenJobs()).toEqual({ queued: 1, processing: 2, delivering: 1 })
       expect(await store.purgeFinishedJobs(T0 + 10)).toBe(0)
       expect(await store.purgeFinishedJobs(T0 + 11)).toBe(1)
       expect(await store.getJob(done.id, done.owner)).toBeUndefined()
       expect(await store.listDeliveryAttempts(done.id)).toEqual([])
-      // The user message is as old as the job; the answer came later.
-      expect(await store.purgeHistory(T0 + 1)).toBe(1)
+      // The user messages (conv-1's and conv-3's) are as old as their jobs; the answers came later.
+      expect(await store.purgeHistory(T0 + 1)).toBe(2)
       expect((await store.readHistory('owner-a', 'conv-1', 10)).map((m) => m.role)).toEqual(['assistant'])
       await store.maintain()
       expect(await store.ping()).toBe(true)

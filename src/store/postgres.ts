@@ -1,5 +1,5 @@
 import { SQL, type TransactionSQL } from 'bun'
-import { JOB_STATUSES, type JobError, type JobStatus } from '../job.ts'
+import type { JobError } from '../job.ts'
 import type { CallBudget } from '../limits/call-budget.ts'
 import { PostgresCallBudget, PostgresRateLimitContext } from './postgres-limits.ts'
 import { postgresMigrations } from './postgres-migrations.ts'
@@ -11,17 +11,19 @@ import {
   type MessageRow,
   messageFromRow,
 } from './rows.ts'
-import type {
-  AcceptResult,
-  Answer,
-  ClaimRequest,
-  DeliveryAttempt,
-  DeliveryOutcome,
-  HistoryMessage,
-  Job,
-  NewJob,
-  RedeliverResult,
-  Store,
+import {
+  type AcceptResult,
+  type Answer,
+  type ClaimRequest,
+  type DeliveryAttempt,
+  type DeliveryOutcome,
+  type HistoryMessage,
+  type Job,
+  type NewJob,
+  type OpenJobCounts,
+  openJobCounts,
+  type RedeliverResult,
+  type Store,
 } from './store.ts'
 
 /** Every instance listens here; a notification means "something may have become due". */
@@ -378,12 +380,23 @@ export class PostgresStore implements Store {
     })
   }
 
-  async countJobsByStatus(): Promise<Record<JobStatus, number>> {
-    const counts = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>
-    const rows = await this.sql<{ status: JobStatus; n: string }[]>`
-      SELECT status, COUNT(*) AS n FROM jobs GROUP BY status`
-    for (const row of rows) counts[row.status] = Number(row.n)
-    return counts
+  async countOpenJobs(): Promise<OpenJobCounts> {
+    // One partial index each (see the SQLite store): finished history is never read.
+    const [row] = await this.sql<
+      { due_or_running: string; waiting: string; processing: string; delivering: string }[]
+    >`
+      SELECT
+        (SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing') AND NOT waiting) AS due_or_running,
+        (SELECT COUNT(*) FROM jobs WHERE waiting) AS waiting,
+        (SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL AND status = 'processing') AS processing,
+        (SELECT COUNT(*) FROM jobs WHERE status = 'delivering') AS delivering`
+    if (!row) throw new Error('the open-job count returned nothing')
+    return openJobCounts({
+      dueOrRunning: Number(row.due_or_running),
+      waiting: Number(row.waiting),
+      processing: Number(row.processing),
+      delivering: Number(row.delivering),
+    })
   }
 
   async purgeFinishedJobs(before: number): Promise<number> {

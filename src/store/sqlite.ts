@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { JOB_STATUSES, type JobError, type JobStatus } from '../job.ts'
+import type { JobError } from '../job.ts'
 import { GroupCommit } from './group-commit.ts'
 import {
   type DeliveryAttemptRow,
@@ -12,17 +12,19 @@ import {
 } from './rows.ts'
 import { StoreDatabase } from './sqlite-database.ts'
 import { sqliteMigrations } from './sqlite-migrations.ts'
-import type {
-  AcceptResult,
-  Answer,
-  ClaimRequest,
-  DeliveryAttempt,
-  DeliveryOutcome,
-  HistoryMessage,
-  Job,
-  NewJob,
-  RedeliverResult,
-  Store,
+import {
+  type AcceptResult,
+  type Answer,
+  type ClaimRequest,
+  type DeliveryAttempt,
+  type DeliveryOutcome,
+  type HistoryMessage,
+  type Job,
+  type NewJob,
+  type OpenJobCounts,
+  openJobCounts,
+  type RedeliverResult,
+  type Store,
 } from './store.ts'
 
 const LLM_STAGE = `status IN ('queued', 'processing') AND waiting = 0`
@@ -50,6 +52,12 @@ export const SQLITE_HOT_STATEMENTS = {
       SELECT MIN(available_at) AS at FROM jobs WHERE status = 'delivering' AND available_at > ?1)`,
   nextInLine: `UPDATE jobs SET waiting = 0 WHERE seq =
       (SELECT seq FROM jobs WHERE owner = ?1 AND conversation_id = ?2 AND waiting = 1 ORDER BY seq LIMIT 1)`,
+  /** The queue-depth metric: one partial index each, so finished history is never read. */
+  countOpen: `SELECT
+      (SELECT COUNT(*) FROM jobs WHERE ${LLM_STAGE}) AS dueOrRunning,
+      (SELECT COUNT(*) FROM jobs WHERE waiting = 1) AS waiting,
+      (SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL AND status = 'processing') AS processing,
+      (SELECT COUNT(*) FROM jobs WHERE status = 'delivering') AS delivering`,
   /** Newest first; reversed in JS, which spares SQLite a temporary sort. */
   readHistory: `SELECT role, content, job_id, created_at FROM messages
     WHERE owner = ?1 AND conversation_id = ?2 ORDER BY id DESC LIMIT ?3`,
@@ -405,14 +413,15 @@ export class SqliteStore implements Store {
     })
   }
 
-  async countJobsByStatus(): Promise<Record<JobStatus, number>> {
+  async countOpenJobs(): Promise<OpenJobCounts> {
     await this.writes.flushed()
-    const counts = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>
-    for (const row of this.db
-      .query<{ status: JobStatus; n: number }, []>('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status')
-      .all())
-      counts[row.status] = row.n
-    return counts
+    const row = this.db
+      .query<{ dueOrRunning: number; waiting: number; processing: number; delivering: number }, []>(
+        SQL.countOpen,
+      )
+      .get()
+    if (!row) throw new Error('the open-job count returned nothing')
+    return openJobCounts(row)
   }
 
   async purgeFinishedJobs(before: number): Promise<number> {

@@ -25,6 +25,26 @@ export interface Job {
   completedAt: number | null
 }
 
+/** Jobs not yet delivered or dead; `queued` includes those waiting for their conversation's turn. */
+export type OpenJobCounts = Record<'queued' | 'processing' | 'delivering', number>
+
+/**
+ * The statuses counted from the four partial-index counts: every processing job holds a lease,
+ * and every waiting job is queued.
+ */
+export function openJobCounts(c: {
+  dueOrRunning: number
+  waiting: number
+  processing: number
+  delivering: number
+}): OpenJobCounts {
+  return {
+    queued: c.dueOrRunning - c.processing + c.waiting,
+    processing: c.processing,
+    delivering: c.delivering,
+  }
+}
+
 export interface NewJob {
   id: string
   owner: string
@@ -121,8 +141,12 @@ export interface Store {
   readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined>
   deleteConversation(owner: string, conversationId: string): Promise<boolean>
 
-  /** Jobs by status, for the queue-depth metric. */
-  countJobsByStatus(): Promise<Record<JobStatus, number>>
+  /**
+   * Unfinished jobs by status, for the queue-depth metric. Each count reads one partial index,
+   * so a scrape costs in proportion to the open jobs, never to the finished history kept for
+   * RETENTION (delivered and dead jobs are counted by `llm_relay_jobs_finished_total`).
+   */
+  countOpenJobs(): Promise<OpenJobCounts>
   /** Deletes delivered and dead jobs (and their attempts) finished before `before`. */
   purgeFinishedJobs(before: number): Promise<number>
   /** Deletes history messages created before `before` (HISTORY_RETENTION). */
