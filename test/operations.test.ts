@@ -19,8 +19,10 @@ test('/metrics speaks Prometheus: jobs, queue depth, LLM and delivery timings, H
   expect(text).toContain('# TYPE llm_relay_jobs_accepted_total counter')
   expect(text).toMatch(/^llm_relay_jobs_accepted_total [1-9]/m)
   expect(text).toContain('llm_relay_jobs_finished_total{status="delivered",type="completed"} 1')
-  expect(text).toContain('llm_relay_queue_depth{status="delivered"} 1')
+  // The gauge holds unfinished jobs only; the delivered one is in the counter above.
   expect(text).toContain('llm_relay_queue_depth{status="queued"} 0')
+  expect(text).toContain('llm_relay_queue_depth{status="delivering"} 0')
+  expect(text).not.toContain('llm_relay_queue_depth{status="delivered"}')
   expect(text).toMatch(/^llm_relay_jobs_in_flight \d+$/m)
   expect(text).toContain('llm_relay_llm_call_duration_seconds_count{model="fake/model",outcome="ok"} 1')
   expect(text).toContain('llm_relay_delivery_attempts_total{outcome="retry"} 1')
