@@ -68,15 +68,9 @@ async function waitForCallbacks(count: number): Promise<void> {
 const overheadOf = (p: Posted): number => (callbackArrival.get(p.message) as number) - p.accepted - LLM_MS
 
 const dir = relayDir()
-const relay = await startRelayProcess(
-  benchEnv(dir, llm.url, {
-    WORKER_CONCURRENCY: String(CONCURRENCY),
-    ...JSON.parse(process.env.XEXTRA ?? '{}'),
-  }),
-  {
-    dir,
-  },
-)
+const relay = await startRelayProcess(benchEnv(dir, llm.url, { WORKER_CONCURRENCY: String(CONCURRENCY) }), {
+  dir,
+})
 try {
   // Warm-up: the JIT, the connection pools and the database file.
   const warm: Promise<Posted>[] = []
