@@ -63,6 +63,21 @@ describe('one conversation, one line', () => {
     await relay.sink.waitForJob(slow.id)
   })
 
+  test('never more LLM calls at once than WORKER_CONCURRENCY, though a slot is claimed again as its job’s last write is queued', async () => {
+    const two = await startTestRelay({ WORKER_CONCURRENCY: '2' })
+    try {
+      two.llm.latencyMs = 20
+      const sent = []
+      for (let i = 0; i < 12; i++) sent.push(await two.send(`parallel ${i}`, { conversation_id: `p-${i}` }))
+      for (const { id } of sent) await two.waitForStatus(id, 'delivered')
+      expect(two.llm.calls).toHaveLength(12)
+      expect(two.llm.maxInFlight).toBe(2)
+      expect(two.worker.activeJobs).toBe(0)
+    } finally {
+      await two.close()
+    }
+  })
+
   test('the next message of a conversation waits while one is in flight', async () => {
     const held = relay.llm.hold()
     const first = await relay.send('first in flight', { conversation_id: 'wait' })

@@ -42,6 +42,9 @@ export class FakeLlm {
   readonly calls: LlmCall[] = []
   readonly signal = new Signal()
   latencyMs = 0
+  /** Calls being answered now, and the most there ever were at once. */
+  inFlight = 0
+  maxInFlight = 0
   private readonly queue: Behaviour[] = []
   private readonly server: ReturnType<typeof Bun.serve>
 
@@ -57,8 +60,13 @@ export class FakeLlm {
         this.calls.push(call)
         this.signal.changed()
         const behaviour = this.queue.shift()
-        if (this.latencyMs > 0) await Bun.sleep(this.latencyMs)
-        return (await behaviour?.(call)) ?? echoAnswer(call)
+        this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight)
+        try {
+          if (this.latencyMs > 0) await Bun.sleep(this.latencyMs)
+          return (await behaviour?.(call)) ?? echoAnswer(call)
+        } finally {
+          this.inFlight--
+        }
       },
     })
   }
