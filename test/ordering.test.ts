@@ -78,6 +78,29 @@ describe('one conversation, one line', () => {
     }
   })
 
+  test('a callback receiver that hangs holds up no LLM call: callbacks have a pool of their own', async () => {
+    const one = await startTestRelay({ WORKER_CONCURRENCY: '1', CALLBACK_TIMEOUT: '30s' })
+    const held = one.sink.hold()
+    try {
+      const first = await one.send('first', { conversation_id: 'hang-1' })
+      await one.sink.waitForJob(first.id)
+      // The one LLM slot is free again while the one callback slot waits on the receiver.
+      const second = await one.send('second', { conversation_id: 'hang-2' })
+      await one.llm.waitForCalls(2)
+      await one.waitForStatus(second.id, 'delivering')
+      expect((await one.job(first.id)).status).toBe('delivering')
+      // The second answer's callback waits for a callback slot, not in one.
+      expect(one.sink.forJob(second.id)).toHaveLength(0)
+      held.release()
+      await one.waitForStatus(first.id, 'delivered')
+      await one.waitForStatus(second.id, 'delivered')
+      expect(one.sink.forJob(second.id)).toHaveLength(1)
+    } finally {
+      held.release()
+      await one.close()
+    }
+  })
+
   test('the next message of a conversation waits while one is in flight', async () => {
     const held = relay.llm.hold()
     const first = await relay.send('first in flight', { conversation_id: 'wait' })

@@ -357,6 +357,33 @@ describe.each(adapters)('$name', (adapter) => {
   })
 
   describe('delivery', () => {
+    test('a claim takes at most deliveryLimit callback attempts, whatever limit leaves', async () => {
+      const store = await openStore()
+      const answered = []
+      for (let i = 0; i < 3; i++)
+        answered.push(await answer(store, await accept(store, { conversationId: `d-${i}` }), T0 + i))
+      const queued = await accept(store, { conversationId: 'd-llm' })
+      // Each answered job's lease runs out: all three are due for a callback, one for the LLM.
+      const later = T0 + LEASE + 10
+      const first = await claim(store, {
+        workerId: 'w2',
+        now: later,
+        limit: 10,
+        llmLimit: 1,
+        deliveryLimit: 2,
+      })
+      expect(first.filter((j) => j.status === 'processing').map((j) => j.id)).toEqual([queued.id])
+      expect(first.filter((j) => j.status === 'delivering')).toHaveLength(2)
+      const rest = await claim(store, {
+        workerId: 'w3',
+        now: later,
+        limit: 10,
+        llmLimit: 0,
+        deliveryLimit: 5,
+      })
+      expect(ids([...first, ...rest].filter((j) => j.status === 'delivering'))).toEqual(ids(answered))
+    })
+
     test('records each attempt and its outcome: retry later, dead, redelivered, delivered', async () => {
       const store = await openStore()
       const a = await answer(store, await accept(store))

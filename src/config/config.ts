@@ -241,7 +241,7 @@ export const variables = {
   workerConcurrency: variable(
     'WORKER_CONCURRENCY',
     '16',
-    'Jobs worked at once (LLM calls and deliveries).',
+    'LLM calls at once. Callbacks have a pool as large of their own, so a slow receiver never holds up the LLM.',
     integer(1, 10_000),
   ),
   jobLease: variable(

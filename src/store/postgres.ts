@@ -206,7 +206,7 @@ export class PostgresStore implements Store {
             RETURNING *`),
         )
       }
-      const deliveryLimit = r.limit - claimed.length
+      const deliveryLimit = Math.min(r.limit - claimed.length, r.deliveryLimit ?? Number.POSITIVE_INFINITY)
       if (deliveryLimit > 0) {
         claimed.push(
           ...(await tx<PgJobRow[]>`

@@ -210,7 +210,7 @@ export class SqliteStore implements Store {
             .all(r.workerId, until, r.now, llmLimit),
         )
       }
-      const deliveryLimit = r.limit - claimed.length
+      const deliveryLimit = Math.min(r.limit - claimed.length, r.deliveryLimit ?? Number.POSITIVE_INFINITY)
       if (deliveryLimit > 0 && this.isDue(SQL.deliveryDue, r.now)) {
         claimed.push(
           ...this.db

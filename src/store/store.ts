@@ -94,6 +94,8 @@ export interface ClaimRequest {
   limit: number
   /** How many of them may need an LLM call (the rest are callback attempts). */
   llmLimit: number
+  /** How many may be callback attempts; unset, as many as `limit` leaves. */
+  deliveryLimit?: number
 }
 
 export type DeliveryOutcome =

@@ -31,16 +31,20 @@ const IDLE_WAKE_MS = 30_000
  * runs it when the next retry or lease expiry is due. Each claimed job runs its pipeline:
  * LLM call → stored answer → callback attempt, every step one store transaction.
  */
-/** One job's hold on a worker slot. */
+/**
+ * Which pool a running job holds a slot in. LLM calls and callbacks have a pool each, both
+ * WORKER_CONCURRENCY large, so a slow callback receiver never holds up the LLM (nor the
+ * other way round). `done`: it holds none (its last write in the stage is queued).
+ */
+type Stage = 'llm' | 'delivery' | 'done'
 interface Slot {
-  /** Its last write is queued: the slot may be claimed again, in the same commit. */
-  released: boolean
+  stage: Stage
 }
 
 export class Worker {
   private readonly inFlight = new Set<Promise<void>>()
-  /** Jobs in flight whose last write is queued: their slots are free to claim for. */
-  private finishing = 0
+  private llmActive = 0
+  private deliveryActive = 0
   private running = false
   private pumping = false
   private again = false
@@ -88,23 +92,27 @@ export class Worker {
     try {
       do {
         this.again = false
-        const free = this.o.concurrency - (this.inFlight.size - this.finishing)
-        if (free <= 0) break
+        const llmFree = this.o.concurrency - this.llmActive
+        const deliveryFree = this.o.concurrency - this.deliveryActive
+        if (llmFree <= 0 && deliveryFree <= 0) break
         const now = this.o.clock.now()
         // Slots are taken before the claim and the unused ones given back, so two instances
         // sharing one budget never start more calls than it allows.
-        const slots = await this.o.budget.take(free, now)
+        const slots = llmFree > 0 ? await this.o.budget.take(llmFree, now) : 0
+        const wanted = slots + Math.max(0, deliveryFree)
+        if (wanted === 0) break
         const jobs = await this.o.store.claimJobs({
           workerId: this.o.workerId,
           now,
           leaseMs: this.o.leaseMs,
-          limit: free,
+          limit: wanted,
           llmLimit: slots,
+          deliveryLimit: Math.max(0, deliveryFree),
         })
         const calls = jobs.filter((job) => job.status === 'processing').length
         if (calls < slots) await this.o.budget.giveBack(slots - calls, now)
         for (const job of jobs) this.track(job)
-        if (jobs.length === free) this.again = true
+        if (jobs.length === wanted) this.again = true
       } while (this.again && this.running)
     } catch (error) {
       this.o.logger.error({ err: error }, 'claiming jobs failed; trying again shortly')
@@ -142,23 +150,31 @@ export class Worker {
       },
       'job claimed',
     )
-    const slot: Slot = { released: false }
+    const slot: Slot = { stage: 'done' }
+    this.enter(slot, job.status === 'processing' ? 'llm' : 'delivery')
     const run = this.run(job, slot).finally(() => {
-      if (slot.released) this.finishing--
+      this.leave(slot)
       this.inFlight.delete(run)
       this.wake()
     })
     this.inFlight.add(run)
   }
 
+  private enter(slot: Slot, stage: 'llm' | 'delivery'): void {
+    if (stage === 'llm') this.llmActive++
+    else this.deliveryActive++
+    slot.stage = stage
+  }
+
   /**
-   * Called as a job's last write is queued: the claim for the next job joins the same group
-   * commit instead of waiting a commit behind it (one commit less per job handed over).
+   * Called as the last write of a job's stage is queued: the claim for the next job joins the
+   * same group commit instead of waiting a commit behind it (one commit less per hand-over).
    */
-  private release(slot: Slot): void {
-    if (slot.released) return
-    slot.released = true
-    this.finishing++
+  private leave(slot: Slot): void {
+    if (slot.stage === 'done') return
+    if (slot.stage === 'llm') this.llmActive--
+    else this.deliveryActive--
+    slot.stage = 'done'
     this.wake()
   }
 
@@ -171,7 +187,17 @@ export class Worker {
     }, leaseMs / 3)
     try {
       const job = claimed.status === 'processing' ? await this.answer(claimed, slot) : claimed
-      if (job?.status === 'delivering') await this.deliver(job, slot)
+      if (job?.status !== 'delivering') return
+      if (slot.stage === 'done') {
+        // Answered here: on to a callback slot, or, with none free, give the lease back for
+        // the delivery stage to claim the job when one is.
+        if (this.deliveryActive >= this.o.concurrency) {
+          await store.renewLease(job.id, workerId, clock.now())
+          return
+        }
+        this.enter(slot, 'delivery')
+      }
+      await this.deliver(job, slot)
     } catch (error) {
       // A store fault mid-pipeline: the lease runs out and the job is claimed again.
       this.o.logger.error({ err: error, job_id: claimed.id }, 'job pipeline failed; it will be retried')
@@ -199,12 +225,14 @@ export class Worker {
     const seconds = (now - started) / 1000
     if (result.ok) {
       this.o.metrics.llmDuration.observe({ model: job.model, outcome: 'ok' }, seconds)
-      const answered = await store.recordAnswer(
+      const write = store.recordAnswer(
         job.id,
         workerId,
         { response: result.answer.content, model: result.answer.model, usage: result.answer.usage },
         now,
       )
+      this.leave(slot)
+      const answered = await write
       if (answered)
         log.info({ outcome: 'answered', model: result.answer.model, ms: now - started }, 'job answered')
       else log.warn({ outcome: 'lease_lost' }, 'lease lost during the LLM call; answer dropped')
@@ -216,7 +244,7 @@ export class Worker {
     const error = { code: result.failure.code, message: result.failure.message }
     if (retryAt !== undefined) {
       const write = store.recordLlmRetry(job.id, workerId, error, retryAt.at, retryAt.countAttempt, now)
-      this.release(slot)
+      this.leave(slot)
       await write
       log.warn(
         { outcome: 'llm_retry', code: error.code, retry_at: new Date(retryAt.at).toISOString() },
@@ -224,7 +252,9 @@ export class Worker {
       )
       return undefined
     }
-    const failed = await store.recordLlmFailure(job.id, workerId, error, now)
+    const write = store.recordLlmFailure(job.id, workerId, error, now)
+    this.leave(slot)
+    const failed = await write
     log.warn({ outcome: 'failed', code: error.code }, error.message)
     return failed
   }
@@ -270,7 +300,7 @@ export class Worker {
       { at: started, statusCode: result.statusCode, error: result.error, durationMs: result.durationMs },
       outcome,
     )
-    this.release(slot)
+    this.leave(slot)
     const recorded = await write
     const outcomeName = outcome.status === 'delivering' ? 'retry' : outcome.status
     this.o.metrics.deliveryAttempts.inc({ outcome: outcomeName })

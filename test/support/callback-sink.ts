@@ -18,6 +18,7 @@ export class CallbackSink {
   readonly signal = new Signal()
   private readonly statuses: number[] = []
   private failAll: number | undefined
+  private gate: Promise<void> | undefined
   private readonly server: ReturnType<typeof Bun.serve>
 
   constructor() {
@@ -29,6 +30,7 @@ export class CallbackSink {
         const path = new URL(request.url).pathname
         this.received.push({ path, headers: request.headers, raw, body: JSON.parse(raw) as Received['body'] })
         this.signal.changed()
+        await this.gate
         const status = this.statuses.shift() ?? this.failAll ?? 200
         if (status >= 300 && status < 400)
           return new Response(null, { status, headers: { location: `${this.url}/redirected` } })
@@ -44,6 +46,18 @@ export class CallbackSink {
   respond(...statuses: number[]): this {
     this.statuses.push(...statuses)
     return this
+  }
+
+  /** Leaves every request unanswered (each still recorded as it arrives) until `release` is called. */
+  hold(): { release: () => void } {
+    let release = () => {}
+    this.gate = new Promise<void>((resolve) => {
+      release = () => {
+        this.gate = undefined
+        resolve()
+      }
+    })
+    return { release }
   }
 
   /** Every request fails with `status` until `recover()`. */
