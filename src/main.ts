@@ -91,6 +91,13 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   // Intake's first opinion of a callback URL, remembered for 10 s (delivery checks afresh).
   const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 1000, now })
   const metrics = new RelayMetrics()
+  const deliverer = new HttpDeliverer({
+    guard,
+    secret: config.callbackSecret,
+    timeoutMs: config.callbackTimeout,
+    userAgent: USER_AGENT,
+    now,
+  })
   const worker = new Worker({
     store,
     clock,
@@ -106,13 +113,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       userAgent: USER_AGENT,
       now,
     }),
-    deliverer: new HttpDeliverer({
-      guard,
-      secret: config.callbackSecret,
-      timeoutMs: config.callbackTimeout,
-      userAgent: USER_AGENT,
-      now,
-    }),
+    deliverer,
     budget: backing.budget,
     workerId: `${process.pid}-${newJobId()}`,
     concurrency: config.workerConcurrency,
@@ -207,6 +208,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
         logger.info({ timeout_ms: config.shutdownTimeout, in_flight: worker.activeJobs }, 'draining')
         await unlisten?.()
         await worker.stop(config.shutdownTimeout)
+        deliverer.close()
         await app.stop(true)
         await backing.close()
         logger.info('llm-relay stopped')

@@ -8,7 +8,7 @@ import {
   RememberedVerdicts,
   systemResolver,
 } from '../src/delivery/address-guard.ts'
-import { fetchPinned } from '../src/delivery/pinned-fetch.ts'
+import { fetchPinned, PinnedAgents } from '../src/delivery/pinned-fetch.ts'
 
 // Self-signed for rebind.test, valid until 2126; trusted by nothing, so a TLS handshake must fail.
 const selfSignedCertificate = `-----BEGIN CERTIFICATE-----
@@ -340,6 +340,56 @@ describe('fetchPinned', () => {
       signature: 'v1,abc',
       body: '{"hello":"wörld"}',
     })
+  })
+
+  test('with agents, requests to one name and checked address share a kept-alive connection', async () => {
+    const { createServer } = await import('node:http')
+    let connections = 0
+    const counting = createServer((request, response) => {
+      request.resume()
+      request.on('end', () => response.end('ok'))
+    })
+    counting.on('connection', () => connections++)
+    await new Promise<void>((resolve) => counting.listen(0, '127.0.0.1', resolve))
+    const port = (counting.address() as { port: number }).port
+    const agents = new PinnedAgents()
+    try {
+      for (let i = 0; i < 5; i++) {
+        const response = await fetchPinned(`http://rebind.test:${port}/hook/${i}`, '127.0.0.1', {
+          method: 'POST',
+          body: `{"n":${i}}`,
+          timeoutMs: 2000,
+          agents,
+        })
+        expect(await response.text()).toBe('ok')
+      }
+      expect(connections).toBe(1)
+      // Without agents every request has a connection of its own.
+      for (let i = 0; i < 2; i++)
+        await (await fetchPinned(`http://rebind.test:${port}/`, '127.0.0.1', { timeoutMs: 2000 })).text()
+      expect(connections).toBe(3)
+      // Another checked address for the same name is another agent: never the old connection.
+      const url = new URL(`http://rebind.test:${port}/`)
+      expect(agents.for(url, '127.0.0.1')).toBe(agents.for(url, '127.0.0.1'))
+      expect(agents.for(url, '127.0.0.2')).not.toBe(agents.for(url, '127.0.0.1'))
+      expect(agents.size).toBe(2)
+    } finally {
+      agents.close()
+      counting.close()
+    }
+  })
+
+  test('PinnedAgents keeps at most `max` agents, closing the least recently used', () => {
+    const agents = new PinnedAgents(2)
+    const url = new URL('https://hooks.example.com/')
+    const a = agents.for(url, '93.184.215.14')
+    agents.for(url, '93.184.215.15')
+    agents.for(url, '93.184.215.14')
+    agents.for(url, '93.184.215.16')
+    expect(agents.size).toBe(2)
+    expect(agents.for(url, '93.184.215.14')).toBe(a)
+    agents.close()
+    expect(agents.size).toBe(0)
   })
 
   test('returns a redirect as is, never following it', async () => {

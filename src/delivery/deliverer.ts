@@ -13,4 +13,6 @@ export interface DeliveryResult {
 /** The port the worker calls: one callback attempt for a job whose result is stored. */
 export interface Deliverer {
   deliver(job: Job): Promise<DeliveryResult>
+  /** Closes kept-alive connections, at shutdown. */
+  close?(): void
 }

@@ -3,7 +3,7 @@ import type { Job } from '../store/store.ts'
 import { type AddressGuard, parseHostLiteral } from './address-guard.ts'
 import type { Deliverer, DeliveryResult } from './deliverer.ts'
 import { callbackPayload } from './payload.ts'
-import { fetchPinned } from './pinned-fetch.ts'
+import { fetchPinned, PinnedAgents } from './pinned-fetch.ts'
 import { signWebhook } from './signature.ts'
 
 export interface HttpDelivererOptions {
@@ -19,7 +19,14 @@ export interface HttpDelivererOptions {
  * are answers, never followed.
  */
 export class HttpDeliverer implements Deliverer {
+  /** Connections to callback receivers named by host name, kept alive per checked address. */
+  private readonly agents = new PinnedAgents()
+
   constructor(private readonly options: HttpDelivererOptions) {}
+
+  close(): void {
+    this.agents.close()
+  }
 
   async deliver(job: Job): Promise<DeliveryResult> {
     const body = JSON.stringify(callbackPayload(job))
@@ -59,8 +66,8 @@ export class HttpDeliverer implements Deliverer {
               redirect: 'manual',
               signal: AbortSignal.timeout(init.timeoutMs),
             })
-          : await fetchPinned(job.callbackUrl, check.address, init)
-      await response.body?.cancel().catch(() => {})
+          : await fetchPinned(job.callbackUrl, check.address, { ...init, agents: this.agents })
+      await discardBody(response)
       if (response.status >= 200 && response.status < 300) return result(response.status, null)
       if (response.status >= 300 && response.status < 400)
         return result(response.status, {
@@ -83,5 +90,24 @@ export class HttpDeliverer implements Deliverer {
         message: `Could not reach the callback: ${(error as Error)?.message ?? String(error)}`,
       })
     }
+  }
+}
+
+/**
+ * Reads and drops what the receiver answered (up to 64 KiB, then gives up on it): a body read to
+ * its end leaves the connection free for the next callback; a cancelled one closes it.
+ */
+async function discardBody(response: Response, max = 64 * 1024): Promise<void> {
+  const reader = response.body?.getReader()
+  if (!reader) return
+  try {
+    for (let read = 0; read <= max; ) {
+      const { done, value } = await reader.read()
+      if (done) return
+      read += value.byteLength
+    }
+    await reader.cancel()
+  } catch {
+    // A body that breaks off is no part of the outcome: the status has been read.
   }
 }

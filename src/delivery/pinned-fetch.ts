@@ -1,10 +1,53 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http'
-import { request as httpsRequest } from 'node:https'
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { LookupFunction } from 'node:net'
 import { isIP } from 'node:net'
 import { Readable } from 'node:stream'
 
-export type PinnedRequestInit = RequestInit & { timeoutMs: number }
+export type PinnedRequestInit = RequestInit & {
+  timeoutMs: number
+  /** Keep-alive connections to reuse; without, each request opens (and closes) its own. */
+  agents?: PinnedAgents
+}
+
+/**
+ * Keep-alive connections for pinned requests: one agent per origin and checked address, so a
+ * connection is only ever reused for the address it was opened to, which the guard has just
+ * checked again. A name that now resolves elsewhere gets another agent, and so a connection to
+ * the newly checked address; nothing is ever sent down a connection to an address unchecked.
+ * The least recently used agents are closed past `max`.
+ */
+export class PinnedAgents {
+  private readonly agents = new Map<string, HttpAgent>()
+
+  constructor(private readonly max = 128) {}
+
+  for(target: URL, address: string): HttpAgent {
+    const key = `${target.protocol}//${target.host}|${address}`
+    let agent = this.agents.get(key)
+    if (agent !== undefined) this.agents.delete(key)
+    else {
+      const options = { keepAlive: true, maxFreeSockets: 8 }
+      agent = target.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options)
+      if (this.agents.size >= this.max) {
+        const [oldest, old] = this.agents.entries().next().value as [string, HttpAgent]
+        this.agents.delete(oldest)
+        old.destroy()
+      }
+    }
+    this.agents.set(key, agent)
+    return agent
+  }
+
+  get size(): number {
+    return this.agents.size
+  }
+
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy()
+    this.agents.clear()
+  }
+}
 
 // Statuses whose response may not carry a body (the Response constructor throws for them).
 const bodilessStatuses = new Set([101, 103, 204, 205, 304])
@@ -46,10 +89,15 @@ export async function fetchPinned(url: string, address: string, init: PinnedRequ
       init.signal?.removeEventListener('abort', onAbortSignal)
     }
 
-    // agent: false: no pooled socket, so a connection made for an earlier check is never reused.
+    // Without agents, agent: false: no pooled socket at all.
     const request = send(
       target,
-      { method: init.method ?? 'GET', headers, lookup: pinnedLookup, agent: false },
+      {
+        method: init.method ?? 'GET',
+        headers,
+        lookup: pinnedLookup,
+        agent: init.agents?.for(target, address) ?? false,
+      },
       (res) => {
         response = res
         res.once('close', finish)
