@@ -192,6 +192,7 @@ export class Worker {
         // Answered here: on to a callback slot, or, with none free, give the lease back for
         // the delivery stage to claim the job when one is.
         if (this.deliveryActive >= this.o.concurrency) {
+          clearInterval(renew) // no renewal may land after the lease is given back
           await store.renewLease(job.id, workerId, clock.now())
           return
         }
