@@ -67,6 +67,47 @@ async function waitForCallbacks(count: number): Promise<void> {
 
 const overheadOf = (p: Posted): number => (callbackArrival.get(p.message) as number) - p.accepted - LLM_MS
 
+/**
+ * The burst on a fresh relay whose receiver answers in LLM_MS: answers per second to the last
+ * answer (its LLM request + LLM_MS), ÷ the ideal; and when the last callback arrived.
+ */
+async function slowReceiverRatio(): Promise<{ ratio: number; callbacksDoneS: number }> {
+  const slowDir = relayDir()
+  const slowRelay = await startRelayProcess(
+    benchEnv(slowDir, llm.url, {
+      WORKER_CONCURRENCY: String(CONCURRENCY),
+      BUN_CONFIG_MAX_HTTP_REQUESTS: String(2 * CONCURRENCY),
+    }),
+    { dir: slowDir },
+  )
+  const before = sink.received.length
+  sink.latencyMs = LLM_MS
+  try {
+    note(`slow receiver: ${JOBS} jobs, each callback answered in ${LLM_MS} ms`)
+    const started = performance.now()
+    let next = 0
+    const posted: Posted[] = []
+    await Promise.all(
+      Array.from({ length: POSTERS }, async () => {
+        while (next < JOBS) {
+          const i = next++
+          posted[i] = await post(slowRelay.url, 'slow', i)
+        }
+      }),
+    )
+    await waitForCallbacks(before + JOBS)
+    const lastAnswer = Math.max(...posted.map((p) => llmArrival.get(p.message) as number)) + LLM_MS
+    const lastCallback = Math.max(...posted.map((p) => callbackArrival.get(p.message) as number))
+    return {
+      ratio: JOBS / ((lastAnswer - started) / 1000) / IDEAL_JOBS_PER_SEC,
+      callbacksDoneS: (lastCallback - started) / 1000,
+    }
+  } finally {
+    sink.latencyMs = 0
+    await slowRelay.stop()
+  }
+}
+
 const dir = relayDir()
 const relay = await startRelayProcess(benchEnv(dir, llm.url, { WORKER_CONCURRENCY: String(CONCURRENCY) }), {
   dir,
@@ -118,6 +159,7 @@ try {
   const overheads = pacedPosted.map(overheadOf)
   const p50 = median(overheads)
   const p99 = quantile(overheads, 0.99)
+  const slow = await slowReceiverRatio()
 
   const result: BenchResult = {
     bench: 'throughput',
@@ -138,6 +180,9 @@ try {
     paced_jobs_per_sec: PACED_JOBS_PER_SEC,
     saturated_in_pipeline_p50_ms: round(median(inPipeline)),
     saturated_in_pipeline_p99_ms: round(quantile(inPipeline, 0.99)),
+    slow_receiver_ms: LLM_MS,
+    slow_receiver_llm_ratio: round(slow.ratio),
+    slow_receiver_callbacks_done_s: round(slow.callbacksDoneS),
     figures: [
       {
         what: 'throughput',
@@ -154,6 +199,12 @@ try {
         ratio: null,
         target: 'p50 ≤ 5 ms, p99 ≤ 25 ms',
         pass: p50 <= 5 && p99 <= 25,
+      },
+    ],
+    sections: [
+      {
+        title: 'Throughput with a slow callback receiver',
+        markdown: `The throughput burst again (${JOBS} jobs over ${CONVERSATIONS} conversations, \`WORKER_CONCURRENCY=${CONCURRENCY}\`), on a fresh relay, with a receiver that takes ${LLM_MS} ms to answer each callback: answers per second, to the last answer, ÷ the same ideal: **${round(slow.ratio)}** (fast receiver: ${round(ratio)}); the last callback arrived after ${round(slow.callbacksDoneS)} s. LLM calls and callbacks have a pool each, so the slow receiver does not slow the LLM side; with one pool for both, each job would hold its slot ${LLM_MS} ms longer and this would be about half. The relay runs with \`BUN_CONFIG_MAX_HTTP_REQUESTS=${2 * CONCURRENCY}\`, as it advises at start: at Bun's default of 256, callbacks waiting on the receiver would hold up LLM requests inside Bun's fetch.`,
       },
     ],
   }

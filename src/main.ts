@@ -183,6 +183,12 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     logger.warn(
       'ALLOW_PRIVATE_CALLBACK_URLS is on: callbacks may reach loopback, private and metadata addresses',
     )
+  const httpAtOnce = 2 * config.workerConcurrency
+  if (works && httpAtOnce > config.bunMaxHttpRequests)
+    logger.warn(
+      { worker_concurrency: config.workerConcurrency, bun_max_http_requests: config.bunMaxHttpRequests },
+      `WORKER_CONCURRENCY=${config.workerConcurrency} allows ${httpAtOnce} HTTP requests at once (LLM calls and callbacks), but Bun keeps at most ${config.bunMaxHttpRequests} open: set BUN_CONFIG_MAX_HTTP_REQUESTS=${httpAtOnce} or more, or slow callback receivers can hold up LLM calls`,
+    )
   if (config.apiKeys.length === 0)
     logger.warn('API_KEYS is empty: the API is open to anyone who can reach it')
   logger.info(

@@ -162,3 +162,18 @@ test('standard output gets one write per turn of the event loop, in order, and t
   expect(readFileSync(path, 'utf8')).toBe(`one\ntwo\nthree\n${big}four\n`)
   closeSync(fd)
 })
+
+test('a start warns when LLM calls and callbacks together may exceed what Bun keeps open', async () => {
+  const wide = await startTestRelay({ WORKER_CONCURRENCY: '200' })
+  const raised = await startTestRelay({ WORKER_CONCURRENCY: '200', BUN_CONFIG_MAX_HTTP_REQUESTS: '400' })
+  try {
+    const warning = (logs: string[]) => logs.filter((l) => l.includes('BUN_CONFIG_MAX_HTTP_REQUESTS='))
+    expect(warning(wide.logs)).toHaveLength(1)
+    expect(warning(wide.logs)[0]).toContain('set BUN_CONFIG_MAX_HTTP_REQUESTS=400 or more')
+    expect(warning(raised.logs)).toHaveLength(0)
+    expect(warning(relay.logs)).toHaveLength(0)
+  } finally {
+    await wide.close()
+    await raised.close()
+  }
+})

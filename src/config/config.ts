@@ -244,6 +244,12 @@ export const variables = {
     'LLM calls at once. Callbacks have a pool as large of their own, so a slow receiver never holds up the LLM.',
     integer(1, 10_000),
   ),
+  bunMaxHttpRequests: variable(
+    'BUN_CONFIG_MAX_HTTP_REQUESTS',
+    '256',
+    "Bun's own: HTTP requests the runtime keeps open at once, read once at start. LLM calls and callbacks share it, so keep it at least 2 × `WORKER_CONCURRENCY` (the relay warns at start when it is lower).",
+    integer(1, 65_535),
+  ),
   jobLease: variable(
     'JOB_LEASE',
     '2m',

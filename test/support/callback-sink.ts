@@ -11,11 +11,14 @@ export interface Received {
 
 /**
  * A callback receiver on 127.0.0.1 that records every POST. `respond()` queues the statuses
- * of the next requests (then 200); `fail()` makes every request fail until `recover()`.
+ * of the next requests (then 200); `fail()` makes every request fail until `recover()`;
+ * `latencyMs` delays every answer, `hold()` every answer until released.
  */
 export class CallbackSink {
   readonly received: Received[] = []
   readonly signal = new Signal()
+  /** How long each answer takes, after the request is recorded. */
+  latencyMs = 0
   private readonly statuses: number[] = []
   private failAll: number | undefined
   private gate: Promise<void> | undefined
@@ -31,6 +34,7 @@ export class CallbackSink {
         this.received.push({ path, headers: request.headers, raw, body: JSON.parse(raw) as Received['body'] })
         this.signal.changed()
         await this.gate
+        if (this.latencyMs > 0) await Bun.sleep(this.latencyMs)
         const status = this.statuses.shift() ?? this.failAll ?? 200
         if (status >= 300 && status < 400)
           return new Response(null, { status, headers: { location: `${this.url}/redirected` } })
