@@ -2,7 +2,8 @@
  * Throughput and overhead, with the fake LLM answering in 200 ms and WORKER_CONCURRENCY=200.
  *
  * Throughput: 2000 jobs over 400 conversations, posted as fast as the relay takes them;
- * jobs/s from the first POST to the last callback, ÷ the ideal 200 / 0.2 s. Target ≥ 0.9.
+ * jobs/s from the first POST to the last callback, ÷ the ideal 200 / 0.2 s; the median of
+ * BENCH_BURSTS (3) such bursts on one relay. Target ≥ 0.9.
  *
  * Overhead: per job, callback received − 202 received − the LLM's 200 ms. Measured at that
  * load, but paced at 80 % of the ideal rate (800 jobs/s, again 2000 jobs over 400
@@ -26,6 +27,7 @@ const IDEAL_JOBS_PER_SEC = CONCURRENCY / (LLM_MS / 1000)
 const PACED_JOBS_PER_SEC = 0.8 * IDEAL_JOBS_PER_SEC
 /** Client connections posting the burst: enough to keep the relay's intake busy. */
 const POSTERS = 32
+const BURSTS = Number(process.env.BENCH_BURSTS ?? 3)
 
 const llm = new FakeLlm()
 llm.latencyMs = LLM_MS
@@ -61,6 +63,21 @@ async function post(url: string, run: string, i: number): Promise<Posted> {
   return { message, accepted }
 }
 
+/** Posts JOBS jobs over CONVERSATIONS conversations from POSTERS connections, as fast as accepted. */
+async function postBurst(url: string, run: string): Promise<Posted[]> {
+  const posted: Posted[] = []
+  let next = 0
+  await Promise.all(
+    Array.from({ length: POSTERS }, async () => {
+      while (next < JOBS) {
+        const i = next++
+        posted[i] = await post(url, run, i)
+      }
+    }),
+  )
+  return posted
+}
+
 async function waitForCallbacks(count: number): Promise<void> {
   await sink.waitFor(count, 60_000)
 }
@@ -85,16 +102,7 @@ async function slowReceiverRatio(): Promise<{ ratio: number; callbacksDoneS: num
   try {
     note(`slow receiver: ${JOBS} jobs, each callback answered in ${LLM_MS} ms`)
     const started = performance.now()
-    let next = 0
-    const posted: Posted[] = []
-    await Promise.all(
-      Array.from({ length: POSTERS }, async () => {
-        while (next < JOBS) {
-          const i = next++
-          posted[i] = await post(slowRelay.url, 'slow', i)
-        }
-      }),
-    )
+    const posted = await postBurst(slowRelay.url, 'slow')
     await waitForCallbacks(before + JOBS)
     const lastAnswer = Math.max(...posted.map((p) => llmArrival.get(p.message) as number)) + LLM_MS
     const lastCallback = Math.max(...posted.map((p) => callbackArrival.get(p.message) as number))
@@ -120,30 +128,29 @@ try {
   await waitForCallbacks(200)
   let done = 200
 
-  note(`throughput: ${JOBS} jobs over ${CONVERSATIONS} conversations, as fast as accepted`)
-  const started = performance.now()
+  // The figure is the median of BURSTS bursts: one 2 s burst moves by a few percent from run
+  // to run on a shared 2-core machine.
+  const ratios: number[] = []
+  const inPipeline: number[] = []
+  let intakeMs = 0
   const cpuBefore = relay.cpuMs()
-  const burst: Posted[] = []
-  let next = 0
-  await Promise.all(
-    Array.from({ length: POSTERS }, async () => {
-      while (next < JOBS) {
-        const i = next++
-        burst[i] = await post(relay.url, 'burst', i)
-      }
-    }),
-  )
-  const intakeMs = performance.now() - started
-  await waitForCallbacks(done + JOBS)
-  done += JOBS
-  const last = Math.max(...burst.map((p) => callbackArrival.get(p.message) as number))
-  const elapsedMs = last - started
+  for (let b = 1; b <= BURSTS; b++) {
+    note(`throughput ${b}/${BURSTS}: ${JOBS} jobs over ${CONVERSATIONS} conversations, as fast as accepted`)
+    const started = performance.now()
+    const burst = await postBurst(relay.url, `burst${b}`)
+    intakeMs = performance.now() - started
+    await waitForCallbacks(done + JOBS)
+    done += JOBS
+    const last = Math.max(...burst.map((p) => callbackArrival.get(p.message) as number))
+    ratios.push(JOBS / ((last - started) / 1000) / IDEAL_JOBS_PER_SEC)
+    for (const p of burst)
+      inPipeline.push(
+        (callbackArrival.get(p.message) as number) - (llmArrival.get(p.message) as number) - LLM_MS,
+      )
+  }
   const relayCpuMs = relay.cpuMs() - cpuBefore
-  const jobsPerSec = JOBS / (elapsedMs / 1000)
-  const ratio = jobsPerSec / IDEAL_JOBS_PER_SEC
-  const inPipeline = burst.map(
-    (p) => (callbackArrival.get(p.message) as number) - (llmArrival.get(p.message) as number) - LLM_MS,
-  )
+  const ratio = median(ratios)
+  const jobsPerSec = ratio * IDEAL_JOBS_PER_SEC
 
   note(`overhead: ${JOBS} jobs over ${CONVERSATIONS} conversations, paced at ${PACED_JOBS_PER_SEC} jobs/s`)
   const paced: Promise<Posted>[] = []
@@ -167,11 +174,11 @@ try {
     conversations: CONVERSATIONS,
     worker_concurrency: CONCURRENCY,
     llm_ms: LLM_MS,
-    elapsed_ms: round(elapsedMs),
+    bursts: BURSTS,
+    ratios: ratios.map((r) => round(r)),
     intake_ms: round(intakeMs),
     jobs_per_sec: round(jobsPerSec),
-    relay_cpu_ms_per_job: round(relayCpuMs / JOBS),
-    relay_cpu_share: round(relayCpuMs / elapsedMs),
+    relay_cpu_ms_per_job: round(relayCpuMs / (JOBS * BURSTS)),
     ratio: round(ratio),
     overhead_p50_ms: round(p50),
     overhead_p90_ms: round(quantile(overheads, 0.9)),
@@ -186,7 +193,7 @@ try {
     figures: [
       {
         what: 'throughput',
-        measured: `${round(jobsPerSec)} jobs/s (${JOBS} jobs in ${round(elapsedMs / 1000)} s)`,
+        measured: `${round(jobsPerSec)} jobs/s, median of ${BURSTS} bursts of ${JOBS} jobs (${ratios.map((r) => round(r)).join(', ')})`,
         baseline: `ideal ${IDEAL_JOBS_PER_SEC} jobs/s (${CONCURRENCY} / ${LLM_MS / 1000} s)`,
         ratio: round(ratio),
         target: '≥ 0.9',
