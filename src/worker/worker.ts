@@ -23,14 +23,6 @@ export interface WorkerOptions {
   callbackRetrySchedule: readonly number[]
 }
 
-/** Longest the worker sleeps with nothing due: a safety net for a missed wake-up. */
-const IDLE_WAKE_MS = 30_000
-
-/**
- * The claim loop. `wake()` runs it at once (a job was accepted, a job finished); a timer
- * runs it when the next retry or lease expiry is due. Each claimed job runs its pipeline:
- * LLM call → stored answer → callback attempt, every step one store transaction.
- */
 /**
  * Which pool a running job holds a slot in. LLM calls and callbacks have a pool each, both
  * WORKER_CONCURRENCY large, so a slow callback receiver never holds up the LLM (nor the
@@ -41,6 +33,14 @@ interface Slot {
   stage: Stage
 }
 
+/** Longest the worker sleeps with nothing due: a safety net for a missed wake-up. */
+const IDLE_WAKE_MS = 30_000
+
+/**
+ * The claim loop. `wake()` runs it at once (a job was accepted, a job finished); a timer
+ * runs it when the next retry or lease expiry is due. Each claimed job runs its pipeline:
+ * LLM call → stored answer → callback attempt, every step one store transaction.
+ */
 export class Worker {
   private readonly inFlight = new Set<Promise<void>>()
   private llmActive = 0
