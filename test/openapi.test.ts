@@ -9,6 +9,7 @@ afterAll(() => relay.close())
 
 type Operation = {
   summary?: string
+  parameters?: { name: string; in: string; required?: boolean }[]
   description?: string
   responses: Record<string, { description?: string; content?: Record<string, unknown> }>
   requestBody?: {
@@ -55,6 +56,9 @@ test('/swagger/json describes every route with its responses and errors', async 
     ['callback_url', 'conversation_id', 'message', 'metadata', 'model', 'system_prompt'].sort(),
   )
   expect(body?.properties.message?.examples).toBeArray()
+  expect(webhook?.parameters).toContainEqual(
+    expect.objectContaining({ name: 'Idempotency-Key', in: 'header', required: false }),
+  )
   expect(Object.keys(doc.paths['/jobs/{id}']?.get?.responses ?? {}).sort()).toEqual(['200', '404'])
 })
 

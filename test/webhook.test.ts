@@ -82,6 +82,28 @@ describe('POST /webhook', () => {
     await relay.waitForStatus(id, 'delivered')
     expect(relay.llm.calls.filter((c) => c.body.messages.at(-1)?.content === 'once')).toHaveLength(1)
   })
+
+  test('an Idempotency-Key that is empty or longer than 255 characters is a 422 naming it, and enqueues nothing', async () => {
+    const before = relay.countJobs()
+    for (const key of ['', 'k'.repeat(256)]) {
+      const response = await relay.post(
+        { message: 'hello', callback_url: `${relay.sink.url}/hook` },
+        { 'idempotency-key': key },
+      )
+      expect(response.status).toBe(422)
+      const problem = (await response.json()) as { errors: { field: string }[] }
+      expect(problem.errors.map((e) => e.field)).toEqual(['Idempotency-Key'])
+    }
+    expect(
+      (
+        await relay.post(
+          { message: 'hi', callback_url: `${relay.sink.url}/hook` },
+          { 'idempotency-key': 'k'.repeat(255) },
+        )
+      ).status,
+    ).toBe(202)
+    expect(relay.countJobs()).toBe(before + 1)
+  })
 })
 
 describe('bad input gets a 4xx problem and creates nothing', () => {
