@@ -163,6 +163,24 @@ test('standard output gets one write per turn of the event loop, in order, and t
   closeSync(fd)
 })
 
+test('log lines still pending when the process dies of an uncaught error are written', async () => {
+  const { runCommand } = await import('./support/process.ts')
+  const { join } = await import('node:path')
+  const log = join(import.meta.dir, '..', 'src', 'log.ts')
+  const script = `import { createLogger } from ${JSON.stringify(log)}
+const logger = createLogger('info')
+logger.info('first')
+setTimeout(() => { logger.info('second, in the turn that throws'); throw new Error('boom') }, 5)`
+  const { code, out } = await runCommand([process.execPath, '-e', script])
+  expect(code).not.toBe(0)
+  expect(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).msg),
+  ).toEqual(['first', 'second, in the turn that throws'])
+})
+
 test('a start warns when LLM calls and callbacks together may exceed what Bun keeps open', async () => {
   const wide = await startTestRelay({ WORKER_CONCURRENCY: '200' })
   const raised = await startTestRelay({ WORKER_CONCURRENCY: '200', BUN_CONFIG_MAX_HTTP_REQUESTS: '400' })
