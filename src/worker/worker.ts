@@ -93,13 +93,12 @@ export class Worker {
       do {
         this.again = false
         const llmFree = this.o.concurrency - this.llmActive
-        const deliveryFree = this.o.concurrency - this.deliveryActive
-        if (llmFree <= 0 && deliveryFree <= 0) break
+        const deliveryFree = Math.max(0, this.o.concurrency - this.deliveryActive)
         const now = this.o.clock.now()
         // Slots are taken before the claim and the unused ones given back, so two instances
         // sharing one budget never start more calls than it allows.
         const slots = llmFree > 0 ? await this.o.budget.take(llmFree, now) : 0
-        const wanted = slots + Math.max(0, deliveryFree)
+        const wanted = slots + deliveryFree
         if (wanted === 0) break
         const jobs = await this.o.store.claimJobs({
           workerId: this.o.workerId,
@@ -107,7 +106,7 @@ export class Worker {
           leaseMs: this.o.leaseMs,
           limit: wanted,
           llmLimit: slots,
-          deliveryLimit: Math.max(0, deliveryFree),
+          deliveryLimit: deliveryFree,
         })
         const calls = jobs.filter((job) => job.status === 'processing').length
         if (calls < slots) await this.o.budget.giveBack(slots - calls, now)
