@@ -149,6 +149,12 @@ const maxRpm = (raw: string): number | undefined => (raw.trim() === '' ? undefin
 export const variables = {
   port: variable('PORT', '3000', 'HTTP port to listen on.', integer(0, 65535)),
   host: variable('HOST', '0.0.0.0', 'Address to listen on.', text),
+  publicUrl: variable(
+    'PUBLIC_URL',
+    '',
+    'Optional: the URL clients reach the relay at (`https://relay.example.com`). When set, every `status_url` starts with it, whatever `Host` a request sent; unset, `status_url` follows a usable `Host` and is relative otherwise.',
+    (raw: string): string | undefined => (raw.trim() === '' ? undefined : httpUrl(raw)),
+  ),
   database: variable(
     'DATABASE_URL',
     'sqlite:./data/llm-relay.db',
@@ -219,6 +225,18 @@ export const variables = {
     '',
     'LLM calls started per minute at most; 0 is no limit. Empty: 20 for free models, else 0.',
     maxRpm,
+  ),
+  llmMaxPause: variable(
+    'LLM_MAX_PAUSE',
+    '5m',
+    'Longest pause a 429 may impose on LLM calls (a model’s, or the account’s when OpenRouter’s limit headers say so); after it the call is tried again.',
+    duration(1000),
+  ),
+  maxResponseChars: variable(
+    'MAX_RESPONSE_CHARS',
+    '100000',
+    'Longest accepted LLM answer, in characters; a longer one fails the job with `llm_response_too_large` and never joins history.',
+    integer(1, 10_000_000),
   ),
   systemPrompt: variable(
     'SYSTEM_PROMPT',

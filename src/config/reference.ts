@@ -2,7 +2,7 @@ import { variables } from './config.ts'
 
 /** Where each variable stands in `.env.example` and the README's configuration table. */
 export const SECTIONS: readonly { title: string; names: readonly string[] }[] = [
-  { title: 'Server', names: ['PORT', 'HOST', 'SHUTDOWN_TIMEOUT'] },
+  { title: 'Server', names: ['PORT', 'HOST', 'PUBLIC_URL', 'SHUTDOWN_TIMEOUT'] },
   {
     title: 'Database and scale-out',
     names: ['DATABASE_URL', 'DATABASE_POOL_MAX', 'REDIS_URL', 'RELAY_ROLE', 'RETENTION', 'HISTORY_RETENTION'],
@@ -17,9 +17,11 @@ export const SECTIONS: readonly { title: string; names: readonly string[] }[] = 
       'LLM_TIMEOUT',
       'LLM_RETRY_SCHEDULE',
       'LLM_MAX_RPM',
+      'LLM_MAX_PAUSE',
       'SYSTEM_PROMPT',
       'HISTORY_MAX_MESSAGES',
       'MAX_MESSAGE_CHARS',
+      'MAX_RESPONSE_CHARS',
       'APP_URL',
       'APP_NAME',
     ],

@@ -228,6 +228,18 @@ export class PostgresStore implements Store {
     return result.count === 1
   }
 
+  async releaseLease(jobId: string, workerId: string, now: number): Promise<boolean> {
+    return this.sql.begin(async (tx): Promise<boolean> => {
+      const result = await tx`
+        UPDATE jobs SET lease_owner = NULL, available_at = ${now}, updated_at = ${now},
+          llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
+          status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
+        WHERE id = ${jobId} AND lease_owner = ${workerId} AND status IN ('processing', 'delivering')`
+      if (result.count === 1) await this.wakeOthers(tx)
+      return result.count === 1
+    })
+  }
+
   async readHistory(owner: string, conversationId: string, limit: number): Promise<HistoryMessage[]> {
     if (limit <= 0) return []
     const rows = await this.sql<PgMessageRow[]>`

@@ -237,6 +237,20 @@ export class SqliteStore implements Store {
     )
   }
 
+  async releaseLease(jobId: string, workerId: string, now: number): Promise<boolean> {
+    return this.writes.run(
+      () =>
+        this.db
+          .query(
+            `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?1,
+               llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
+               status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
+             WHERE id = ?2 AND lease_owner = ?3 AND status IN ('processing', 'delivering')`,
+          )
+          .run(now, jobId, workerId).changes === 1,
+    )
+  }
+
   async readHistory(owner: string, conversationId: string, limit: number): Promise<HistoryMessage[]> {
     if (limit <= 0) return []
     return this.db

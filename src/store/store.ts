@@ -117,6 +117,11 @@ export interface Store {
   /** Claims due jobs under a lease: at most one per conversation for the LLM stage, the head of its line. */
   claimJobs(request: ClaimRequest): Promise<Job[]>
   renewLease(jobId: string, workerId: string, until: number): Promise<boolean>
+  /**
+   * Gives one job's lease back at once: a job in delivery waits for a free callback slot of
+   * any worker; a job in the LLM stage goes back to the queue with its attempt given back.
+   */
+  releaseLease(jobId: string, workerId: string, now: number): Promise<boolean>
   /** The newest `limit` messages of a conversation, oldest first. */
   readHistory(owner: string, conversationId: string, limit: number): Promise<HistoryMessage[]>
   /** Stores the answer and appends the user and assistant messages; the job moves on to delivery, still leased. */

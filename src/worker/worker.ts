@@ -192,7 +192,7 @@ export class Worker {
         // the delivery stage to claim the job when one is.
         if (this.deliveryActive >= this.o.concurrency) {
           clearInterval(renew) // no renewal may land after the lease is given back
-          await store.renewLease(job.id, workerId, clock.now())
+          await store.releaseLease(job.id, workerId, clock.now())
           return
         }
         this.enter(slot, 'delivery')
