@@ -1,5 +1,17 @@
 import type { JobError, JobStatus, Usage } from '../job.ts'
 
+/**
+ * A fault of the database itself (disk full, I/O error, connection lost or refused): the
+ * operation changed nothing and may be tried again later. HTTP answers it with 503 and
+ * Retry-After; the worker keeps what it holds and retries the write.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'StoreUnavailableError'
+  }
+}
+
 /** A job as the store keeps it. Times are epoch milliseconds. */
 export interface Job {
   id: string
