@@ -34,6 +34,34 @@ export function sleep(clock: Clock, ms: number): Promise<void> {
   })
 }
 
+/** What `within` rejects with when the time ran out first. */
+export class TimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what} did not answer within ${ms} ms`)
+    this.name = 'TimeoutError'
+  }
+}
+
+/**
+ * `promise`'s outcome, or a TimeoutError once `ms` have passed on `clock`: a dependency that
+ * stopped answering costs its caller at most `ms`. (The work itself is not cancelled.)
+ */
+export function within<T>(clock: Clock, ms: number, what: string, promise: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimeout(() => reject(new TimeoutError(what, ms)), ms)
+    promise.then(
+      (value) => {
+        timer.cancel()
+        resolve(value)
+      },
+      (error: unknown) => {
+        timer.cancel()
+        reject(error)
+      },
+    )
+  })
+}
+
 /** Job ids: UUIDv7, so they sort by creation time. */
 export function newJobId(): string {
   return Bun.randomUUIDv7()

@@ -1,18 +1,15 @@
 import { cron } from '@elysiajs/cron'
-import type { Context as RateLimitContext } from 'elysia-rate-limit'
+import { openBacking } from './backing.ts'
 import { checkHealth, runCli } from './cli.ts'
-import { type Clock, newJobId, systemClock } from './clock.ts'
+import { type Clock, newJobId, systemClock, within } from './clock.ts'
 import type { Config } from './config/config.ts'
 import { AddressGuard, RememberedVerdicts, systemResolver } from './delivery/address-guard.ts'
 import { HttpDeliverer } from './delivery/http-deliverer.ts'
 import { createHttpApp } from './http/app.ts'
-import { type CallBudget, LocalCallBudget } from './limits/call-budget.ts'
-import { openRedis, RedisCallBudget, RedisRateLimitContext } from './limits/redis.ts'
+import type { ReconnectBackoff } from './limits/redis-connection.ts'
 import { OpenAiLlmClient } from './llm/openai-client.ts'
 import { createLogger, type Logger } from './log.ts'
 import { Gauge, RelayMetrics } from './metrics.ts'
-import { PostgresStore } from './store/postgres.ts'
-import { SqliteStore } from './store/sqlite.ts'
 import type { Store } from './store/store.ts'
 import { USER_AGENT, VERSION } from './version.ts'
 import { runHousekeeping } from './worker/housekeeping.ts'
@@ -30,57 +27,15 @@ export interface RelayParts {
   logger?: Logger
   /** Name resolution for the callback address guard (tests bring their own). */
   resolve?: (hostname: string) => Promise<string[]>
-}
-
-interface Backing {
-  store: Store
-  budget: CallBudget
-  /** Where the API rate limit counts; absent, in memory. */
-  rateLimitStore: RateLimitContext | undefined
-  close(): Promise<void>
-}
-
-/**
- * The database and, for a fleet, the shared limits: Redis when REDIS_URL is set, else the
- * PostgreSQL database itself. One SQLite process keeps its limits in memory.
- */
-async function openBacking(config: Config): Promise<Backing> {
-  const store =
-    config.database.kind === 'sqlite'
-      ? new SqliteStore(config.database.path)
-      : await PostgresStore.open(config.database.url, {
-          max: config.databasePoolMax,
-          schema: config.database.schema,
-        })
-  if (config.redisUrl) {
-    const redis = openRedis(config.redisUrl)
-    return {
-      store,
-      budget: new RedisCallBudget(redis, config.llmMaxRpm),
-      rateLimitStore: new RedisRateLimitContext(redis),
-      close: async () => {
-        redis.close()
-        await store.close()
-      },
-    }
-  }
-  if (store instanceof PostgresStore) {
-    const limits = store.fleetLimits(config.llmMaxRpm)
-    return { store, budget: limits.budget, rateLimitStore: limits.rateLimit, close: () => store.close() }
-  }
-  return {
-    store,
-    budget: new LocalCallBudget(config.llmMaxRpm),
-    rateLimitStore: undefined,
-    close: () => store.close(),
-  }
+  /** How soon Redis is tried again after a failed connect (tests shorten it). */
+  redisBackoff?: ReconnectBackoff
 }
 
 /** The composition root: builds every part from the one Config and starts serving. */
 export async function startRelay(config: Config, parts: RelayParts = {}): Promise<Relay> {
   const clock = parts.clock ?? systemClock
   const logger = parts.logger ?? createLogger(config.logLevel, undefined, config.logFormat)
-  const backing = await openBacking(config)
+  const backing = await openBacking(config, { clock, logger, redisBackoff: parts.redisBackoff })
   const { store } = backing
   const now = () => clock.now()
   const guard = new AddressGuard({
@@ -114,7 +69,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       now,
     }),
     deliverer,
-    budget: backing.budget,
+    budget: backing.limits.budget,
     workerId: `${process.pid}-${newJobId()}`,
     concurrency: config.workerConcurrency,
     leaseMs: config.jobLease,
@@ -124,8 +79,22 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   })
   let accepting = true
   metrics.addGauge(
-    new Gauge('llm_relay_queue_depth', 'Unfinished jobs by status.', async () =>
-      Object.entries(await store.countOpenJobs()).map(([status, n]) => [{ status }, n]),
+    // Without the database the series are left out, not the whole scrape: during an outage the
+    // other metrics (llm_relay_dependency_up first) are what an operator needs.
+    new Gauge('llm_relay_queue_depth', 'Unfinished jobs by status.', () =>
+      within(clock, 1000, 'queue depth', store.countOpenJobs()).then(
+        (counts) => Object.entries(counts).map(([status, n]) => [{ status }, n]),
+        () => [],
+      ),
+    ),
+  )
+  metrics.addGauge(
+    new Gauge('llm_relay_dependency_up', 'Whether each dependency answers now: 1 up, 0 down.', () =>
+      Promise.all(
+        backing.readiness.map(
+          async (check) => [{ dependency: check.name }, (await check.isUp()) ? 1 : 0] as const,
+        ),
+      ),
     ),
   )
   metrics.addGauge(
@@ -142,10 +111,15 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     now,
     newId: newJobId,
     accepting: () => accepting,
+    readiness: backing.readiness,
     maxMessageChars: config.maxMessageChars,
     maxBodyBytes: config.maxBodyBytes,
     apiKeys: config.apiKeys,
-    rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindow, store: backing.rateLimitStore },
+    rateLimit: {
+      max: config.rateLimitMax,
+      windowMs: config.rateLimitWindow,
+      store: backing.limits.rateLimit,
+    },
     serveApi: config.role !== 'worker',
     trustProxy: config.trustProxy,
     docsEnabled: config.docsEnabled,

@@ -20,16 +20,17 @@ test('one config: only the config module reads the environment', async () => {
   expect(readers).toEqual(['src/config/environment.ts'])
 })
 
-test('one composition root: only main.ts picks the store, LLM and delivery adapters', async () => {
+test('one composition root: only main.ts (and backing.ts, its half that opens the database and limits) picks the store, LLM, delivery and limits adapters', async () => {
   const adapters = [
     'store/sqlite',
     'store/postgres',
     'llm/openai-client',
     'delivery/http-deliverer',
     'limits/redis',
+    'limits/postgres',
   ]
   for (const [path, text] of await sources()) {
-    if (path === 'src/main.ts' || path.startsWith('src/store/')) continue
+    if (path === 'src/main.ts' || path === 'src/backing.ts' || path.startsWith('src/store/')) continue
     for (const target of importsOf(text))
       expect({ path, imports: adapters.some((a) => target.includes(a)) }).toEqual({ path, imports: false })
   }
@@ -40,7 +41,7 @@ test('dependencies point inward: http and worker talk to ports, not to each othe
   const forbidden: Record<string, string[]> = {
     http: ['worker', 'llm', 'delivery', 'limits'],
     worker: ['http'],
-    store: ['http', 'worker', 'llm', 'delivery'],
+    store: ['http', 'worker', 'llm', 'delivery', 'limits'],
     llm: ['http', 'worker', 'store', 'delivery'],
     delivery: ['http', 'worker', 'llm'],
     config: ['http', 'worker', 'store', 'llm', 'delivery', 'limits'],
@@ -51,5 +52,26 @@ test('dependencies point inward: http and worker talk to ports, not to each othe
       const into = room(relative(root, join(root, path, '..', target)))
       expect({ path, target, allowed: !banned.includes(into) }).toEqual({ path, target, allowed: true })
     }
+  }
+})
+
+test('the store knows nothing of HTTP or of the limits: no web framework, no rate-limit store', async () => {
+  for (const [path, text] of await sources()) {
+    if (!path.startsWith('src/store/')) continue
+    const web = importsOf(text).filter(
+      (t) => t === 'elysia' || t.startsWith('elysia-') || t.startsWith('@elysiajs/'),
+    )
+    expect({ path, web }).toEqual({ path, web: [] })
+  }
+})
+
+// The rooms converted to the injected Clock so far; the goal is all of src/ but clock.ts.
+const ON_THE_CLOCK = ['src/limits/', 'src/http/routes/health.ts']
+
+test('time comes from the Clock: these rooms read no Date.now() and set no timer of their own', async () => {
+  for (const [path, text] of await sources()) {
+    if (!ON_THE_CLOCK.some((room) => path.startsWith(room))) continue
+    const own = [...text.matchAll(/\bDate\.now\(\)|(?<![.\w])set(?:Timeout|Interval)\(/g)].map((m) => m[0])
+    expect({ path, own }).toEqual({ path, own: [] })
   }
 })

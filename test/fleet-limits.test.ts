@@ -1,65 +1,78 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import type { Context as RateLimitContext } from 'elysia-rate-limit'
+import { RedisClient } from 'bun'
+import { systemClock } from '../src/clock.ts'
 import type { CallBudget } from '../src/limits/call-budget.ts'
-import { openRedis, RedisCallBudget, RedisRateLimitContext } from '../src/limits/redis.ts'
-import { PostgresStore } from '../src/store/postgres.ts'
+import type { Limits } from '../src/limits/limits.ts'
+import { openPostgresLimits } from '../src/limits/postgres.ts'
+import type { RateLimitStore } from '../src/limits/rate-limit-store.ts'
+import { openRedisLimits } from '../src/limits/redis.ts'
+import { createLogger } from '../src/log.ts'
 import { dropSchema, freshSchema, POSTGRES_URL, REDIS_URL } from './support/postgres.ts'
 
 interface Fleet {
   /** Two instances' views of one shared budget and rate limit. */
   budgets(perMinute: number): Promise<[CallBudget, CallBudget]>
-  rateLimits(): Promise<[RateLimitContext, RateLimitContext]>
+  rateLimits(): Promise<[RateLimitStore, RateLimitStore]>
   close(): Promise<void>
 }
 
-const redisFleet = async (): Promise<Fleet> => {
-  const a = openRedis(REDIS_URL)
-  const b = openRedis(REDIS_URL)
-  const prefix = `llm-relay-test:${crypto.randomUUID()}`
+const quiet = createLogger('silent')
+
+/** Two instances' limits on one backing, opened as main.ts opens them. */
+const fleetOf = (
+  open: (perMinute: number, n: number) => Promise<Limits>,
+  cleanUp: () => Promise<void>,
+): Fleet => {
+  const opened: Limits[] = []
   let n = 0
+  const pair = async (perMinute: number) => {
+    const at = n++
+    const both = [await open(perMinute, at), await open(perMinute, at)] as const
+    opened.push(...both)
+    return both
+  }
   return {
     async budgets(perMinute) {
-      const p = `${prefix}:${n++}`
-      return [new RedisCallBudget(a, perMinute, p), new RedisCallBudget(b, perMinute, p)]
+      const [a, b] = await pair(perMinute)
+      return [a.budget, b.budget]
     },
     async rateLimits() {
-      const p = `${prefix}:rate:${n++}`
-      return [new RedisRateLimitContext(a, p), new RedisRateLimitContext(b, p)]
+      const [a, b] = await pair(0)
+      return [a.rateLimit, b.rateLimit]
     },
     async close() {
-      const keys = (await a.send('KEYS', [`${prefix}*`])) as string[]
-      if (keys.length > 0) await a.send('DEL', keys)
-      a.close()
-      b.close()
+      await Promise.all(opened.map((l) => l.close()))
+      await cleanUp()
     },
   }
+}
+
+const redisFleet = async (): Promise<Fleet> => {
+  const prefix = `llm-relay-test:${crypto.randomUUID()}`
+  const options = { clock: systemClock, logger: quiet }
+  return fleetOf(
+    (perMinute, n) => openRedisLimits(REDIS_URL, { ...options, perMinute, prefix: `${prefix}:${n}` }),
+    async () => {
+      const cleaner = new RedisClient(REDIS_URL)
+      const keys = (await cleaner.send('KEYS', [`${prefix}*`])) as string[]
+      if (keys.length > 0) await cleaner.send('DEL', keys)
+      cleaner.close()
+    },
+  )
 }
 
 const postgresFleet = async (): Promise<Fleet> => {
   const schemas: string[] = []
-  const stores: PostgresStore[] = []
-  const pair = async () => {
-    const schema = freshSchema('relay_limits')
-    schemas.push(schema)
-    const a = await PostgresStore.open(POSTGRES_URL, { schema, max: 2 })
-    const b = await PostgresStore.open(POSTGRES_URL, { schema, max: 2 })
-    stores.push(a, b)
-    return [a, b] as const
-  }
-  return {
-    async budgets(perMinute) {
-      const [a, b] = await pair()
-      return [a.fleetLimits(perMinute).budget, b.fleetLimits(perMinute).budget]
+  return fleetOf(
+    (perMinute, n) => {
+      schemas[n] ??= freshSchema('relay_limits')
+      const schema = schemas[n] as string
+      return openPostgresLimits(POSTGRES_URL, { schema, perMinute, clock: systemClock, logger: quiet })
     },
-    async rateLimits() {
-      const [a, b] = await pair()
-      return [a.fleetLimits(0).rateLimit, b.fleetLimits(0).rateLimit]
-    },
-    async close() {
-      await Promise.all(stores.map((s) => s.close()))
+    async () => {
       await Promise.all(schemas.map(dropSchema))
     },
-  }
+  )
 }
 
 describe.each([

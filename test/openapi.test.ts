@@ -75,6 +75,6 @@ test('health and readiness answer', async () => {
   expect(await (await fetch(`${relay.url}/health`)).json()).toEqual({ status: 'ok' })
   const ready = await fetch(`${relay.url}/ready`)
   expect(ready.status).toBe(200)
-  expect(await ready.json()).toEqual({ status: 'ready' })
+  expect(await ready.json()).toEqual({ status: 'ready', checks: { accepting: 'pass', database: 'pass' } })
   expect(ready.headers.get('x-content-type-options')).toBe('nosniff')
 })

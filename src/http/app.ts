@@ -11,7 +11,7 @@ import { correctOpenApiDocument } from './openapi-document.ts'
 import { type FieldError, Problem, problemResponse } from './problem.ts'
 import { conversationRoutes } from './routes/conversations.ts'
 import { docsRoutes } from './routes/docs.ts'
-import { healthRoutes } from './routes/health.ts'
+import { healthRoutes, type ReadinessCheck } from './routes/health.ts'
 import { jobRoutes } from './routes/jobs.ts'
 import { webhookRoutes } from './routes/webhook.ts'
 
@@ -24,6 +24,8 @@ export interface HttpAppDeps {
   now: () => number
   newId: () => string
   accepting: () => boolean
+  /** What /ready checks beside `accepting`: the store, and Redis when it keeps the limits. */
+  readiness: readonly ReadinessCheck[]
   maxMessageChars: number
   maxBodyBytes: number
   defaultModel: string
@@ -248,7 +250,7 @@ export function createHttpApp(deps: HttpAppDeps) {
       }),
     )
     .use(deps.docsEnabled ? docsRoutes('llm-relay API') : new Elysia())
-    .use(healthRoutes({ store: deps.store, accepting: deps.accepting, metrics: deps.metrics }))
+    .use(healthRoutes({ accepting: deps.accepting, checks: deps.readiness, metrics: deps.metrics }))
     .use(
       deps.serveApi
         ? new Elysia()

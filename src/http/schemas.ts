@@ -163,4 +163,26 @@ export const RedeliverAccepted = t.Object(
 )
 
 export const Health = t.Object({ status: t.Literal('ok') })
-export const Readiness = t.Object({ status: t.UnionEnum(['ready', 'unavailable']) })
+const CheckState = t.UnionEnum(['pass', 'fail'])
+export const Readiness = t.Object(
+  {
+    status: t.UnionEnum(['ready', 'unavailable']),
+    checks: t.Object(
+      {
+        accepting: t.Optional(CheckState),
+        database: t.Optional(CheckState),
+        redis: t.Optional(CheckState),
+      },
+      {
+        description:
+          'Each check’s state: `accepting` fails while the relay drains, `database` when the store does not answer a ping within 1 s, `redis` (only with REDIS_URL) when Redis is out of reach.',
+      },
+    ),
+  },
+  {
+    examples: [
+      { status: 'ready', checks: { accepting: 'pass', database: 'pass', redis: 'pass' } },
+      { status: 'unavailable', checks: { accepting: 'pass', database: 'pass', redis: 'fail' } },
+    ],
+  },
+)

@@ -1,6 +1,16 @@
-import { RedisClient } from 'bun'
-import type { Context as RateLimitContext } from 'elysia-rate-limit'
-import { type CallBudget, WINDOW_MS } from './call-budget.ts'
+import type { Clock } from '../clock.ts'
+import type { Logger } from '../log.ts'
+import { type CallBudget, LocalCallBudget, WINDOW_MS } from './call-budget.ts'
+import { FailOpen, FailOpenCallBudget, FailOpenRateLimitStore } from './fail-open.ts'
+import type { Limits } from './limits.ts'
+import { OutageLog } from './outage.ts'
+import {
+  MemoryRateLimitStore,
+  type RateLimitStore,
+  type RateLimitWindow,
+  windowOf,
+} from './rate-limit-store.ts'
+import { RECONNECT_BACKOFF, type ReconnectBackoff, RedisConnection } from './redis-connection.ts'
 
 // One atomic script per decision, so instances racing for the last slot cannot both win.
 const TAKE = `
@@ -40,8 +50,40 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {count, ttl}`
 
-export function openRedis(url: string): RedisClient {
-  return new RedisClient(url, { autoReconnect: true, enableOfflineQueue: true })
+/**
+ * LLM_MAX_RPM and the API rate limit for the whole fleet in Redis, failing open to this
+ * instance's own limits while Redis is out of reach; `redis` joins the readiness checks.
+ */
+export async function openRedisLimits(
+  url: string,
+  o: { perMinute: number; clock: Clock; logger: Logger; backoff?: ReconnectBackoff; prefix?: string },
+): Promise<Limits> {
+  const outage = new OutageLog('redis', o.logger)
+  const redis = new RedisConnection(url, {
+    clock: o.clock,
+    logger: o.logger,
+    outage,
+    backoff: o.backoff ?? RECONNECT_BACKOFF,
+  })
+  await redis.start()
+  const prefix = o.prefix ?? 'llm-relay'
+  const failOpen = new FailOpen({ clock: o.clock, outage, reachable: () => redis.up })
+  return {
+    budget: new FailOpenCallBudget(
+      new RedisCallBudget(redis, o.clock, o.perMinute, prefix),
+      new LocalCallBudget(o.perMinute),
+      failOpen,
+    ),
+    rateLimit: new FailOpenRateLimitStore(
+      new RedisRateLimitStore(redis, o.clock, `${prefix}:rate`),
+      new MemoryRateLimitStore(o.clock),
+      failOpen,
+    ),
+    dependencies: [{ name: 'redis', isUp: () => redis.ping() }],
+    async close() {
+      redis.close()
+    },
+  }
 }
 
 /** LLM_MAX_RPM for the whole fleet: a sliding log in a Redis sorted set. */
@@ -50,7 +92,8 @@ export class RedisCallBudget implements CallBudget {
   private readonly pause: string
 
   constructor(
-    private readonly redis: RedisClient,
+    private readonly redis: RedisConnection,
+    private readonly clock: Clock,
     private readonly perMinute: number,
     prefix = 'llm-relay',
   ) {
@@ -64,7 +107,7 @@ export class RedisCallBudget implements CallBudget {
     // Without a per-minute limit only a quota pause can say no: read it at most once a second.
     if (this.perMinute <= 0) {
       if (now - this.pauseSeen.checkedAt >= 1000)
-        this.pauseSeen = { until: Number((await this.redis.get(this.pause)) ?? 0), checkedAt: now }
+        this.pauseSeen = { until: Number((await this.redis.send('GET', [this.pause])) ?? 0), checkedAt: now }
       return now < this.pauseSeen.until ? 0 : want
     }
     const id = `${now}:${crypto.randomUUID()}`
@@ -84,32 +127,34 @@ export class RedisCallBudget implements CallBudget {
   }
 
   async pauseUntil(at: number): Promise<void> {
+    const now = this.clock.now()
     this.pauseSeen = { until: Math.max(this.pauseSeen.until, at), checkedAt: this.pauseSeen.checkedAt }
-    await this.redis.send('EVAL', [PAUSE, '1', this.pause, String(at), String(Date.now())])
+    await this.redis.send('EVAL', [PAUSE, '1', this.pause, String(at), String(now)])
   }
 }
 
 /** The rate limit of the API for the whole fleet: fixed windows counted in Redis. */
-export class RedisRateLimitContext implements RateLimitContext {
+export class RedisRateLimitStore implements RateLimitStore {
   private duration = 60_000
 
   constructor(
-    private readonly redis: RedisClient,
+    private readonly redis: RedisConnection,
+    private readonly clock: Clock,
     private readonly prefix = 'llm-relay:rate',
   ) {}
 
-  init(options: { duration: unknown }): void {
-    if (typeof options.duration === 'number') this.duration = options.duration
+  init(options: { duration?: unknown }): void {
+    this.duration = windowOf(options, this.duration)
   }
 
-  async increment(key: string): Promise<{ count: number; nextReset: Date; start: number }> {
+  async increment(key: string): Promise<RateLimitWindow> {
     const [count, ttl] = (await this.redis.send('EVAL', [
       INCREMENT,
       '1',
       `${this.prefix}:${key}`,
       String(this.duration),
     ])) as [number, number]
-    const now = Date.now()
+    const now = this.clock.now()
     return {
       count: Number(count),
       nextReset: new Date(now + Number(ttl)),
@@ -122,7 +167,7 @@ export class RedisRateLimitContext implements RateLimitContext {
   }
 
   async reset(key?: string): Promise<void> {
-    if (key !== undefined) await this.redis.del(`${this.prefix}:${key}`)
+    if (key !== undefined) await this.redis.send('DEL', [`${this.prefix}:${key}`])
   }
 
   kill(): void {}

@@ -82,26 +82,5 @@ CREATE TABLE delivery_attempts (
 );
 `,
   },
-  {
-    version: 2,
-    name: 'fleet-wide limits: LLM call log and API rate-limit windows',
-    sql: `
-CREATE TABLE llm_call_slots (
-  id     BIGSERIAL PRIMARY KEY,
-  taken_at BIGINT NOT NULL
-);
-CREATE INDEX llm_call_slots_taken ON llm_call_slots (taken_at);
-
-CREATE TABLE llm_budget_pause (
-  name  TEXT PRIMARY KEY,
-  until BIGINT NOT NULL
-);
-
-CREATE TABLE rate_limit_windows (
-  key      TEXT PRIMARY KEY,
-  count    INTEGER NOT NULL,
-  reset_at BIGINT  NOT NULL
-);
-`,
-  },
+  // 2 made the fleet-wide limits' tables; src/limits/postgres.ts owns and creates them now.
 ]

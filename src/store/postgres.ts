@@ -1,7 +1,5 @@
 import { SQL, type TransactionSQL } from 'bun'
 import type { JobError } from '../job.ts'
-import type { CallBudget } from '../limits/call-budget.ts'
-import { PostgresCallBudget, PostgresRateLimitContext } from './postgres-limits.ts'
 import { postgresMigrations } from './postgres-migrations.ts'
 import {
   type DeliveryAttemptRow,
@@ -114,14 +112,6 @@ export class PostgresStore implements Store {
     return async () => {
       this.subscriptions.delete(subscription)
       await subscription.unlisten()
-    }
-  }
-
-  /** LLM_MAX_RPM and the API rate limit, shared by every instance on this database. */
-  fleetLimits(perMinute: number): { budget: CallBudget; rateLimit: PostgresRateLimitContext } {
-    return {
-      budget: new PostgresCallBudget(this.sql, perMinute),
-      rateLimit: new PostgresRateLimitContext(this.sql),
     }
   }
 

@@ -1,9 +1,21 @@
-import { Elysia, t } from 'elysia'
+import { Elysia, type Static, t } from 'elysia'
 import type { RelayMetrics } from '../../metrics.ts'
-import type { Store } from '../../store/store.ts'
 import { Health, Readiness } from '../schemas.ts'
 
-export function healthRoutes(deps: { store: Store; accepting: () => boolean; metrics: RelayMetrics }) {
+/** One thing the relay needs to accept work; `isUp` resolves (never rejects) within a short time. */
+export interface ReadinessCheck {
+  name: string
+  isUp(): Promise<boolean>
+}
+
+type Checks = Static<typeof Readiness>['checks']
+
+export function healthRoutes(deps: {
+  accepting: () => boolean
+  /** The store's ping first, then what else the relay depends on (Redis, when it keeps the limits). */
+  checks: readonly ReadinessCheck[]
+  metrics: RelayMetrics
+}) {
   return new Elysia({ name: 'health' })
     .get('/health', () => ({ status: 'ok' as const }), {
       response: { 200: Health },
@@ -11,18 +23,22 @@ export function healthRoutes(deps: { store: Store; accepting: () => boolean; met
     })
     .get(
       '/ready',
-      async ({ status }) => {
-        const ok = deps.accepting() && (await deps.store.ping().catch(() => false))
-        return ok
-          ? status(200, { status: 'ready' as const })
-          : status(503, { status: 'unavailable' as const })
+      async ({ status, set }) => {
+        const states = await Promise.all(deps.checks.map(async (c) => [c.name, await c.isUp()] as const))
+        const checks: Record<string, 'pass' | 'fail'> = { accepting: deps.accepting() ? 'pass' : 'fail' }
+        for (const [name, up] of states) checks[name] = up ? 'pass' : 'fail'
+        if (Object.values(checks).every((state) => state === 'pass'))
+          return status(200, { status: 'ready' as const, checks: checks as Checks })
+        set.headers['retry-after'] = '5'
+        return status(503, { status: 'unavailable' as const, checks: checks as Checks })
       },
       {
         response: { 200: Readiness, 503: Readiness },
         detail: {
           tags: ['Operations'],
           summary: 'Readiness',
-          description: '200 only when the database answers and the relay accepts work.',
+          description:
+            '200 only when the relay can accept work: it is not draining, the database answers a ping within 1 s and, with REDIS_URL, Redis answers. Otherwise 503 with `Retry-After: 5` and the failing check named in `checks`. While Redis is out the relay still accepts work, with the limits counted per instance, and says 503 here so that the outage shows.',
         },
       },
     )
@@ -38,7 +54,7 @@ export function healthRoutes(deps: { store: Store; accepting: () => boolean; met
           tags: ['Operations'],
           summary: 'Prometheus metrics',
           description:
-            'Jobs accepted and finished, queue depth by status, jobs in flight, LLM call and callback durations and errors, HTTP request durations. Needs an API key when API_KEYS is set.',
+            'Jobs accepted and finished, queue depth by status, jobs in flight, LLM call and callback durations and errors, HTTP request durations, whether each dependency is up. Needs an API key when API_KEYS is set.',
         },
       },
     )

@@ -1,9 +1,94 @@
-import type { SQL } from 'bun'
-import type { Context as RateLimitContext } from 'elysia-rate-limit'
-import { type CallBudget, WINDOW_MS } from '../limits/call-budget.ts'
+import { SQL } from 'bun'
+import type { Clock } from '../clock.ts'
+import type { Logger } from '../log.ts'
+import { type CallBudget, LocalCallBudget, WINDOW_MS } from './call-budget.ts'
+import { FailOpen, FailOpenCallBudget, FailOpenRateLimitStore } from './fail-open.ts'
+import type { Limits } from './limits.ts'
+import { OutageLog } from './outage.ts'
+import {
+  MemoryRateLimitStore,
+  type RateLimitStore,
+  type RateLimitWindow,
+  windowOf,
+} from './rate-limit-store.ts'
 
 // One advisory lock serialises every instance's budget decisions; they are rare (a few per second).
 const BUDGET_LOCK = 0x6c6c6d72 // "llmr"
+// Another one for creating the tables, so instances starting together do not race on the catalog.
+const TABLES_LOCK = 0x6c6c6d74
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+
+// The tables are this room's, not the store's: created here, idempotently, at every start.
+// (Databases made before carry the same tables from the store's old migration 2.)
+const TABLES = `
+CREATE TABLE IF NOT EXISTS llm_call_slots (
+  id       BIGSERIAL PRIMARY KEY,
+  taken_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS llm_call_slots_taken ON llm_call_slots (taken_at);
+
+CREATE TABLE IF NOT EXISTS llm_budget_pause (
+  name  TEXT PRIMARY KEY,
+  until BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS rate_limit_windows (
+  key      TEXT PRIMARY KEY,
+  count    INTEGER NOT NULL,
+  reset_at BIGINT  NOT NULL
+);`
+
+/**
+ * LLM_MAX_RPM and the API rate limit for the whole fleet in its PostgreSQL database, when there
+ * is no Redis: a small pool of their own (the store knows nothing of them), tables created if
+ * missing, failing open to this instance's own limits while the database is out of reach.
+ */
+export async function openPostgresLimits(
+  url: string,
+  o: { schema: string | undefined; perMinute: number; clock: Clock; logger: Logger },
+): Promise<Limits> {
+  const { schema } = o
+  if (schema !== undefined && !SCHEMA_NAME.test(schema))
+    throw new Error(`invalid PostgreSQL schema name "${schema}": use a-z, 0-9 and _`)
+  const sql = new SQL(url, {
+    max: 2,
+    // A fleet-wide count that cannot connect soon is not worth waiting for: the local one decides.
+    connectionTimeout: 2,
+    ...(schema === undefined ? {} : { connection: { search_path: schema } }),
+  })
+  try {
+    await sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${TABLES_LOCK})`
+      // The name was checked against SCHEMA_NAME, so it needs no quoting.
+      if (schema !== undefined) await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+      await tx.unsafe(TABLES)
+    })
+  } catch (error) {
+    await sql.close()
+    throw error
+  }
+  const failOpen = new FailOpen({
+    clock: o.clock,
+    outage: new OutageLog('postgres', o.logger),
+    reachable: () => true,
+  })
+  return {
+    budget: new FailOpenCallBudget(
+      new PostgresCallBudget(sql, o.perMinute),
+      new LocalCallBudget(o.perMinute),
+      failOpen,
+    ),
+    rateLimit: new FailOpenRateLimitStore(
+      new PostgresRateLimitStore(sql, o.clock),
+      new MemoryRateLimitStore(o.clock),
+      failOpen,
+    ),
+    // The database's own check (the store's ping) speaks for it.
+    dependencies: [],
+    close: () => sql.close(),
+  }
+}
 
 /** LLM_MAX_RPM for the whole fleet when there is no Redis: a sliding log in a table. */
 export class PostgresCallBudget implements CallBudget {
@@ -64,17 +149,20 @@ export class PostgresCallBudget implements CallBudget {
 }
 
 /** The API's rate limit for the whole fleet when there is no Redis: fixed windows in a table. */
-export class PostgresRateLimitContext implements RateLimitContext {
+export class PostgresRateLimitStore implements RateLimitStore {
   private duration = 60_000
 
-  constructor(private readonly sql: SQL) {}
+  constructor(
+    private readonly sql: SQL,
+    private readonly clock: Clock,
+  ) {}
 
-  init(options: { duration: unknown }): void {
-    if (typeof options.duration === 'number') this.duration = options.duration
+  init(options: { duration?: unknown }): void {
+    this.duration = windowOf(options, this.duration)
   }
 
-  async increment(key: string): Promise<{ count: number; nextReset: Date; start: number }> {
-    const now = Date.now()
+  async increment(key: string): Promise<RateLimitWindow> {
+    const now = this.clock.now()
     const [row] = await this.sql<{ count: number; reset_at: string }[]>`
       INSERT INTO rate_limit_windows (key, count, reset_at) VALUES (${key}, 1, ${now + this.duration})
       ON CONFLICT (key) DO UPDATE SET

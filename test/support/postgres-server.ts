@@ -1,0 +1,75 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir, userInfo } from 'node:os'
+import { join } from 'node:path'
+import { freePort } from './free-port.ts'
+
+const BIN_DIRS = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin']
+
+/** initdb and pg_ctl: Debian keeps them off PATH, under /usr/lib/postgresql/<version>/bin. */
+function binary(name: string): string {
+  for (const dir of BIN_DIRS) if (existsSync(join(dir, name))) return join(dir, name)
+  const onPath = Bun.which(name)
+  if (onPath) return onPath
+  throw new Error(
+    `${name} not found in ${BIN_DIRS.join(', ')} or on PATH: install PostgreSQL's server binaries`,
+  )
+}
+
+/** PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user. */
+function asServerUser(cmd: string[]): string[] {
+  return userInfo().uid === 0 ? ['runuser', '-u', 'postgres', '--', ...cmd] : cmd
+}
+
+async function run(cmd: string[]): Promise<void> {
+  const child = Bun.spawn(asServerUser(cmd), { stdout: 'pipe', stderr: 'pipe' })
+  const [code, out, err] = await Promise.all([
+    child.exited,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ])
+  if (code !== 0) throw new Error(`${cmd.join(' ')} exited with ${code}:\n${out}${err}`)
+}
+
+/**
+ * A PostgreSQL cluster of the test's own, in a temp directory, on its own port: the test may
+ * stop and start it without touching the shared one on 5432. Trust authentication on loopback only.
+ */
+export class PostgresServer {
+  private constructor(
+    private readonly dir: string,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<PostgresServer> {
+    const dir = mkdtempSync(join(tmpdir(), 'llm-relay-pg-'))
+    if (userInfo().uid === 0) await Bun.$`chown postgres ${dir}`.quiet()
+    const server = new PostgresServer(dir, freePort())
+    await run([binary('initdb'), '-D', server.data, '-A', 'trust', '-U', 'postgres', '--no-sync'])
+    await server.restart()
+    return server
+  }
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`
+  }
+
+  private get data(): string {
+    return join(this.dir, 'data')
+  }
+
+  /** Starts it (again) on the same port and data; resolves once it accepts connections. */
+  async restart(): Promise<void> {
+    const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`
+    await run([binary('pg_ctl'), '-D', this.data, '-o', options, '-l', join(this.dir, 'log'), '-w', 'start'])
+  }
+
+  /** Stops it at once (`immediate`: connections drop, as when the server dies). */
+  async stop(): Promise<void> {
+    await run([binary('pg_ctl'), '-D', this.data, '-m', 'immediate', '-w', 'stop'])
+  }
+
+  async remove(): Promise<void> {
+    await this.stop().catch(() => {})
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
