@@ -96,12 +96,17 @@ export class RedisConnection {
     this.client = client
     client.onclose = (error) => this.lost(client, error)
     try {
-      await client.connect()
+      // Bun's connectionTimeout bounds the connect; this bounds the handshake after it too.
+      await within(this.o.clock, 2 * REDIS_TIMEOUT_MS, 'Redis connect', client.connect())
     } catch (error) {
       this.lost(client, error)
       return
     }
-    if (this.client !== client) return
+    // Closed (or given up on) while connecting: this client is nobody's.
+    if (this.client !== client) {
+      client.close()
+      return
+    }
     if (this.attempts > 0) this.o.logger.debug({ attempt: this.attempts }, 'redis reconnected')
     this.attempts = 0
     this.o.outage.ended()
