@@ -19,8 +19,11 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await relay?.close()
-  await postgres?.remove()
+  try {
+    await relay?.close()
+  } finally {
+    await postgres?.remove()
+  }
 })
 
 /** Every request of this file must answer within 3 s, database or not: a hang fails the test. */

@@ -38,8 +38,11 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await Promise.all([a?.close(), b?.close()])
-  await redis?.stop()
+  try {
+    await Promise.all([a?.close(), b?.close()])
+  } finally {
+    await redis?.stop()
+  }
 })
 
 /** Every request of this file must answer within 3 s, Redis or not: a hang fails the test. */
