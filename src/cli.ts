@@ -1,4 +1,5 @@
-import { type Config, ConfigError, describeConfig, variables } from './config/config.ts'
+import { type Config, ConfigError, variables } from './config/config.ts'
+import { renderSettings } from './config/describe.ts'
 import { loadConfig, processEnvironment } from './config/environment.ts'
 import { VERSION } from './version.ts'
 
@@ -6,7 +7,9 @@ const HELP = `llm-relay ${VERSION}: answers webhook messages with an LLM and del
 
 Usage:
   llm-relay                 start serving (configured by the environment and a .env file)
-  llm-relay check-config    validate the environment and print the effective settings, secrets masked
+  llm-relay serve           the same: start serving
+  llm-relay check-config    validate the environment, print its warnings and the effective settings
+                            as .env lines (secrets masked)
   llm-relay healthcheck     exit 0 when the relay on PORT answers /health (for container health checks)
   llm-relay --version       print the version
   llm-relay --help          print this help
@@ -66,9 +69,7 @@ export function runCli(
     throw error
   }
   if (command === 'check-config') {
-    io.out('configuration is valid; effective settings:')
-    for (const [name, value] of Object.entries(describeConfig(config)))
-      io.out(`  ${name}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    io.out(renderSettings(config))
     return 0
   }
   if (command === 'healthcheck') {

@@ -3,6 +3,7 @@ import { openBacking } from './backing.ts'
 import { checkHealth, runCli } from './cli.ts'
 import { type Clock, newJobId, systemClock, within } from './clock.ts'
 import type { Config } from './config/config.ts'
+import { startWarnings } from './config/warnings.ts'
 import { AddressGuard, RememberedVerdicts, systemResolver } from './delivery/address-guard.ts'
 import { HttpDeliverer } from './delivery/http-deliverer.ts'
 import { createHttpApp } from './http/app.ts'
@@ -151,20 +152,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   const unlisten = works && store.listen ? await store.listen(() => worker.wake()) : undefined
   if (works) worker.start()
 
-  if (!config.llmApiKey)
-    logger.warn('no LLM_API_KEY (or OPENROUTER_API_KEY) is set: every job will fail with llm_auth')
-  if (config.allowPrivateCallbackUrls)
-    logger.warn(
-      'ALLOW_PRIVATE_CALLBACK_URLS is on: callbacks may reach loopback, private and metadata addresses',
-    )
-  const httpAtOnce = 2 * config.workerConcurrency
-  if (works && httpAtOnce > config.bunMaxHttpRequests)
-    logger.warn(
-      { worker_concurrency: config.workerConcurrency, bun_max_http_requests: config.bunMaxHttpRequests },
-      `WORKER_CONCURRENCY=${config.workerConcurrency} allows ${httpAtOnce} HTTP requests at once (LLM calls and callbacks), but Bun keeps at most ${config.bunMaxHttpRequests} open: set BUN_CONFIG_MAX_HTTP_REQUESTS=${httpAtOnce} or more, or slow callback receivers can hold up LLM calls`,
-    )
-  if (config.apiKeys.length === 0)
-    logger.warn('API_KEYS is empty: the API is open to anyone who can reach it')
+  for (const warning of startWarnings(config)) logger.warn(warning)
   logger.info(
     {
       url: server.url.toString(),

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { ConfigError, describeConfig, parseConfig } from '../src/config/config.ts'
+import { ConfigError, parseConfig } from '../src/config/config.ts'
+import { describeConfig } from '../src/config/describe.ts'
 import { parseDuration } from '../src/config/duration.ts'
 
 describe('durations', () => {
@@ -117,6 +118,48 @@ describe('configuration', () => {
     expect(text).not.toContain(secret)
     expect(text).not.toContain('0123456789abcdefXYZ')
     expect(shown.LLM_API_KEY).toBe('***')
-    expect(shown.PORT).toBe(3000)
+    expect(shown.PORT).toBe('3000')
+  })
+})
+
+describe('settings that cannot work are refused at parse time, naming the variable', () => {
+  const problem = (env: Record<string, string>): string => {
+    try {
+      parseConfig(env)
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems.join('\n')
+      throw error
+    }
+    throw new Error(`accepted ${JSON.stringify(env)}`)
+  }
+
+  test('an empty LLM_MODEL (the LLM would be asked for model "")', () => {
+    expect(problem({ LLM_MODEL: '' })).toStartWith('LLM_MODEL: must not be empty')
+    expect(problem({ LLM_MODEL: '  ' })).toStartWith('LLM_MODEL:')
+  })
+
+  test('a URL in CALLBACK_ALLOWED_HOSTS, which holds host names', () => {
+    const text = problem({ CALLBACK_ALLOWED_HOSTS: 'hooks.example.com,http://x.com' })
+    expect(text).toStartWith('CALLBACK_ALLOWED_HOSTS: "http://x.com" is not a hostname')
+    expect(text).toContain('(here: x.com)')
+    expect(problem({ CALLBACK_ALLOWED_HOSTS: 'x.com/hooks' })).toStartWith('CALLBACK_ALLOWED_HOSTS:')
+    expect(problem({ CALLBACK_ALLOWED_HOSTS: 'user@x.com' })).toStartWith('CALLBACK_ALLOWED_HOSTS:')
+  })
+
+  test('CALLBACK_ALLOWED_HOSTS still takes names, suffixes and IP addresses', () => {
+    expect(
+      parseConfig({
+        CALLBACK_ALLOWED_HOSTS: 'Hooks.Example.com., .partner.io,127.0.0.1,[::1],::1,callback-receiver',
+      }).callbackAllowedHosts,
+    ).toEqual(['hooks.example.com', '.partner.io', '127.0.0.1', '[::1]', '::1', 'callback-receiver'])
+  })
+
+  test('a HOST that is neither an address nor a host name (the start would fail with EINVAL)', () => {
+    expect(problem({ HOST: 'not_a_host' })).toStartWith('HOST: must be an IP address')
+    expect(problem({ HOST: '' })).toStartWith('HOST:')
+    expect(problem({ HOST: 'http://0.0.0.0' })).toStartWith('HOST:')
+    expect(problem({ HOST: '[::1]' })).toBe('HOST: must be written without brackets, e.g. ::1')
+    for (const host of ['0.0.0.0', '127.0.0.1', '::', '::1', 'localhost', 'relay.internal'])
+      expect(parseConfig({ HOST: host }).host).toBe(host)
   })
 })

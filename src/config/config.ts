@@ -1,4 +1,23 @@
+/*
+ * Longer than most files on purpose: this is the whole reference of the environment, each
+ * variable with its default, meaning and reader, and a reader beside the spelling it writes back.
+ */
+import { isIP } from 'node:net'
 import { formatDuration, parseDuration, parseDurationList } from './duration.ts'
+
+/** Reads a variable's text; `write` turns the value back into text the reader accepts (check-config). */
+type Reader<T> = ((raw: string) => T) & { write?: (value: T) => string }
+
+/** A reader with its writer, for values whose text is not plain `String(value)` (durations, sizes…). */
+const writing = <T>(read: (raw: string) => T, write: (value: T) => string): Reader<T> =>
+  Object.assign((raw: string) => read(raw), { write })
+
+/** Strings as they are, numbers and booleans in decimal, lists comma-joined, nothing as empty. */
+function writePlain(value: unknown): string {
+  if (value === undefined || value === null) return ''
+  if (Array.isArray(value)) return value.map(writePlain).join(',')
+  return String(value)
+}
 
 /**
  * Every environment variable llm-relay reads, with its default and what it means.
@@ -12,16 +31,18 @@ interface Variable<T> {
   doc: string
   secret?: boolean
   parse: (raw: string) => T
+  /** The value as text `parse` reads back to the same value. */
+  write: (value: T) => string
 }
 
 function variable<T>(
   env: string,
   fallback: string,
   doc: string,
-  parse: (raw: string) => T,
+  parse: Reader<T>,
   extra: { aliases?: readonly string[]; secret?: boolean } = {},
 ): Variable<T> {
-  return { env, default: fallback, doc, parse, ...extra }
+  return { env, default: fallback, doc, parse, write: parse.write ?? writePlain, ...extra }
 }
 
 const integer =
@@ -33,22 +54,32 @@ const integer =
     return n
   }
 
-const duration =
-  (min: number) =>
-  (raw: string): number => {
+const duration = (min: number) =>
+  writing((raw: string): number => {
     const ms = parseDuration(raw)
     if (ms === undefined) throw new Error(`must be a duration like 500ms, 10s, 5m or 2h, got "${raw}"`)
     if (ms < min) throw new Error(`must be at least ${formatDuration(min)}, got "${raw}"`)
     return ms
-  }
+  }, formatDuration)
 
-const durationList = (raw: string): number[] => {
-  const list = parseDurationList(raw)
-  if (list === undefined) throw new Error(`must be a comma list of durations like 5s,5m,30m, got "${raw}"`)
-  return list
-}
+const durationList = writing(
+  (raw: string): number[] => {
+    const list = parseDurationList(raw)
+    if (list === undefined) throw new Error(`must be a comma list of durations like 5s,5m,30m, got "${raw}"`)
+    return list
+  },
+  (list) => list.map(formatDuration).join(','),
+)
 
 const text = (raw: string): string => raw
+
+const nonEmptyText =
+  (example: string) =>
+  (raw: string): string => {
+    if (raw.trim() === '')
+      throw new Error(`must not be empty (e.g. ${example}); leave the line out for the default`)
+    return raw
+  }
 
 const optionalText = (raw: string): string | undefined => (raw.trim() === '' ? undefined : raw)
 
@@ -81,7 +112,7 @@ export type DatabaseConfig =
   | { kind: 'sqlite'; path: string }
   | { kind: 'postgres'; url: string; schema: string | undefined }
 
-const database = (raw: string): DatabaseConfig => {
+const readDatabase = (raw: string): DatabaseConfig => {
   if (raw.startsWith('sqlite:')) {
     const path = raw.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '')
     if (path === '')
@@ -99,6 +130,14 @@ const database = (raw: string): DatabaseConfig => {
   }
   throw new Error(`must start with sqlite: or postgres://, got "${raw}"`)
 }
+
+const database = writing(readDatabase, (db) => {
+  if (db.kind === 'sqlite') return `sqlite:${db.path}`
+  if (db.schema === undefined) return db.url
+  const url = new URL(db.url)
+  url.searchParams.set('schema', db.schema)
+  return url.toString()
+})
 
 export interface ApiKey {
   name: string
@@ -134,21 +173,53 @@ const callbackSecret = (raw: string): string | undefined => {
   return raw
 }
 
-const byteSize = (raw: string): number => {
-  const match = /^\s*(\d+)\s*(b|kb|mb)?\s*$/i.exec(raw)
-  if (!match) throw new Error(`must be a size like 65536, 64KB or 1MB, got "${raw}"`)
-  const bytes = Number(match[1]) * ({ b: 1, kb: 1024, mb: 1024 * 1024 }[(match[2] ?? 'b').toLowerCase()] ?? 1)
-  if (bytes < 1024 || bytes > 64 * 1024 * 1024) throw new Error(`must be between 1KB and 64MB, got "${raw}"`)
-  return bytes
-}
+const byteSize = writing(
+  (raw: string): number => {
+    const match = /^\s*(\d+)\s*(b|kb|mb)?\s*$/i.exec(raw)
+    if (!match) throw new Error(`must be a size like 65536, 64KB or 1MB, got "${raw}"`)
+    const bytes =
+      Number(match[1]) * ({ b: 1, kb: 1024, mb: 1024 * 1024 }[(match[2] ?? 'b').toLowerCase()] ?? 1)
+    if (bytes < 1024 || bytes > 64 * 1024 * 1024)
+      throw new Error(`must be between 1KB and 64MB, got "${raw}"`)
+    return bytes
+  },
+  (bytes) =>
+    bytes % (1024 * 1024) === 0
+      ? `${bytes / (1024 * 1024)}MB`
+      : bytes % 1024 === 0
+        ? `${bytes / 1024}KB`
+        : `${bytes}`,
+)
 
-const hostList = (raw: string): string[] => list(raw).map((h) => h.toLowerCase().replace(/\.+$/, ''))
+/** RFC 1123 host names: letters, digits and hyphens in dot-separated labels of at most 63. */
+const HOSTNAME =
+  /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i
+
+const hostList = (raw: string): string[] =>
+  list(raw).map((entry) => {
+    const host = entry.toLowerCase().replace(/\.+$/, '')
+    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
+    if (isIP(bare) !== 0 || HOSTNAME.test(host.startsWith('.') ? host.slice(1) : host)) return host
+    const asUrl = URL.parse(entry)?.hostname
+    throw new Error(
+      `"${entry}" is not a hostname; write a name like hooks.example.com or a suffix like .example.com${asUrl ? ` (here: ${asUrl})` : ''}`,
+    )
+  })
+
+/** An IP address or a host name to listen on: Bun's listen would only say EINVAL. */
+const listenHost = (raw: string): string => {
+  const host = raw.trim()
+  if (isIP(host) !== 0 || HOSTNAME.test(host)) return host
+  if (/^\[.*\]$/.test(host) && isIP(host.slice(1, -1)) === 6)
+    throw new Error(`must be written without brackets, e.g. ${host.slice(1, -1)}`)
+  throw new Error(`must be an IP address (0.0.0.0, 127.0.0.1, ::) or a host name, got "${raw}"`)
+}
 
 const maxRpm = (raw: string): number | undefined => (raw.trim() === '' ? undefined : integer(0, 100_000)(raw))
 
 export const variables = {
   port: variable('PORT', '3000', 'HTTP port to listen on.', integer(0, 65535)),
-  host: variable('HOST', '0.0.0.0', 'Address to listen on.', text),
+  host: variable('HOST', '0.0.0.0', 'Address to listen on.', listenHost),
   publicUrl: variable(
     'PUBLIC_URL',
     '',
@@ -176,7 +247,6 @@ export const variables = {
       if (!/^rediss?:\/\//.test(raw)) throw new Error(`must start with redis:// or rediss://, got "${raw}"`)
       return raw
     },
-    { secret: true },
   ),
   role: variable(
     'RELAY_ROLE',
@@ -197,7 +267,7 @@ export const variables = {
   llmApiKey: variable(
     'LLM_API_KEY',
     '',
-    'API key for the LLM API (`OPENROUTER_API_KEY` is read too). Without one, jobs fail with `llm_auth`.',
+    'API key for the LLM API. Without one, jobs fail with `llm_auth`.',
     optionalText,
     { aliases: ['OPENROUTER_API_KEY'], secret: true },
   ),
@@ -205,7 +275,7 @@ export const variables = {
     'LLM_MODEL',
     'openrouter/free',
     'Model used when a request names none. `openrouter/free` routes over OpenRouter’s free models.',
-    text,
+    nonEmptyText('openrouter/free'),
   ),
   llmFallbackModels: variable(
     'LLM_FALLBACK_MODELS',
@@ -343,7 +413,10 @@ export const variables = {
     'HISTORY_RETENTION',
     '',
     'If set, history messages older than this are deleted; empty keeps history until its conversation is deleted.',
-    (raw: string) => (raw.trim() === '' ? undefined : duration(60_000)(raw)),
+    writing(
+      (raw: string) => (raw.trim() === '' ? undefined : duration(60_000)(raw)),
+      (ms) => (ms === undefined ? '' : formatDuration(ms)),
+    ),
   ),
   logLevel: variable('LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent.', logLevel),
   logFormat: variable(
@@ -406,18 +479,4 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     ...parsed,
     llmMaxRpm: parsed.llmMaxRpm ?? (isFreeModel(parsed.llmModel) ? 20 : 0),
   }
-}
-
-/** The effective settings with secrets masked, for `check-config` and the start-up log. */
-export function describeConfig(config: Config): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const [key, v] of Object.entries(variables) as [keyof Variables, Variable<unknown>][]) {
-    const value = config[key]
-    out[v.env] = v.secret
-      ? value === undefined || (Array.isArray(value) && value.length === 0)
-        ? ''
-        : '***'
-      : value
-  }
-  return out
 }

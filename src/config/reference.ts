@@ -104,11 +104,3 @@ export function withConfigTable(readme: string): string {
   if (start < 0 || end < start) throw new Error('README.md lacks the config-table markers')
   return `${readme.slice(0, start + TABLE_START.length)}\n${renderConfigTable()}\n${readme.slice(end)}`
 }
-
-/** `bun run docs:config`: rewrites .env.example and the README's table from the config. */
-if (import.meta.main) {
-  const root = new URL('../../', import.meta.url)
-  await Bun.write(new URL('.env.example', root), renderEnvExample())
-  const readme = new URL('README.md', root)
-  await Bun.write(readme, withConfigTable(await Bun.file(readme).text()))
-}

@@ -1,0 +1,23 @@
+import type { Config } from './config.ts'
+
+/**
+ * What a valid configuration may still get wrong, said at every start and by `check-config`:
+ * settings that work but that an operator should have chosen on purpose.
+ */
+export function startWarnings(config: Config): string[] {
+  const warnings: string[] = []
+  if (!config.llmApiKey)
+    warnings.push('no LLM_API_KEY (or OPENROUTER_API_KEY) is set: every job will fail with llm_auth')
+  if (config.allowPrivateCallbackUrls)
+    warnings.push(
+      'ALLOW_PRIVATE_CALLBACK_URLS is on: callbacks may reach loopback, private and metadata addresses',
+    )
+  const httpAtOnce = 2 * config.workerConcurrency
+  if (config.role !== 'api' && httpAtOnce > config.bunMaxHttpRequests)
+    warnings.push(
+      `WORKER_CONCURRENCY=${config.workerConcurrency} allows ${httpAtOnce} HTTP requests at once (LLM calls and callbacks), but Bun keeps at most ${config.bunMaxHttpRequests} open: set BUN_CONFIG_MAX_HTTP_REQUESTS=${httpAtOnce} or more, or slow callback receivers can hold up LLM calls`,
+    )
+  if (config.apiKeys.length === 0)
+    warnings.push('API_KEYS is empty: the API is open to anyone who can reach it')
+  return warnings
+}
