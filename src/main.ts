@@ -44,8 +44,8 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     allowedHosts: config.callbackAllowedHosts,
     resolve: parts.resolve ?? systemResolver(),
   })
-  // Intake's first opinion of a callback URL, remembered for 10 s (delivery checks afresh).
-  const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 1000, now })
+  // Intake's first opinion of a callback URL, remembered for 10 s, waited for 2 s at most (delivery checks afresh).
+  const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 1000, waitMs: 2000, clock })
   const metrics = new RelayMetrics()
   const deliverer = new HttpDeliverer({
     guard,

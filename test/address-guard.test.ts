@@ -3,12 +3,14 @@ import {
   AddressGuard,
   type AddressGuardOptions,
   classifyAddress,
+  DnsLookupError,
   isLocalhostName,
   parseHostLiteral,
   RememberedVerdicts,
   systemResolver,
 } from '../src/delivery/address-guard.ts'
 import { fetchPinned, PinnedAgents } from '../src/delivery/pinned-fetch.ts'
+import { ManualClock } from './support/manual-clock.ts'
 
 // Self-signed for rebind.test, valid until 2126; trusted by nothing, so a TLS handshake must fail.
 const selfSignedCertificate = `-----BEGIN CERTIFICATE-----
@@ -37,6 +39,10 @@ const noLookups = async (hostname: string): Promise<string[]> => {
 
 const guardWith = (options: Partial<AddressGuardOptions> = {}) =>
   new AddressGuard({ allowPrivate: false, allowedHosts: [], resolve: noLookups, ...options })
+
+const failingWith = (code: string | undefined) => async (): Promise<string[]> => {
+  throw Object.assign(new Error(`getaddrinfo ${code}`), { code })
+}
 
 const resolvingTo =
   (...addresses: string[]) =>
@@ -121,7 +127,8 @@ describe('the address guard refuses', () => {
     const check = await guardWith({ resolve: resolvingTo('10.0.0.5') }).check('https://hooks.example.com/in')
     expect(check).toEqual({
       ok: false,
-      reason: 'hooks.example.com resolves to 10.0.0.5 (private (RFC 1918))',
+      reason:
+        'hooks.example.com resolves to 10.0.0.5 (private (RFC 1918)); ALLOW_PRIVATE_CALLBACK_URLS=true allows it for local development',
     })
   })
 
@@ -137,6 +144,23 @@ describe('the address guard refuses', () => {
   test('a name that resolves to nothing', async () => {
     const check = await guardWith({ resolve: resolvingTo() }).check('https://gone.example.com/in')
     expect(check).toEqual({ ok: false, reason: 'gone.example.com does not resolve' })
+  })
+
+  test.each(['ENOTFOUND', 'ENODATA', 'NXDOMAIN'])(
+    'a name the resolver says does not exist (%s)',
+    async (code) => {
+      const check = await guardWith({ resolve: failingWith(code) }).check('https://gone.example.com/in')
+      expect(check).toEqual({ ok: false, reason: `gone.example.com does not exist (${code})` })
+    },
+  )
+
+  test('a refused address names the setting that allows it for development', async () => {
+    for (const url of ['http://127.0.0.1:3000/hook', 'http://localhost/hook', 'http://10.0.0.1/']) {
+      const check = await guardWith().check(url)
+      expect(check.ok).toBe(false)
+      if (!check.ok)
+        expect(check.reason).toEndWith('ALLOW_PRIVATE_CALLBACK_URLS=true allows it for local development')
+    }
   })
 
   test('a resolved link-local address with a zone id', async () => {
@@ -433,6 +457,51 @@ describe('fetchPinned', () => {
   })
 })
 
+describe('a lookup that fails is no verdict', () => {
+  test.each(['EAI_AGAIN', 'ESERVFAIL', 'ETIMEOUT', 'ECONNREFUSED', 'EAI_FAIL', 'ECANCELLED', undefined])(
+    'the resolver fails with %p: the guard rejects with DnsLookupError, naming host and code',
+    async (code) => {
+      const checking = guardWith({ resolve: failingWith(code) }).check('https://hooks.example.com/in')
+      await expect(checking).rejects.toBeInstanceOf(DnsLookupError)
+      await expect(checking).rejects.toMatchObject({
+        name: 'DnsLookupError',
+        hostname: 'hooks.example.com',
+        code: code ?? 'no error code',
+      })
+    },
+  )
+
+  test('a resolver slower than the intake waits fails as a DNS timeout, and is asked again next time', async () => {
+    const clock = new ManualClock()
+    let asked = 0
+    const guard = guardWith({
+      resolve: () => {
+        asked++
+        return new Promise<string[]>(() => {})
+      },
+    })
+    const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 10, waitMs: 2000, clock })
+    const first = verdicts.check('https://slow.example.com/hook')
+    let settled = false
+    first
+      .catch(() => {})
+      .finally(() => {
+        settled = true
+      })
+    await clock.advance(1999)
+    expect(settled).toBe(false)
+    await clock.advance(1)
+    await expect(first).rejects.toMatchObject({ name: 'DnsLookupError', code: 'ETIMEOUT' })
+    const second = verdicts.check('https://slow.example.com/hook')
+    second.catch(() => {})
+    expect(asked).toBe(2)
+    expect(clock.timers).toBe(1)
+    await clock.advance(2000)
+    await expect(second).rejects.toThrow(DnsLookupError)
+    expect(clock.timers).toBe(0)
+  })
+})
+
 describe('RememberedVerdicts (the intake check, remembered)', () => {
   function counted(answers: Record<string, string[]>) {
     const asked: string[] = []
@@ -451,31 +520,41 @@ describe('RememberedVerdicts (the intake check, remembered)', () => {
 
   test('asks once per URL within the time to live, and again after it', async () => {
     const { guard, asked } = counted({ 'hooks.example.com': ['93.184.215.14'] })
-    let now = 0
-    const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 10, now: () => now })
+    const clock = new ManualClock()
+    const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 10, waitMs: 2000, clock })
     const url = 'https://hooks.example.com/hook'
     expect(await verdicts.check(url)).toEqual({ ok: true, address: '93.184.215.14', family: 4 })
     expect(await verdicts.check(url)).toEqual({ ok: true, address: '93.184.215.14', family: 4 })
     expect(asked).toEqual(['hooks.example.com'])
-    now = 10_000
+    await clock.advance(10_000)
     await verdicts.check(url)
     expect(asked).toEqual(['hooks.example.com', 'hooks.example.com'])
   })
 
   test('a refusal is remembered like an approval; a failed lookup is not', async () => {
     const { guard, asked } = counted({ 'inside.example.com': ['10.0.0.7'] })
-    const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 10, now: () => 0 })
+    const verdicts = new RememberedVerdicts(guard, {
+      ttlMs: 10_000,
+      max: 10,
+      waitMs: 2000,
+      clock: new ManualClock(),
+    })
     for (let i = 0; i < 2; i++)
       expect(await verdicts.check('https://inside.example.com/')).toMatchObject({ ok: false })
     expect(asked).toEqual(['inside.example.com'])
     for (let i = 0; i < 2; i++)
-      await expect(verdicts.check('https://down.example.com/')).rejects.toThrow('timeout')
+      await expect(verdicts.check('https://down.example.com/')).rejects.toThrow(DnsLookupError)
     expect(asked).toEqual(['inside.example.com', 'down.example.com', 'down.example.com'])
   })
 
   test('keeps at most `max` URLs, forgetting the oldest first', async () => {
     const { guard, asked } = counted({ a: ['93.184.215.14'], b: ['93.184.215.14'], c: ['93.184.215.14'] })
-    const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 2, now: () => 0 })
+    const verdicts = new RememberedVerdicts(guard, {
+      ttlMs: 10_000,
+      max: 2,
+      waitMs: 2000,
+      clock: new ManualClock(),
+    })
     for (const name of ['a', 'b', 'c', 'c', 'b', 'a']) await verdicts.check(`http://${name}/`)
     expect(asked).toEqual(['a', 'b', 'c', 'a'])
   })

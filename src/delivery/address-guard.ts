@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises'
 import { isIP, isIPv4, isIPv6 } from 'node:net'
+import type { Clock } from '../clock.ts'
 
 /** A refused address range: the first `length` bits of `base`, and why it is refused. */
 interface Range {
@@ -13,8 +14,31 @@ export interface AddressGuardOptions {
   allowPrivate: boolean
   /** Hostnames, or suffixes starting with '.', that callbacks may go to; empty allows every host. */
   allowedHosts: string[]
+  /** Every address of a name; throws the resolver's error (with its `code`) when the lookup fails. */
   resolve: (hostname: string) => Promise<string[]>
 }
+
+/**
+ * The resolver's answers that mean "this name has no address": a verdict, so the URL may be refused.
+ * Every other failure (EAI_AGAIN, ESERVFAIL, ETIMEOUT, ECONNREFUSED, …) says nothing about the name.
+ */
+const NO_SUCH_NAME = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN', 'EAI_NONAME', 'EAI_NODATA'])
+
+/** A lookup that failed without an answer: no verdict on the URL; ask again later. */
+export class DnsLookupError extends Error {
+  // Set, not inferred: `bun build --minify` renames classes.
+  override readonly name = 'DnsLookupError'
+  constructor(
+    readonly hostname: string,
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`the lookup of ${hostname} failed (${code}); that is no verdict, it is tried again later`, options)
+  }
+}
+
+/** What a refusal that ALLOW_PRIVATE_CALLBACK_URLS would lift says, so a developer knows the way out. */
+const PRIVATE_HINT = 'ALLOW_PRIVATE_CALLBACK_URLS=true allows it for local development'
 
 export type AddressCheck = { ok: true; address: string; family: 4 | 6 } | { ok: false; reason: string }
 
@@ -204,7 +228,8 @@ export function isLocalhostName(hostname: string): boolean {
 /**
  * Decides whether a callback URL may be called and which address to connect to. The caller must connect
  * to the returned address (see fetchPinned): resolving the name again would let a DNS rebinding answer
- * through. Rejects only when the resolver fails (a transient DNS error is not a refusal).
+ * through. A name the resolver says does not exist is refused; a lookup that fails otherwise (a DNS
+ * timeout, a resolver down) rejects with DnsLookupError, which is no refusal: the caller tries later.
  */
 export class AddressGuard {
   private readonly allowedHosts: string[]
@@ -226,24 +251,37 @@ export class AddressGuard {
     if (hostname === '') return refused('empty host')
     if (!this.isAllowedHost(hostname)) return refused('host not in CALLBACK_ALLOWED_HOSTS')
     const { allowPrivate } = this.options
-    if (!allowPrivate && isLocalhostName(hostname)) return refused(`${hostname} (localhost name)`)
+    if (!allowPrivate && isLocalhostName(hostname))
+      return refused(`${hostname} (localhost name); ${PRIVATE_HINT}`)
 
     const literal = parseHostLiteral(hostname)
     if (literal !== undefined) {
       const reason = allowPrivate ? undefined : classifyAddress(literal)
-      return reason ? refused(`${literal} (${reason})`) : allowed(literal)
+      return reason ? refused(`${literal} (${reason}); ${PRIVATE_HINT}`) : allowed(literal)
     }
-    const addresses = await this.options.resolve(hostname)
+    const addresses = await this.lookup(hostname)
+    if (typeof addresses === 'string') return refused(`${hostname} does not exist (${addresses})`)
     if (addresses.length === 0) return refused(`${hostname} does not resolve`)
     for (const address of addresses) {
-      const reason = allowPrivate
-        ? isIP(address)
-          ? undefined
-          : 'not an IP address'
-        : classifyAddress(address)
-      if (reason) return refused(`${hostname} resolves to ${address} (${reason})`)
+      if (allowPrivate) {
+        if (!isIP(address)) return refused(`${hostname} resolves to ${address} (not an IP address)`)
+        continue
+      }
+      const reason = classifyAddress(address)
+      if (reason) return refused(`${hostname} resolves to ${address} (${reason}); ${PRIVATE_HINT}`)
     }
     return allowed(addresses[0] as string)
+  }
+
+  /** The name's addresses, or the code of a "no such name" answer; throws DnsLookupError otherwise. */
+  private async lookup(hostname: string): Promise<string[] | string> {
+    try {
+      return await this.options.resolve(hostname)
+    } catch (error) {
+      const code = String((error as NodeJS.ErrnoException)?.code ?? 'no error code')
+      if (NO_SUCH_NAME.has(code)) return code
+      throw new DnsLookupError(hostname, code, { cause: error })
+    }
   }
 
   private isAllowedHost(hostname: string): boolean {
@@ -267,18 +305,14 @@ function allowed(address: string): AddressCheck {
   return { ok: true, address, family: isIPv6(address) ? 6 : 4 }
 }
 
-/** Resolves every address of a name through the system resolver (hosts file included), in its order. */
+/**
+ * Resolves every address of a name through the system resolver (hosts file included), in its order.
+ * Its errors pass through with their codes: the guard tells "no such name" from a failed lookup.
+ */
 export function systemResolver(): (hostname: string) => Promise<string[]> {
   return async (hostname) => {
-    try {
-      const found = await lookup(hostname, { all: true, verbatim: true })
-      return found.map((entry) => entry.address)
-    } catch (error) {
-      // No such name is an answer; anything else (a DNS timeout) is a failure to retry later.
-      const code = (error as NodeJS.ErrnoException).code
-      if (code === 'ENOTFOUND' || code === 'ENODATA') return []
-      throw error
-    }
+    const found = await lookup(hostname, { all: true, verbatim: true })
+    return found.map((entry) => entry.address)
   }
 }
 
@@ -286,21 +320,30 @@ export function systemResolver(): (hostname: string) => Promise<string[]> {
  * The intake's check, remembered per callback URL for a short while: most clients send every
  * job to the same few URLs, and checking one costs a URL parse and, for a name, a lookup. A
  * literal address's verdict never changes; a name's is only a first opinion anyway, since
- * delivery resolves and checks again before it connects. A failed lookup is not remembered.
+ * delivery resolves and checks again before it connects. A failed lookup is not remembered, and
+ * one slower than `waitMs` fails as a DNS timeout: a slow resolver must not hold up the 202.
  */
 export class RememberedVerdicts {
   private readonly verdicts = new Map<string, { check: AddressCheck; until: number }>()
 
   constructor(
     private readonly guard: Pick<AddressGuard, 'check'>,
-    private readonly options: { ttlMs: number; max: number; now: () => number },
+    private readonly options: { ttlMs: number; max: number; waitMs: number; clock: Clock },
   ) {}
 
   async check(url: string): Promise<AddressCheck> {
-    const now = this.options.now()
+    const { clock } = this.options
+    const now = clock.now()
     const remembered = this.verdicts.get(url)
     if (remembered !== undefined && remembered.until > now) return remembered.check
-    const check = await this.guard.check(url)
+    let timer: { cancel(): void } | undefined
+    const tooSlow = new Promise<never>((_, reject) => {
+      timer = clock.setTimeout(
+        () => reject(new DnsLookupError(URL.parse(url)?.hostname ?? url, 'ETIMEOUT')),
+        this.options.waitMs,
+      )
+    })
+    const check = await Promise.race([this.guard.check(url), tooSlow]).finally(() => timer?.cancel())
     this.verdicts.delete(url)
     if (this.verdicts.size >= this.options.max)
       this.verdicts.delete(this.verdicts.keys().next().value as string)
