@@ -116,7 +116,7 @@ describe('a resolver that fails is no verdict: the webhook is accepted, and deli
     )
     try {
       const posting = silent.post({ message: 'hi', callback_url: 'https://hooks.example.com/hook' })
-      await eventually(() => asked === 1, 'the intake lookup')
+      await eventually(async () => asked === 1, 'the intake lookup')
       await clock.advance(2000)
       const response = await posting
       expect(response.status).toBe(202)

@@ -7,7 +7,15 @@ import { openPostgresLimits } from '../src/limits/postgres.ts'
 import type { RateLimitStore } from '../src/limits/rate-limit-store.ts'
 import { openRedisLimits } from '../src/limits/redis.ts'
 import { createLogger } from '../src/log.ts'
-import { dropSchema, freshSchema, POSTGRES_URL, REDIS_URL } from './support/postgres.ts'
+import {
+  dropSchema,
+  freshSchema,
+  POSTGRES_URL,
+  postgres,
+  REDIS_URL,
+  redis,
+  reportUnavailable,
+} from './support/postgres.ts'
 
 interface Fleet {
   /** Two instances' views of one shared budget and rate limit. */
@@ -75,10 +83,16 @@ const postgresFleet = async (): Promise<Fleet> => {
   )
 }
 
-describe.each([
-  ['Redis', redisFleet],
-  ['PostgreSQL', postgresFleet],
-] as const)('fleet-wide limits on %s', (_name, open) => {
+// Each backing that does not answer leaves one line saying what to start.
+const fleets = [
+  [redis, redisFleet],
+  [postgres, postgresFleet],
+] as const
+for (const [backing] of fleets)
+  if (!backing.available) reportUnavailable(backing, `fleet-wide limits on ${backing.name}`)
+const answering = fleets.filter(([backing]) => backing.available).map(([b, open]) => [b.name, open] as const)
+
+describe.each(answering)('fleet-wide limits on %s', (_name, open) => {
   let fleet: Fleet
   afterAll(() => fleet?.close())
 
