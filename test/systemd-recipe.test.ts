@@ -128,7 +128,7 @@ describe.skipIf(Bun.which('sqlite3') === null && process.env.CI !== 'true')(
       // systemd: Environment= first, then EnvironmentFile= (written above, under the temporary
       // root) overrides it; StateDirectory= exists before the start.
       const env: Record<string, string> = {}
-      for (const [key, value] of directives(unit).filter(([k]) => k === 'Environment')) {
+      for (const [, value] of directives(unit).filter(([k]) => k === 'Environment')) {
         const eq = value.indexOf('=')
         env[value.slice(0, eq)] = local(value.slice(eq + 1))
       }
