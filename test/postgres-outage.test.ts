@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { afterAll, beforeAll, expect } from 'bun:test'
+import { postgresServerBinaries, reportUnavailable, testIf } from './support/postgres.ts'
 import { PostgresServer } from './support/postgres-server.ts'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
@@ -8,7 +9,12 @@ import { eventually } from './support/signal.ts'
 let postgres: PostgresServer
 let relay: TestRelay
 
+// Without the server binaries, one line says what to install instead.
+const test = testIf(postgresServerBinaries)
+if (!postgresServerBinaries.available) reportUnavailable(postgresServerBinaries, 'a PostgreSQL outage')
+
 beforeAll(async () => {
+  if (!postgresServerBinaries.available) return
   postgres = await PostgresServer.start()
   relay = await startTestRelay({
     DATABASE_URL: postgres.url,

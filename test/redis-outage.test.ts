@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { afterAll, beforeAll, expect } from 'bun:test'
+import { redisServerBinary, reportUnavailable, testIf } from './support/postgres.ts'
 import { RedisServer } from './support/redis-server.ts'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
@@ -20,7 +21,12 @@ const RATE_LIMIT_MAX = 3
 // Bun's RedisClient gives up for good after maxRetries (20) failed reconnects.
 const BUN_MAX_RETRIES = 20
 
+// Without the server binaries, one line says what to install instead.
+const test = testIf(redisServerBinary)
+if (!redisServerBinary.available) reportUnavailable(redisServerBinary, 'a Redis outage')
+
 beforeAll(async () => {
+  if (!redisServerBinary.available) return
   redis = await RedisServer.start()
   const env = {
     REDIS_URL: redis.url,

@@ -1,20 +1,25 @@
 import { describe, test } from 'bun:test'
+import { existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { RedisClient, SQL } from 'bun'
 
 export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 /**
- * A shared server some suites need. Probed once when this module loads: without it those suites
- * are skipped with one line saying what to start, unless CI=true, where they are required.
+ * What some suites need beyond Bun: the shared PostgreSQL and Redis, or the server binaries the
+ * fault tests start instances of their own from. Probed once when this module loads: without it
+ * those suites are skipped with one line saying what to do, unless CI=true, where they are required.
  */
 export interface Backing {
-  name: 'PostgreSQL' | 'Redis'
-  /** Where it was looked for, password masked. */
-  where: string
+  name: string
   available: boolean
-  /** Why it did not answer. */
-  problem: string | undefined
+  /** What is missing, for the skip line: `no PostgreSQL at postgres://…`. */
+  missing: string
+  /** What to do about it. */
+  remedy: string
+  /** The same, for the loud CI=true failure: names host and database. */
+  failure: string
 }
 
 const required = (process.env.CI ?? '').toLowerCase() === 'true' || process.env.CI === '1'
@@ -30,16 +35,38 @@ function describeError(error: unknown): string {
   return [e?.code, e?.message].filter(Boolean).join(': ') || String(error)
 }
 
-async function probe(name: Backing['name'], url: string, ask: () => Promise<unknown>): Promise<Backing> {
+/** Host, port and database (or Redis db number) of a URL. */
+function target(url: string, defaultPort: string, defaultDatabase: string): string {
+  const parsed = URL.parse(url)
+  if (!parsed) return url
+  const database = parsed.pathname.replace(/^\//, '') || defaultDatabase
+  return `host ${parsed.hostname} port ${parsed.port || defaultPort} database ${database}`
+}
+
+async function server(
+  name: 'PostgreSQL' | 'Redis',
+  url: string,
+  envName: string,
+  ask: () => Promise<unknown>,
+): Promise<Backing> {
+  const where = masked(url)
+  let problem = ''
   try {
     await ask()
-    return { name, where: masked(url), available: true, problem: undefined }
   } catch (error) {
-    return { name, where: masked(url), available: false, problem: describeError(error) }
+    problem = describeError(error)
+  }
+  const [port, database] = name === 'Redis' ? ['6379', '0'] : ['5432', '(default)']
+  return {
+    name,
+    available: problem === '',
+    missing: `no ${name} at ${where} (${problem})`,
+    remedy: `start one (see README "Tests") or set ${envName}`,
+    failure: `no ${name} answers at ${where} (${target(url, port, database)}): ${problem}. Start it (bash .ci/run does) or point ${envName} at one.`,
   }
 }
 
-export const postgres: Backing = await probe('PostgreSQL', POSTGRES_URL, async () => {
+export const postgres: Backing = await server('PostgreSQL', POSTGRES_URL, 'TEST_POSTGRES_URL', async () => {
   const sql = new SQL(POSTGRES_URL, { max: 1, connectionTimeout: 3 })
   try {
     await sql`SELECT 1`
@@ -48,7 +75,7 @@ export const postgres: Backing = await probe('PostgreSQL', POSTGRES_URL, async (
   }
 })
 
-export const redis: Backing = await probe('Redis', REDIS_URL, async () => {
+export const redis: Backing = await server('Redis', REDIS_URL, 'TEST_REDIS_URL', async () => {
   const client = new RedisClient(REDIS_URL, { connectionTimeout: 3000, autoReconnect: false })
   try {
     await client.send('PING', [])
@@ -57,36 +84,53 @@ export const redis: Backing = await probe('Redis', REDIS_URL, async () => {
   }
 })
 
+function binaries(name: string, found: boolean, what: string, where: string): Backing {
+  return {
+    name,
+    available: found,
+    missing: `no ${what} ${where}`,
+    remedy: 'install it (see README "Tests")',
+    failure: `no ${what} ${where}: install it (bash .ci/run does).`,
+  }
+}
+
+/** initdb and pg_ctl, for the tests that run a PostgreSQL of their own (test/support/postgres-server.ts). */
+export const postgresServerBinaries: Backing = (() => {
+  const dirs = existsSync('/usr/lib/postgresql')
+    ? readdirSync('/usr/lib/postgresql').map((version) => `/usr/lib/postgresql/${version}/bin`)
+    : []
+  const found = (name: string) => dirs.some((dir) => existsSync(join(dir, name))) || Bun.which(name) !== null
+  return binaries(
+    'PostgreSQL server binaries',
+    found('initdb') && found('pg_ctl'),
+    'initdb and pg_ctl',
+    'in /usr/lib/postgresql/*/bin or on PATH',
+  )
+})()
+
+/** redis-server, for the tests that run a Redis of their own (test/support/redis-server.ts). */
+export const redisServerBinary: Backing = binaries(
+  'redis-server',
+  Bun.which('redis-server') !== null,
+  'redis-server',
+  'on PATH',
+)
+
 export const postgresAvailable = postgres.available
 export const redisAvailable = redis.available
 
-/** Host, port and database (or Redis db number) of a URL, for the message of a missing backing. */
-function target(backing: Backing): string {
-  const url = URL.parse(backing.where)
-  if (!url) return backing.where
-  const database = url.pathname.replace(/^\//, '') || (backing.name === 'Redis' ? '0' : '(default)')
-  return `host ${url.hostname} port ${url.port || (backing.name === 'Redis' ? '6379' : '5432')} database ${database}`
-}
-
-function envName(backing: Backing): string {
-  return backing.name === 'Redis' ? 'TEST_REDIS_URL' : 'TEST_POSTGRES_URL'
-}
-
 /**
- * The one line a suite leaves when its backing is missing: skipped, saying what to start, or
- * (CI=true) a failing test naming host and database.
+ * The one line a suite leaves when what it needs is missing: skipped, saying what to do, or
+ * (CI=true) a failing test saying what is missing (a server's host and database).
  */
 export function reportUnavailable(backing: Backing, suite: string): void {
   if (required) {
     test(`${suite}: ${backing.name} is required with CI=true`, () => {
-      throw new Error(
-        `no ${backing.name} answers at ${backing.where} (${target(backing)}): ${backing.problem}. ` +
-          `Start it (bash .ci/run does) or point ${envName(backing)} at one.`,
-      )
+      throw new Error(backing.failure)
     })
     return
   }
-  test.skip(`${suite}: skipped — no ${backing.name} at ${backing.where} (${backing.problem}); start one (see README "Tests") or set ${envName(backing)}`, () => {})
+  test.skip(`${suite}: skipped — ${backing.missing}; ${backing.remedy}`, () => {})
 }
 
 /** `describe(suite, fn)` when `backing` answers; otherwise the one line of reportUnavailable. */
