@@ -6,10 +6,10 @@ import {
   DnsLookupError,
   isLocalhostName,
   parseHostLiteral,
-  RememberedVerdicts,
   systemResolver,
 } from '../src/delivery/address-guard.ts'
 import { fetchPinned, PinnedAgents } from '../src/delivery/pinned-fetch.ts'
+import { RememberedVerdicts } from '../src/delivery/remembered-verdicts.ts'
 import { ManualClock } from './support/manual-clock.ts'
 
 // Self-signed for rebind.test, valid until 2126; trusted by nothing, so a TLS handshake must fail.

@@ -1,6 +1,9 @@
+/*
+ * Longer than most files: the address tables, the parsing of every spelling of an address and
+ * the guard that applies them are one security boundary, read and reviewed together.
+ */
 import { lookup } from 'node:dns/promises'
 import { isIP, isIPv4, isIPv6 } from 'node:net'
-import type { Clock } from '../clock.ts'
 
 /** A refused address range: the first `length` bits of `base`, and why it is refused. */
 interface Range {
@@ -313,41 +316,5 @@ export function systemResolver(): (hostname: string) => Promise<string[]> {
   return async (hostname) => {
     const found = await lookup(hostname, { all: true, verbatim: true })
     return found.map((entry) => entry.address)
-  }
-}
-
-/**
- * The intake's check, remembered per callback URL for a short while: most clients send every
- * job to the same few URLs, and checking one costs a URL parse and, for a name, a lookup. A
- * literal address's verdict never changes; a name's is only a first opinion anyway, since
- * delivery resolves and checks again before it connects. A failed lookup is not remembered, and
- * one slower than `waitMs` fails as a DNS timeout: a slow resolver must not hold up the 202.
- */
-export class RememberedVerdicts {
-  private readonly verdicts = new Map<string, { check: AddressCheck; until: number }>()
-
-  constructor(
-    private readonly guard: Pick<AddressGuard, 'check'>,
-    private readonly options: { ttlMs: number; max: number; waitMs: number; clock: Clock },
-  ) {}
-
-  async check(url: string): Promise<AddressCheck> {
-    const { clock } = this.options
-    const now = clock.now()
-    const remembered = this.verdicts.get(url)
-    if (remembered !== undefined && remembered.until > now) return remembered.check
-    let timer: { cancel(): void } | undefined
-    const tooSlow = new Promise<never>((_, reject) => {
-      timer = clock.setTimeout(
-        () => reject(new DnsLookupError(URL.parse(url)?.hostname ?? url, 'ETIMEOUT')),
-        this.options.waitMs,
-      )
-    })
-    const check = await Promise.race([this.guard.check(url), tooSlow]).finally(() => timer?.cancel())
-    this.verdicts.delete(url)
-    if (this.verdicts.size >= this.options.max)
-      this.verdicts.delete(this.verdicts.keys().next().value as string)
-    this.verdicts.set(url, { check, until: now + this.options.ttlMs })
-    return check
   }
 }
