@@ -1,4 +1,3 @@
-import { cron } from '@elysiajs/cron'
 import { openBacking } from './backing.ts'
 import { checkHealth, runCli } from './cli.ts'
 import { type Clock, newJobId, systemClock, within } from './clock.ts'
@@ -12,9 +11,10 @@ import type { ReconnectBackoff } from './limits/redis-connection.ts'
 import { OpenAiLlmClient } from './llm/openai-client.ts'
 import { createLogger, type Logger } from './log.ts'
 import { Gauge, RelayMetrics } from './metrics.ts'
+import { configuredSecrets, SecretScrubber } from './scrub.ts'
 import type { Store } from './store/store.ts'
 import { USER_AGENT, VERSION } from './version.ts'
-import { runHousekeeping } from './worker/housekeeping.ts'
+import { scheduleHousekeeping } from './worker/housekeeping.ts'
 import { Worker } from './worker/worker.ts'
 
 export interface Relay {
@@ -48,12 +48,15 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   // Intake's first opinion of a callback URL, remembered for 10 s, waited for 2 s at most (delivery checks afresh).
   const verdicts = new RememberedVerdicts(guard, { ttlMs: 10_000, max: 1000, waitMs: 2000, clock })
   const metrics = new RelayMetrics()
+  // Upstream text (LLM errors, callback errors) is scrubbed of these before it is logged, stored or sent.
+  const secrets = new SecretScrubber(configuredSecrets(config))
+  const scrub = (text: string) => secrets.scrub(text)
   const deliverer = new HttpDeliverer({
     guard,
     secret: config.callbackSecret,
     timeoutMs: config.callbackTimeout,
     userAgent: USER_AGENT,
-    now,
+    clock,
   })
   const worker = new Worker({
     store,
@@ -68,7 +71,8 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       appUrl: config.appUrl,
       appName: config.appName,
       userAgent: USER_AGENT,
-      now,
+      clock,
+      scrub,
     }),
     deliverer,
     budget: backing.limits.budget,
@@ -78,6 +82,9 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     historyMaxMessages: config.historyMaxMessages,
     llmRetrySchedule: config.llmRetrySchedule,
     callbackRetrySchedule: config.callbackRetrySchedule,
+    llmMaxPauseMs: config.llmMaxPause,
+    maxResponseChars: config.maxResponseChars,
+    scrub,
   })
   let accepting = true
   metrics.addGauge(
@@ -104,6 +111,13 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       [{}, worker.activeJobs],
     ]),
   )
+  metrics.addGauge(
+    new Gauge(
+      'llm_relay_llm_paused_until_seconds',
+      'Rate-limit pauses of LLM calls in force, as the Unix time they end: one model (this instance) or the account.',
+      () => worker.activePauses().map((p) => [{ scope: p.scope, model: p.model ?? '' }, p.until / 1000]),
+    ),
+  )
   const app = createHttpApp({
     store,
     logger,
@@ -129,22 +143,13 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     defaultSystemPrompt: config.systemPrompt,
     checkCallbackUrl: (url) => verdicts.check(url),
   })
-  app.use(
-    cron({
-      name: 'housekeeping',
-      // Hourly, at a minute that is nobody's round number.
-      pattern: '17 * * * *',
-      run: () => {
-        runHousekeeping({
-          store,
-          logger,
-          now,
-          retentionMs: config.retention,
-          historyRetentionMs: config.historyRetention,
-        }).catch((err) => logger.error({ err }, 'housekeeping failed'))
-      },
-    }),
-  )
+  const housekeeping = scheduleHousekeeping({
+    store,
+    logger,
+    clock,
+    retentionMs: config.retention,
+    historyRetentionMs: config.historyRetention,
+  })
   app.listen({ port: config.port, hostname: config.host })
   const server = app.server
   if (!server) throw new Error('the HTTP server did not start')
@@ -176,6 +181,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
         accepting = false
         logger.info({ timeout_ms: config.shutdownTimeout, in_flight: worker.activeJobs }, 'draining')
         await unlisten?.()
+        housekeeping.cancel()
         await worker.stop(config.shutdownTimeout)
         deliverer.close()
         await app.stop(true)

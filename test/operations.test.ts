@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { runHousekeeping } from '../src/worker/housekeeping.ts'
+import { ManualClock } from './support/manual-clock.ts'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
 
 let relay: TestRelay
@@ -62,7 +63,7 @@ test('housekeeping deletes finished jobs past RETENTION and keeps history', asyn
   const report = await runHousekeeping({
     store: relay.store,
     logger: (await import('../src/log.ts')).createLogger('silent'),
-    now: () => Date.now() + 8 * 86_400_000,
+    clock: new ManualClock(Date.now() + 8 * 86_400_000),
     retentionMs: 7 * 86_400_000,
     historyRetentionMs: undefined,
   })
@@ -80,7 +81,7 @@ test('housekeeping deletes finished jobs past RETENTION and keeps history', asyn
   const purged = await runHousekeeping({
     store: relay.store,
     logger: (await import('../src/log.ts')).createLogger('silent'),
-    now: () => Date.now() + 8 * 86_400_000,
+    clock: new ManualClock(Date.now() + 8 * 86_400_000),
     retentionMs: 7 * 86_400_000,
     historyRetentionMs: 86_400_000,
   })

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.ts'
 import type { JobError } from '../job.ts'
 import type { Job } from '../store/store.ts'
 import { type AddressGuard, parseHostLiteral } from './address-guard.ts'
@@ -11,7 +12,7 @@ export interface HttpDelivererOptions {
   secret: string | undefined
   timeoutMs: number
   userAgent: string
-  now: () => number
+  clock: Clock
 }
 
 /**
@@ -30,7 +31,7 @@ export class HttpDeliverer implements Deliverer {
 
   async deliver(job: Job): Promise<DeliveryResult> {
     const body = JSON.stringify(callbackPayload(job))
-    const started = this.options.now()
+    const started = this.options.clock.now()
     const timestamp = Math.floor(started / 1000)
     const headers: Record<string, string> = {
       'content-type': 'application/json',
@@ -44,7 +45,7 @@ export class HttpDeliverer implements Deliverer {
       ok: error === null,
       statusCode,
       error,
-      durationMs: Math.max(0, this.options.now() - started),
+      durationMs: Math.max(0, this.options.clock.now() - started),
       retryable: true,
     })
     try {

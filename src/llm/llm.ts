@@ -25,6 +25,8 @@ export interface LlmFailure {
   retryAfterMs?: number
   /** From `X-RateLimit-Reset` (epoch ms): when the quota refills. */
   rateLimitResetAt?: number
+  /** A 429's reach: one model (an upstream provider's limit) or the whole account (OpenRouter's own). */
+  rateLimitScope?: 'model' | 'account'
 }
 
 export type LlmResult = { ok: true; answer: LlmAnswer } | { ok: false; failure: LlmFailure }

@@ -1,6 +1,7 @@
 import OpenAI from 'openai'
+import type { Clock } from '../clock.ts'
 import type { Usage } from '../job.ts'
-import { classifyErrorInBody, classifyLlmError } from './classify.ts'
+import { classifyErrorInBody, classifyLlmError, type Scrub } from './classify.ts'
 import type { LlmClient, LlmRequest, LlmResult } from './llm.ts'
 
 export interface OpenAiClientOptions {
@@ -11,7 +12,9 @@ export interface OpenAiClientOptions {
   appUrl: string
   appName: string
   userAgent: string
-  now: () => number
+  clock: Clock
+  /** Takes secrets out of the API's error texts before they become a job's error. */
+  scrub: Scrub
 }
 
 /** The adapter on the official `openai` SDK; it works with any OpenAI-compatible API. */
@@ -58,9 +61,9 @@ export class OpenAiLlmClient implements LlmClient {
     try {
       completion = await this.client.chat.completions.create(body)
     } catch (error) {
-      return { ok: false, failure: classifyLlmError(error, this.options.now()) }
+      return { ok: false, failure: classifyLlmError(error, this.options.clock.now(), this.options.scrub) }
     }
-    const inBody = classifyErrorInBody(completion)
+    const inBody = classifyErrorInBody(completion, this.options.scrub)
     if (inBody) return { ok: false, failure: inBody }
     const choice = completion.choices?.[0]
     const content = choice?.message?.content

@@ -1,0 +1,108 @@
+import type { Clock, Timer } from '../clock.ts'
+import type { CallBudget } from '../limits/call-budget.ts'
+import type { Logger } from '../log.ts'
+import type { Job, Store } from '../store/store.ts'
+import type { SlotPools } from './slots.ts'
+
+export interface ClaimLoopOptions {
+  store: Store
+  budget: CallBudget
+  clock: Clock
+  logger: Logger
+  pools: SlotPools
+  workerId: string
+  leaseMs: number
+  /** Starts a claimed job; false when this process is working on it already (nothing started). */
+  onClaimed(job: Job): boolean
+}
+
+/** Longest the loop sleeps with nothing due: a safety net for a missed wake-up. */
+const IDLE_WAKE_MS = 30_000
+/** After a failed claim (the store is away), the next try. */
+const CLAIM_RETRY_MS = 1000
+
+/**
+ * The claim loop. `wake()` runs it at once (a job was accepted, a slot freed); a timer on the
+ * clock runs it when the next retry, lease expiry or call-budget slot is due. Each round claims
+ * as many jobs as the pools have free slots (and the call budget allows LLM calls).
+ */
+export class ClaimLoop {
+  private running = false
+  private pumping = false
+  private again = false
+  private timer: Timer | undefined
+
+  constructor(private readonly o: ClaimLoopOptions) {}
+
+  start(): void {
+    this.running = true
+    this.wake()
+  }
+
+  wake(): void {
+    if (!this.running) return
+    if (this.pumping) {
+      this.again = true
+      return
+    }
+    this.pumping = true
+    void this.pump()
+  }
+
+  stop(): void {
+    this.running = false
+    this.timer?.cancel()
+  }
+
+  private async pump(): Promise<void> {
+    const { store, budget, clock, pools } = this.o
+    let retryIn: number | undefined
+    try {
+      do {
+        this.again = false
+        const llmFree = pools.llmFree
+        const deliveryFree = pools.deliveryFree
+        const now = clock.now()
+        // Slots are taken before the claim and the unused ones given back, so two instances
+        // sharing one budget never start more calls than it allows.
+        const slots = llmFree > 0 ? await budget.take(llmFree, now) : 0
+        const wanted = slots + deliveryFree
+        if (wanted === 0) break
+        const jobs = await store.claimJobs({
+          workerId: this.o.workerId,
+          now,
+          leaseMs: this.o.leaseMs,
+          limit: wanted,
+          llmLimit: slots,
+          deliveryLimit: deliveryFree,
+        })
+        const calls = jobs.filter((job) => this.o.onClaimed(job) && job.status === 'processing').length
+        if (calls < slots) await budget.giveBack(slots - calls, now)
+        if (jobs.length === wanted) this.again = true
+      } while (this.again && this.running)
+    } catch (error) {
+      this.o.logger.error({ err: error }, 'claiming jobs failed; trying again shortly')
+      retryIn = CLAIM_RETRY_MS
+    } finally {
+      this.pumping = false
+    }
+    await this.schedule(retryIn)
+  }
+
+  private async schedule(retryIn: number | undefined): Promise<void> {
+    if (!this.running) return
+    const { store, budget, clock } = this.o
+    const now = clock.now()
+    let at = now + (retryIn ?? IDLE_WAKE_MS)
+    try {
+      const due = await store.nextWakeAt(now)
+      if (due !== undefined) at = Math.min(at, due)
+    } catch {
+      // The claim path logs store faults; the fallback timer stands.
+    }
+    const slot = await budget.nextSlotAt(now).catch(() => undefined)
+    if (slot !== undefined) at = Math.min(at, Math.max(slot, now + 1))
+    this.timer?.cancel()
+    if (this.running) this.timer = clock.setTimeout(() => this.wake(), at - clock.now())
+  }
+}
