@@ -147,3 +147,35 @@ test('a 429 whose quota resets past the retry schedule waits for the reset witho
     await limited.close()
   }
 })
+
+test('an answer longer than MAX_RESPONSE_CHARS fails its job with llm_response_too_large, once, and never joins history', async () => {
+  const small = await startTestRelay({ MAX_RESPONSE_CHARS: '1000' })
+  try {
+    const long = 'a very long answer, '.repeat(100)
+    small.llm.next(() => completion(long))
+    const { id } = await small.send('say a lot', { conversation_id: 'verbose' })
+    const [callback] = await small.sink.waitForJob(id)
+    expect(callback?.body.type).toBe('job.failed')
+    expect(callback?.body.data.response).toBeNull()
+    expect(callback?.body.data.error?.code).toBe('llm_response_too_large')
+    expect(callback?.body.data.error?.message).toContain(
+      '2000 characters, more than MAX_RESPONSE_CHARS (1000)',
+    )
+    expect(callback?.body.data.error?.message).toEndWith(long.slice(0, 200))
+    const job = await small.waitForStatus(id, 'delivered')
+    expect(job.attempts.llm).toBe(1)
+    expect(job.response).toBeNull()
+    expect(small.llm.calls).toHaveLength(1)
+    expect((await fetch(`${small.url}/conversations/verbose`)).status).toBe(404)
+
+    const next = await small.send('and now briefly', { conversation_id: 'verbose' })
+    await small.sink.waitForJob(next.id)
+    const call = small.llm.calls.find((c) => c.body.messages.at(-1)?.content === 'and now briefly')
+    expect(call?.body.messages.map((m) => m.content)).toEqual([
+      'You are a helpful assistant.',
+      'and now briefly',
+    ])
+  } finally {
+    await small.close()
+  }
+})

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { apiError } from './support/fake-llm.ts'
 import { startTestRelay, TEST_LLM_KEY, type TestRelay } from './support/relay.ts'
 
 const ALICE = 'alice-key-0123456789abcdef'
@@ -107,6 +108,32 @@ describe('secrets stay secret', () => {
       expect(logs).not.toContain(secret)
       expect(callbacks).not.toContain(secret)
       for (const body of responses) expect(body).not.toContain(secret)
+    }
+  })
+
+  test('an LLM API that echoes the key in its error: scrubbed from the logs, the job and the job.failed callback', async () => {
+    const unknownKey = 'sk-or-v1-0a1b2c3d4e5f60718293a4b5c6d7e8f9'
+    relay.llm.next(() =>
+      apiError(
+        401,
+        `Invalid key: Bearer ${TEST_LLM_KEY} (also seen: ${ALICE}, ${SECRET}, ${encodeURIComponent(SECRET)}, ${unknownKey})`,
+      ),
+    )
+    const job = await send(ALICE, { message: 'echo my key', conversation_id: 'echoed-key' })
+    const [callback] = await relay.sink.waitForJob(job.id)
+    expect(callback?.body.type).toBe('job.failed')
+    expect(callback?.body.data.error?.code).toBe('llm_auth')
+    expect(callback?.body.data.error?.message).toContain(
+      'Invalid key: Bearer [redacted] (also seen: [redacted]',
+    )
+    const view = await (await fetch(`${relay.url}/jobs/${job.id}`, { headers: as(ALICE) })).text()
+    expect(view).toContain('Invalid key: Bearer [redacted]')
+    const logs = relay.logs.join('\n')
+    expect(logs).toContain('Invalid key: Bearer [redacted]')
+    for (const secret of [TEST_LLM_KEY, ALICE, SECRET, SECRET.slice('whsec_'.length), unknownKey]) {
+      expect(logs).not.toContain(secret)
+      expect(view).not.toContain(secret)
+      expect(callback?.raw).not.toContain(secret)
     }
   })
 })

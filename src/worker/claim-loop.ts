@@ -12,6 +12,8 @@ export interface ClaimLoopOptions {
   pools: SlotPools
   workerId: string
   leaseMs: number
+  /** True while claims must wait (stage writes wait for the store to come back). */
+  holdClaims(): boolean
   /** Starts a claimed job; false when this process is working on it already (nothing started). */
   onClaimed(job: Job): boolean
 }
@@ -55,31 +57,10 @@ export class ClaimLoop {
   }
 
   private async pump(): Promise<void> {
-    const { store, budget, clock, pools } = this.o
     let retryIn: number | undefined
     try {
-      do {
-        this.again = false
-        const llmFree = pools.llmFree
-        const deliveryFree = pools.deliveryFree
-        const now = clock.now()
-        // Slots are taken before the claim and the unused ones given back, so two instances
-        // sharing one budget never start more calls than it allows.
-        const slots = llmFree > 0 ? await budget.take(llmFree, now) : 0
-        const wanted = slots + deliveryFree
-        if (wanted === 0) break
-        const jobs = await store.claimJobs({
-          workerId: this.o.workerId,
-          now,
-          leaseMs: this.o.leaseMs,
-          limit: wanted,
-          llmLimit: slots,
-          deliveryLimit: deliveryFree,
-        })
-        const calls = jobs.filter((job) => this.o.onClaimed(job) && job.status === 'processing').length
-        if (calls < slots) await budget.giveBack(slots - calls, now)
-        if (jobs.length === wanted) this.again = true
-      } while (this.again && this.running)
+      if (this.o.holdClaims()) retryIn = CLAIM_RETRY_MS
+      else await this.claimWhileFree()
     } catch (error) {
       this.o.logger.error({ err: error }, 'claiming jobs failed; trying again shortly')
       retryIn = CLAIM_RETRY_MS
@@ -87,6 +68,33 @@ export class ClaimLoop {
       this.pumping = false
     }
     await this.schedule(retryIn)
+  }
+
+  /** Claims round after round while every free slot found a job (more may be due). */
+  private async claimWhileFree(): Promise<void> {
+    const { store, budget, clock, pools } = this.o
+    do {
+      this.again = false
+      const llmFree = pools.llmFree
+      const deliveryFree = pools.deliveryFree
+      const now = clock.now()
+      // Slots are taken before the claim and the unused ones given back, so two instances
+      // sharing one budget never start more calls than it allows.
+      const slots = llmFree > 0 ? await budget.take(llmFree, now) : 0
+      const wanted = slots + deliveryFree
+      if (wanted === 0) return
+      const jobs = await store.claimJobs({
+        workerId: this.o.workerId,
+        now,
+        leaseMs: this.o.leaseMs,
+        limit: wanted,
+        llmLimit: slots,
+        deliveryLimit: deliveryFree,
+      })
+      const calls = jobs.filter((job) => this.o.onClaimed(job) && job.status === 'processing').length
+      if (calls < slots) await budget.giveBack(slots - calls, now)
+      if (jobs.length === wanted) this.again = true
+    } while (this.again && this.running)
   }
 
   private async schedule(retryIn: number | undefined): Promise<void> {

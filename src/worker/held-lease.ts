@@ -1,6 +1,6 @@
-import { type Clock, sleep, type Timer } from '../clock.ts'
+import type { Clock, Timer } from '../clock.ts'
 import type { Logger } from '../log.ts'
-import { type Store, StoreUnavailableError } from '../store/store.ts'
+import type { Store } from '../store/store.ts'
 
 export interface HeldLeaseOptions {
   store: Store
@@ -52,70 +52,5 @@ export class HeldLease {
   /** Stops renewing; before the lease is given back, so no renewal lands after it. */
   end(): void {
     this.timer.cancel()
-  }
-}
-
-/** The waits between tries of a stage's last write while the store fails: 100 ms, doubling to 5 s. */
-const FIRST_WAIT_MS = 100
-const LONGEST_WAIT_MS = 5000
-/** A write the store keeps refusing while it answers renewals is no outage: given up after this many tries. */
-const REFUSALS = 3
-
-export type StageWrite<T> = { written: true; value: T } | { written: false }
-
-/**
- * How long a stage's last write is tried. `lease lost`: until the store says the job is another's
- * (an answer or a failure, which keep the job leased). `lease runs out`: only while the lease
- * surely holds (a retry or a callback attempt, which give the job up: once the lease may have run
- * out, the job is claimed again and the stage done again, and a late write would spoil that).
- */
-export type WriteUntil = 'lease lost' | 'lease runs out'
-
-/**
- * Runs the write that ends a job's stage (its answer, retry, failure or callback attempt) until
- * it lands, with backoff on the clock: what the stage produced (an LLM answer above all) is kept
- * in memory through a database outage instead of being thrown away and asked for again.
- * `{ written: false }`: the job is no longer ours to write.
- */
-export async function writeWhileLeased<T>(
-  write: () => Promise<T>,
-  lease: HeldLease,
-  until: WriteUntil,
-  clock: Clock,
-  log: Logger,
-  what: string,
-): Promise<StageWrite<T>> {
-  let wait = FIRST_WAIT_MS
-  let refusals = 0
-  for (let tries = 1; ; tries++) {
-    try {
-      const value = await write()
-      if (tries > 1) log.info({ outcome: 'stored', tries }, `${what} stored after the store came back`)
-      return { written: true, value }
-    } catch (error) {
-      if (tries === 1)
-        log.warn(
-          { err: error, outcome: 'store_unavailable' },
-          `${what} could not be stored; kept, trying again`,
-        )
-      await sleep(clock, wait)
-      wait = Math.min(wait * 2, LONGEST_WAIT_MS)
-      const outage = error instanceof StoreUnavailableError
-      // An error not known as an outage: a renewal tells a store that is away from one that
-      // refuses this write (then it is given up after a few tries, as a fault of the write).
-      const held = lease.isLost ? false : outage ? undefined : await lease.renew().catch(() => undefined)
-      if (held === false) {
-        log.warn({ outcome: 'lease_lost' }, `${what} was not stored: the job is another worker's now`)
-        return { written: false }
-      }
-      if (until === 'lease runs out' && lease.mayHaveRunOut) {
-        log.warn(
-          { outcome: 'lease_lost' },
-          `${what} was not stored before the lease ran out; the job will be done again`,
-        )
-        return { written: false }
-      }
-      if (held === true && ++refusals >= REFUSALS) throw error
-    }
   }
 }

@@ -7,10 +7,11 @@ import { buildPrompt } from '../llm/prompt.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { Job, Store } from '../store/store.ts'
-import { HeldLease, type StageWrite, type WriteUntil, writeWhileLeased } from './held-lease.ts'
+import { HeldLease } from './held-lease.ts'
 import { type ActivePause, pauseMessage, type RateLimitPauses } from './rate-limit-pauses.ts'
 import { type LlmRetryPolicy, planDelivery, planLlmRetry, type RateLimitPause } from './retry-policy.ts'
 import type { Slot, SlotPools } from './slots.ts'
+import { type StageWrite, type StoreWaits, type WriteUntil, writeWhileLeased } from './stage-write.ts'
 
 export interface PipelineOptions {
   store: Store
@@ -22,6 +23,7 @@ export interface PipelineOptions {
   metrics: RelayMetrics
   pools: SlotPools
   pauses: RateLimitPauses
+  waits: StoreWaits
   workerId: string
   leaseMs: number
   historyMaxMessages: number
@@ -109,7 +111,8 @@ export class Pipeline {
     write: () => Promise<T>,
   ): Promise<StageWrite<T>> {
     if (until === 'lease runs out') this.letGo(run)
-    const written = writeWhileLeased(write, run.lease, until, this.o.clock, log, what)
+    const { clock, waits } = this.o
+    const written = writeWhileLeased(write, { lease: run.lease, until, clock, log, waits, what })
     this.o.pools.leave(run.slot)
     return written
   }

@@ -9,6 +9,7 @@ import { ClaimLoop } from './claim-loop.ts'
 import { Pipeline } from './pipeline.ts'
 import { type ActivePause, RateLimitPauses } from './rate-limit-pauses.ts'
 import { type Slot, SlotPools } from './slots.ts'
+import { StoreWaits } from './stage-write.ts'
 
 export interface WorkerOptions {
   store: Store
@@ -40,6 +41,7 @@ export class Worker {
   private readonly inFlight = new Set<Promise<void>>()
   private readonly pools: SlotPools
   private readonly pauses = new RateLimitPauses()
+  private readonly waits = new StoreWaits()
   private readonly pipeline: Pipeline
   private readonly loop: ClaimLoop
 
@@ -49,9 +51,15 @@ export class Worker {
       ...o,
       pools: this.pools,
       pauses: this.pauses,
+      waits: this.waits,
       llmRetry: { schedule: o.llmRetrySchedule, maxPauseMs: o.llmMaxPauseMs },
     })
-    this.loop = new ClaimLoop({ ...o, pools: this.pools, onClaimed: (job) => this.track(job) })
+    this.loop = new ClaimLoop({
+      ...o,
+      pools: this.pools,
+      holdClaims: () => this.waits.any,
+      onClaimed: (job) => this.track(job),
+    })
   }
 
   get activeJobs(): number {

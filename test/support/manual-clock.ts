@@ -68,6 +68,29 @@ export class ManualClock implements Clock {
     return true
   }
 
+  /**
+   * Moves time on in steps of `stepMs` until `check` holds, letting real I/O (HTTP, the
+   * database) run between the steps: for timers that work still under way has yet to set.
+   */
+  async advanceUntil<T>(
+    stepMs: number,
+    check: () => T | undefined | false | Promise<T | undefined | false>,
+    what: string,
+    timeoutMs = 10_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const value = await check()
+      if (value !== undefined && value !== false) return value
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out after ${timeoutMs} ms (real) waiting for ${what}; the clock is at ${this.current}`,
+        )
+      await this.advance(stepMs)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  }
+
   private nextDue(target: number): Pending | undefined {
     let best: Pending | undefined
     for (const p of this.pending) {
