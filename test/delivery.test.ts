@@ -1,14 +1,37 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Webhook } from 'standardwebhooks'
-import { startTestRelay, type TestRelay } from './support/relay.ts'
+import { ManualClock } from './support/manual-clock.ts'
+import { type JobView, startTestRelay, type TestRelay } from './support/relay.ts'
 
 const SECRET = `whsec_${Buffer.from('a-test-signing-secret-of-32-bytes').toString('base64')}`
 
+// Callback retries wait on this clock (CALLBACK_RETRY_SCHEDULE is 20ms,20ms): the tests move it.
+// It starts at the real time, so that signatures verify against the receiver's clock.
+const clock = new ManualClock(Date.now())
 let relay: TestRelay
 beforeAll(async () => {
-  relay = await startTestRelay({ CALLBACK_SECRET: SECRET, CALLBACK_TIMEOUT: '300ms' })
+  relay = await startTestRelay({ CALLBACK_SECRET: SECRET, CALLBACK_TIMEOUT: '300ms' }, { clock })
 })
 afterAll(() => relay.close())
+
+/** Moves the clock in the retry schedule's 20 ms steps until the job has `count` callback attempts. */
+const attemptsAfterRetries = (id: string, count: number) =>
+  clock.advanceUntil(
+    20,
+    () => relay.sink.forJob(id).length >= count && relay.sink.forJob(id),
+    `${count} callbacks for job ${id}`,
+  )
+
+/** Moves the clock in 20 ms steps until the job is `status`. */
+const statusAfterRetries = (id: string, status: string) =>
+  clock.advanceUntil(
+    20,
+    async (): Promise<JobView | false> => {
+      const view = await relay.job(id)
+      return view.status === status && view
+    },
+    `job ${id} to be ${status}`,
+  )
 
 const headersOf = (h: Headers) => Object.fromEntries(h.entries())
 
@@ -41,7 +64,9 @@ describe('callbacks', () => {
   test('failing twice then succeeding: one LLM call, three attempts, one webhook-id', async () => {
     relay.sink.respond(500, 503)
     const { id } = await relay.send('deliver me eventually', { conversation_id: 'flaky' })
-    const callbacks = await relay.sink.waitForJob(id, 3)
+    const firstAt = clock.now()
+    const callbacks = await attemptsAfterRetries(id, 3)
+    expect(clock.now()).toBeGreaterThanOrEqual(firstAt + 40)
     expect(new Set(callbacks.map((c) => c.headers.get('webhook-id')))).toEqual(new Set([id]))
     expect(new Set(callbacks.map((c) => c.raw)).size).toBe(1)
     const job = await relay.waitForStatus(id, 'delivered')
@@ -64,7 +89,7 @@ describe('callbacks', () => {
   test('a callback that never succeeds ends dead, and redelivery sends the stored answer again', async () => {
     relay.sink.fail(500)
     const { id } = await relay.send('doomed delivery', { conversation_id: 'dead-end' })
-    const dead = await relay.waitForStatus(id, 'dead')
+    const dead = await statusAfterRetries(id, 'dead')
     expect(dead.attempts.delivery).toBe(3)
     expect(dead.response).toBe('echo: doomed delivery')
     expect(relay.sink.forJob(id)).toHaveLength(3)
@@ -99,7 +124,7 @@ describe('callbacks', () => {
   test('a redirect is a failed attempt and is not followed', async () => {
     relay.sink.respond(302)
     const { id } = await relay.send('redirect me', { conversation_id: 'redirect' })
-    const callbacks = await relay.sink.waitForJob(id, 2)
+    const callbacks = await attemptsAfterRetries(id, 2)
     expect(callbacks.map((c) => c.path)).toEqual(['/hook', '/hook'])
     expect(relay.sink.received.some((r) => r.path === '/redirected')).toBe(false)
     const job = await relay.waitForStatus(id, 'delivered')
@@ -113,7 +138,7 @@ describe('callbacks', () => {
     closed.stop(true)
     const response = await relay.post({ message: 'nobody home', callback_url: url, conversation_id: 'gone' })
     const { id } = (await response.json()) as { id: string }
-    const job = await relay.waitForStatus(id, 'dead')
+    const job = await statusAfterRetries(id, 'dead')
     expect(job.deliveries).toHaveLength(3)
     expect(job.deliveries.every((d) => d.error?.code === 'callback_connection')).toBe(true)
   })
@@ -134,7 +159,7 @@ describe('callbacks', () => {
         conversation_id: 'slow-cb',
       })
       const { id } = (await response.json()) as { id: string }
-      const job = await relay.waitForStatus(id, 'dead')
+      const job = await statusAfterRetries(id, 'dead')
       expect(job.deliveries.map((d) => d.error?.code)).toEqual([
         'callback_timeout',
         'callback_timeout',

@@ -1,12 +1,26 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { apiError, completion } from './support/fake-llm.ts'
+import { ManualClock } from './support/manual-clock.ts'
 import { startTestRelay, TEST_LLM_KEY, type TestRelay } from './support/relay.ts'
 
+// Retries wait on this clock (LLM_RETRY_SCHEDULE is 20ms,20ms,20ms): the tests move it.
+const clock = new ManualClock(Date.now())
 let relay: TestRelay
 beforeAll(async () => {
-  relay = await startTestRelay({ LLM_FALLBACK_MODELS: 'backup/one,backup/two', APP_NAME: 'relay-tests' })
+  relay = await startTestRelay(
+    { LLM_FALLBACK_MODELS: 'backup/one,backup/two', APP_NAME: 'relay-tests' },
+    { clock },
+  )
 })
 afterAll(() => relay.close())
+
+/** Moves the clock in the retry schedule's 20 ms steps until the job's callback arrives. */
+const callbacksAfterRetries = (id: string) =>
+  clock.advanceUntil(
+    20,
+    () => relay.sink.forJob(id).length > 0 && relay.sink.forJob(id),
+    `the callback of job ${id} after its retries`,
+  )
 
 async function historyOf(conversation: string): Promise<number> {
   const response = await fetch(`${relay.url}/conversations/${conversation}`)
@@ -46,8 +60,11 @@ describe('transient LLM errors are retried', () => {
     test(`${name}, then success: answered once, two LLM attempts`, async () => {
       relay.llm.next(failure)
       const conversation = `transient-${name.replace(/\W+/g, '-')}`
+      const failedAt = clock.now()
       const { id } = await relay.send(`try ${name}`, { conversation_id: conversation })
-      const callbacks = await relay.sink.waitForJob(id)
+      const callbacks = await callbacksAfterRetries(id)
+      // The second attempt waited for the schedule's 20 ms on the clock.
+      expect(clock.now()).toBeGreaterThanOrEqual(failedAt + 20)
       expect(callbacks).toHaveLength(1)
       expect(callbacks[0]?.body.type).toBe('job.completed')
       expect(callbacks[0]?.body.data.response).toBe(`echo: try ${name}`)
@@ -65,8 +82,10 @@ describe('transient LLM errors are retried', () => {
       () => apiError(503, 'down'),
       () => apiError(503, 'still down'),
     )
+    const startedAt = clock.now()
     const { id } = await relay.send('never works', { conversation_id: 'exhausted' })
-    const [callback] = await relay.sink.waitForJob(id)
+    const [callback] = await callbacksAfterRetries(id)
+    expect(clock.now()).toBeGreaterThanOrEqual(startedAt + 60)
     expect(callback?.body.type).toBe('job.failed')
     expect(callback?.body.data.response).toBeNull()
     expect(callback?.body.data.error).toEqual({
@@ -128,18 +147,19 @@ test('without an LLM key the relay starts and jobs fail with llm_auth', async ()
 })
 
 test('a 429 whose quota resets past the retry schedule waits for the reset without burning attempts', async () => {
-  const limited = await startTestRelay({ LLM_RETRY_SCHEDULE: '10ms' })
+  const quotaClock = new ManualClock(Date.now())
+  const limited = await startTestRelay({ LLM_RETRY_SCHEDULE: '10ms' }, { clock: quotaClock })
   try {
-    const resetAt = Date.now() + 400
+    const resetAt = quotaClock.now() + 400
     limited.llm.next(() => apiError(429, 'daily limit', { 'x-ratelimit-reset': String(resetAt) }))
     const { id } = await limited.send('quota please')
     await limited.llm.waitForCalls(1)
     // Waiting for the reset: queued, the attempt given back.
     const waiting = await limited.waitForStatus(id, 'queued')
     expect(waiting.error?.code).toBe('llm_rate_limited')
-    await limited.sink.waitForJob(id)
+    await quotaClock.advanceUntil(100, () => limited.sink.forJob(id).length > 0, 'the call after the reset')
     expect(limited.llm.calls).toHaveLength(2)
-    expect(Date.now()).toBeGreaterThanOrEqual(resetAt)
+    expect(quotaClock.now()).toBeGreaterThanOrEqual(resetAt)
     const job = await limited.waitForStatus(id, 'delivered')
     expect(job.attempts.llm).toBe(1)
     expect(job.response).toBe('echo: quota please')
