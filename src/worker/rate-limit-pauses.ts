@@ -14,9 +14,15 @@ export class RateLimitPauses {
   private readonly models = new Map<string, number>()
   private account = 0
 
-  pause(pause: RateLimitPause, model: string): void {
-    if (pause.scope === 'account') this.account = Math.max(this.account, pause.until)
-    else this.models.set(model, Math.max(this.models.get(model) ?? 0, pause.until))
+  /** Notes a pause (of `model`, or of the account); returns it as it now stands. */
+  pause(pause: RateLimitPause, model: string): ActivePause {
+    if (pause.scope === 'account') {
+      this.account = Math.max(this.account, pause.until)
+      return { scope: 'account', until: this.account }
+    }
+    const until = Math.max(this.models.get(model) ?? 0, pause.until)
+    this.models.set(model, until)
+    return { scope: 'model', model, until }
   }
 
   /** The pause that holds a call to `model` at `now`, the later one when both do. */

@@ -6,6 +6,8 @@ import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { Job, Store } from '../store/store.ts'
 import { ClaimLoop } from './claim-loop.ts'
+import { DeliveryStage } from './delivery-stage.ts'
+import { LlmStage } from './llm-stage.ts'
 import { Pipeline } from './pipeline.ts'
 import { type ActivePause, RateLimitPauses } from './rate-limit-pauses.ts'
 import { type Slot, SlotPools } from './slots.ts'
@@ -50,9 +52,13 @@ export class Worker {
     this.pipeline = new Pipeline({
       ...o,
       pools: this.pools,
-      pauses: this.pauses,
       waits: this.waits,
-      llmRetry: { schedule: o.llmRetrySchedule, maxPauseMs: o.llmMaxPauseMs },
+      llmStage: new LlmStage({
+        ...o,
+        pauses: this.pauses,
+        llmRetry: { schedule: o.llmRetrySchedule, maxPauseMs: o.llmMaxPauseMs },
+      }),
+      deliveryStage: new DeliveryStage(o),
     })
     this.loop = new ClaimLoop({
       ...o,
