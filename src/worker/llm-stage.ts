@@ -74,8 +74,9 @@ export class LlmStage {
     metrics.llmErrors.inc({ code: result.failure.code, model: job.model })
     const plan = planLlmRetry(result.failure, job.llmAttempts, now, this.o.llmRetry)
     const error: JobError = { code: result.failure.code, message: this.o.scrub(result.failure.message) }
-    if (plan.pause) error.message += `; ${pauseMessage(await this.pauseCalls(plan.pause, job.model))}`
+    const pause = plan.pause && (await this.pauseCalls(plan.pause, job.model))
     if (!plan.retry) return this.fail(job, run, error, now, log)
+    if (pause) error.message += `; ${pauseMessage(pause)}`
     const { at, countAttempt } = plan.retry
     await run.finishStage('lease runs out', log, 'the LLM retry', () =>
       store.recordLlmRetry(job.id, workerId, error, at, countAttempt, now),
