@@ -1,43 +1,34 @@
+import type { CallbackPayload } from '../contract/callback-payload.ts'
+import type { JobError } from '../job.ts'
 import type { Job } from '../store/store.ts'
 
-export interface CallbackPayload {
-  type: 'job.completed' | 'job.failed'
-  timestamp: string
-  data: {
-    id: string
-    conversation_id: string
-    sequence: number
-    message: string
-    response: string | null
-    error: Job['error']
-    model: string
-    usage: Job['usage']
-    metadata: Job['metadata']
-    created_at: string
-    completed_at: string | null
+export type { CallbackPayload } from '../contract/callback-payload.ts'
+
+const iso = (ms: number): string => new Date(ms).toISOString()
+
+// Every failure is stored with its error; were one not, the receiver would still get the promised shape.
+const UNRECORDED: JobError = { code: 'llm_error', message: 'The job failed without a recorded reason.' }
+
+function data<R extends string | null, E extends JobError | null>(job: Job, response: R, error: E) {
+  return {
+    id: job.id,
+    conversation_id: job.conversationId,
+    sequence: job.sequence,
+    message: job.message,
+    response,
+    error,
+    model: job.model,
+    usage: job.usage,
+    metadata: job.metadata,
+    created_at: iso(job.createdAt),
+    completed_at: job.completedAt === null ? null : iso(job.completedAt),
   }
 }
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
-
 /** The Standard Webhooks envelope; the same bytes on every attempt but for the header timestamp. */
 export function callbackPayload(job: Job): CallbackPayload {
-  const failed = job.response === null
-  return {
-    type: failed ? 'job.failed' : 'job.completed',
-    timestamp: iso(job.completedAt ?? job.updatedAt) as string,
-    data: {
-      id: job.id,
-      conversation_id: job.conversationId,
-      sequence: job.sequence,
-      message: job.message,
-      response: job.response,
-      error: failed ? job.error : null,
-      model: job.model,
-      usage: job.usage,
-      metadata: job.metadata,
-      created_at: iso(job.createdAt) as string,
-      completed_at: iso(job.completedAt),
-    },
-  }
+  const timestamp = iso(job.completedAt ?? job.updatedAt)
+  return job.response === null
+    ? { type: 'job.failed', timestamp, data: data(job, null, job.error ?? UNRECORDED) }
+    : { type: 'job.completed', timestamp, data: data(job, job.response, null) }
 }

@@ -1,21 +1,132 @@
-type Operation = { responses?: Record<string, { content?: Record<string, unknown> }> }
+import { isOpenPath } from './auth.ts'
+import { HEADERS, type ProblemContext, problemResponse } from './openapi-problems.ts'
+import { jsonSchemaOf, normalizeSchema } from './openapi-schema.ts'
+import { callbackSchemas, callbackWebhooks } from './openapi-webhooks.ts'
+import { ProblemSchema } from './problem.ts'
 
 /**
- * The generator files every response under application/json; ours say what they send:
- * problems as application/problem+json, 204 with no body.
+ * What Elysia's generator leaves out or gets wrong, added document-wide so every route,
+ * present and future, gets it: the API-key security schemes and the errors any protected
+ * route can answer (401, 429, 503; 422 for a path parameter), problems as
+ * application/problem+json with an example each, the callbacks under `webhooks`, and
+ * OpenAPI 3.1 schemas (no `nullable`, integers as integers).
  */
-export function correctOpenApiDocument(document: unknown): unknown {
-  const paths = (document as { paths?: Record<string, Record<string, Operation>> }).paths ?? {}
-  for (const operations of Object.values(paths)) {
-    for (const operation of Object.values(operations)) {
-      for (const [status, response] of Object.entries(operation.responses ?? {})) {
-        if (status === '204') delete response.content
-        const json = response.content?.['application/json']
-        if (Number(status) >= 400 && json && response.content) {
-          response.content = { 'application/problem+json': json }
-        }
-      }
-    }
+
+type Response = { description?: string; headers?: Record<string, unknown>; content?: Record<string, unknown> }
+type Operation = {
+  parameters?: { in?: string }[]
+  requestBody?: unknown
+  responses?: Record<string, Response>
+  security?: Record<string, string[]>[]
+}
+type Document = {
+  info?: Record<string, unknown>
+  servers?: unknown[]
+  tags?: { name: string; description?: string }[]
+  paths?: Record<string, Record<string, Operation>>
+  components?: Record<string, Record<string, unknown> | undefined>
+  webhooks?: Record<string, unknown>
+}
+
+// Outside the request rate limit (app.ts skips them), though not outside the failed-key lockout.
+const NOT_RATE_LIMITED = new Set(['/metrics'])
+
+const SECURITY_SCHEMES = {
+  bearerAuth: {
+    type: 'http',
+    scheme: 'bearer',
+    description:
+      'An API key from `API_KEYS` as `Authorization: Bearer <key>`. Without `API_KEYS` the API is open.',
+  },
+  apiKeyHeader: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-API-Key',
+    description: 'The same key as `X-API-Key: <key>`.',
+  },
+}
+const KEY_REQUIRED: Record<string, string[]>[] = [{ bearerAuth: [] }, { apiKeyHeader: [] }]
+
+const isProblem = (response: Response): boolean => {
+  const json = response.content?.['application/json'] as { schema?: { required?: string[] } } | undefined
+  const required = json?.schema?.required ?? []
+  return ['type', 'title', 'status'].every((field) => required.includes(field))
+}
+
+function correctOperation(path: string, operation: Operation): void {
+  operation.responses ??= {}
+  const responses = operation.responses
+  const open = isOpenPath(path)
+  const context: ProblemContext = {
+    path,
+    hasBody: operation.requestBody !== undefined,
+    rateLimited: !open && !NOT_RATE_LIMITED.has(path),
   }
+  const statuses = new Set(Object.keys(responses).map(Number))
+  if (!open) for (const status of [401, 429, 503]) statuses.add(status)
+  if (operation.parameters?.some((p) => p.in === 'path')) statuses.add(422)
+  for (const status of [...statuses].sort()) {
+    const given = responses[status]
+    if (status === 204 && given) delete given.content
+    if (status < 400 || (given && !isProblem(given))) continue
+    const problem = problemResponse(status, context)
+    if (problem) responses[status] = problem
+  }
+  // Bun's own answer, before any route runs; true of every route, and for the probes their only 4xx.
+  responses[431] = {
+    description: 'The request headers are larger than the HTTP server reads (16 KB). No body.',
+  }
+  operation.security = open ? [] : KEY_REQUIRED
+  if (path === '/webhook')
+    for (const status of ['200', '202'])
+      if (responses[status])
+        responses[status].headers = { Location: { $ref: '#/components/headers/Location' } }
+  for (const response of Object.values(responses))
+    for (const media of Object.values(response.content ?? {})) {
+      const schema = (media as { schema?: Record<string, unknown> }).schema
+      if (schema) normalizeSchema(schema)
+    }
+}
+
+function correct(document: Document): Document {
+  document.info = { ...document.info, license: { name: 'MIT', identifier: 'MIT' } }
+  if (!document.servers?.length)
+    document.servers = [{ url: '/', description: 'The relay serving this document.' }]
+  document.tags = [
+    ...(document.tags ?? []).filter((tag) => tag.name !== 'Callbacks'),
+    { name: 'Callbacks', description: 'What the relay POSTs to your `callback_url`.' },
+  ]
+  for (const [path, operations] of Object.entries(document.paths ?? {}))
+    for (const operation of Object.values(operations)) {
+      for (const parameter of operation.parameters ?? [])
+        normalizeSchema((parameter as { schema?: Record<string, unknown> }).schema ?? {})
+      const body = operation.requestBody as { content?: Record<string, { schema?: object }> } | undefined
+      for (const media of Object.values(body?.content ?? {}))
+        if (media.schema) normalizeSchema(media.schema as Record<string, unknown>)
+      correctOperation(path, operation)
+    }
+  document.components ??= {}
+  const components = document.components
+  components.schemas = {
+    ...components.schemas,
+    Problem: jsonSchemaOf(ProblemSchema),
+    ...callbackSchemas(),
+  }
+  components.headers = { ...components.headers, ...HEADERS }
+  components.securitySchemes = { ...components.securitySchemes, ...SECURITY_SCHEMES }
+  document.webhooks = { ...document.webhooks, ...callbackWebhooks() }
   return document
+}
+
+// The generator hands the same cached document to every request: correct a copy of it, once.
+const corrected = new WeakMap<object, unknown>()
+
+export function correctOpenApiDocument(document: unknown): unknown {
+  if (typeof document !== 'object' || document === null) return document
+  let done = corrected.get(document)
+  if (done === undefined) {
+    done = correct(JSON.parse(JSON.stringify(document)) as Document)
+    corrected.set(document, done)
+  }
+  return done
 }

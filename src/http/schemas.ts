@@ -1,6 +1,15 @@
-import { FormatRegistry } from '@sinclair/typebox'
+import { FormatRegistry, Type } from '@sinclair/typebox'
 import { type Static, t } from 'elysia'
-import { ERROR_CODES, JOB_STATUSES } from '../job.ts'
+import {
+  Timestamp as ContractTimestamp,
+  JobErrorSchema,
+  Nullable,
+  StringEnum,
+  UsageSchema,
+} from '../contract/fields.ts'
+import { JOB_STATUSES } from '../job.ts'
+
+export { JobErrorSchema, UsageSchema } from '../contract/fields.ts'
 
 export const CONVERSATION_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$'
 export const METADATA_MAX_BYTES = 4096
@@ -73,7 +82,7 @@ export function webhookBodySchema(maxMessageChars: number) {
 }
 export type WebhookBody = Static<ReturnType<typeof webhookBodySchema>>
 
-const Status = t.UnionEnum([...JOB_STATUSES], {
+const Status = StringEnum(JOB_STATUSES, {
   description:
     '`queued` waits for the LLM · `processing` the LLM call runs · `delivering` the answer is stored and the callback is being sent · `delivered` · `dead` every callback attempt failed (redeliverable).',
 })
@@ -91,23 +100,7 @@ export const WebhookAccepted = t.Object(
   { description: 'The job is committed and will be answered.' },
 )
 
-const ErrorCode = t.UnionEnum(Object.keys(ERROR_CODES) as [keyof typeof ERROR_CODES], {
-  description: Object.entries(ERROR_CODES)
-    .map(([code, text]) => `\`${code}\`: ${text}`)
-    .join('\n'),
-})
-
-export const JobErrorSchema = t.Object(
-  { code: ErrorCode, message: t.String({ description: 'A readable explanation.' }) },
-  { description: 'Why the job failed, or why the last attempt failed.' },
-)
-
-export const UsageSchema = t.Object(
-  { prompt_tokens: t.Integer(), completion_tokens: t.Integer(), total_tokens: t.Integer() },
-  { description: 'Token counts as the LLM API reported them.' },
-)
-
-const Timestamp = t.String({ format: 'date-time', examples: ['2026-01-01T12:00:00.000Z'] })
+const Timestamp = ContractTimestamp()
 
 export const JobView = t.Object(
   {
@@ -115,38 +108,39 @@ export const JobView = t.Object(
     conversation_id: t.String(),
     status: Status,
     message: t.String(),
-    response: t.Nullable(t.String({ description: 'The answer, once there is one.' })),
-    error: t.Nullable(JobErrorSchema),
+    response: Nullable(t.String({ description: 'The answer, once there is one.' })),
+    error: Nullable(JobErrorSchema),
     model: t.String({ description: 'The model asked for; once answered, the model that answered.' }),
-    usage: t.Nullable(UsageSchema),
-    metadata: t.Nullable(t.Record(t.String(), t.Unknown())),
+    usage: Nullable(UsageSchema),
+    metadata: Nullable(t.Record(t.String(), t.Unknown())),
     attempts: t.Object({
-      llm: t.Integer({ description: 'LLM calls started for this job.' }),
-      delivery: t.Integer({ description: 'Callback attempts made.' }),
+      llm: Type.Integer({ description: 'LLM calls started for this job.' }),
+      delivery: Type.Integer({ description: 'Callback attempts made.' }),
     }),
     deliveries: t.Array(
       t.Object({
-        attempt: t.Integer(),
+        attempt: Type.Integer(),
         at: Timestamp,
-        status_code: t.Nullable(t.Integer()),
-        error: t.Nullable(JobErrorSchema),
-        duration_ms: t.Integer(),
+        status_code: Nullable(Type.Integer()),
+        error: Nullable(JobErrorSchema),
+        duration_ms: Type.Integer(),
       }),
       { description: 'Every callback attempt, oldest first.' },
     ),
     created_at: Timestamp,
     updated_at: Timestamp,
-    completed_at: t.Nullable(Timestamp),
+    completed_at: Nullable(Timestamp),
   },
   { description: 'A job and everything that happened to it.' },
 )
+export type JobView = Static<typeof JobView>
 
 export const ConversationView = t.Object(
   {
     id: t.String(),
     messages: t.Array(
       t.Object({
-        role: t.UnionEnum(['user', 'assistant']),
+        role: StringEnum(['user', 'assistant'] as const),
         content: t.String(),
         job_id: t.String(),
         created_at: Timestamp,
@@ -163,10 +157,10 @@ export const RedeliverAccepted = t.Object(
 )
 
 export const Health = t.Object({ status: t.Literal('ok') })
-const CheckState = t.UnionEnum(['pass', 'fail'])
+const CheckState = StringEnum(['pass', 'fail'] as const)
 export const Readiness = t.Object(
   {
-    status: t.UnionEnum(['ready', 'unavailable']),
+    status: StringEnum(['ready', 'unavailable'] as const),
     checks: t.Object(
       {
         accepting: t.Optional(CheckState),
@@ -180,6 +174,7 @@ export const Readiness = t.Object(
     ),
   },
   {
+    description: '`ready` (200) when every check passes, else `unavailable` (503).',
     examples: [
       { status: 'ready', checks: { accepting: 'pass', database: 'pass', redis: 'pass' } },
       { status: 'unavailable', checks: { accepting: 'pass', database: 'pass', redis: 'fail' } },

@@ -1,4 +1,4 @@
-import type { CallbackPayload } from '../../src/delivery/payload.ts'
+import type { CallbackPayload } from '../../src/contract/callback-payload.ts'
 import { Signal } from './signal.ts'
 
 export interface Received {

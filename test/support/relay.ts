@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { parseConfig } from '../../src/config/config.ts'
+import type { JobView } from '../../src/http/schemas.ts'
 import { createLogger } from '../../src/log.ts'
 import { type Relay, type RelayParts, startRelay } from '../../src/main.ts'
 import { CallbackSink } from './callback-sink.ts'
@@ -45,29 +46,6 @@ export interface TestRelay extends Relay {
   waitForStatus(id: string, ...statuses: string[]): Promise<JobView>
   countJobs(): number
   close(): Promise<void>
-}
-
-export interface JobView {
-  id: string
-  conversation_id: string
-  status: string
-  message: string
-  response: string | null
-  error: { code: string; message: string } | null
-  model: string
-  usage: unknown
-  metadata: unknown
-  attempts: { llm: number; delivery: number }
-  deliveries: {
-    attempt: number
-    at: string
-    status_code: number | null
-    error: { code: string; message: string } | null
-    duration_ms: number
-  }[]
-  created_at: string
-  updated_at: string
-  completed_at: string | null
 }
 
 /** A real relay on 127.0.0.1 with a temp SQLite file, a fake LLM and a callback sink. */

@@ -1,0 +1,181 @@
+/**
+ * The error responses of the OpenAPI document: what each status means here, the headers that
+ * come with it, and one example of each (Swagger UI would otherwise invent one from the schema).
+ */
+
+export const PROBLEM_SCHEMA_REF = { $ref: '#/components/schemas/Problem' }
+
+export const EXAMPLE_JOB_ID = '01a213ab-1cdb-75ba-8eea-470df95e15a7'
+const EXAMPLE_CONVERSATION_ID = 'customer-42'
+
+const header = (name: string) => ({ $ref: `#/components/headers/${name}` })
+
+/** Response headers the error responses (and the 202) refer to. */
+export const HEADERS = {
+  'Retry-After': {
+    description: 'Seconds to wait before trying again.',
+    required: true,
+    schema: { type: 'integer', minimum: 0, examples: [5] },
+  },
+  'RateLimit-Limit': {
+    description: 'Requests allowed per window for this client (`RATE_LIMIT_MAX`).',
+    schema: { type: 'integer', minimum: 1, examples: [60] },
+  },
+  'RateLimit-Remaining': {
+    description: 'Requests left in the current window.',
+    schema: { type: 'integer', minimum: 0, examples: [0] },
+  },
+  'RateLimit-Reset': {
+    description: 'Seconds until the window ends.',
+    schema: { type: 'integer', minimum: 0, examples: [42] },
+  },
+  'WWW-Authenticate': {
+    description: 'The scheme to authenticate with.',
+    required: true,
+    schema: { type: 'string', examples: ['Bearer realm="llm-relay"'] },
+  },
+  Location: {
+    description: 'The job’s path: `GET` it to follow the job.',
+    required: true,
+    schema: { type: 'string', examples: [`/jobs/${EXAMPLE_JOB_ID}`] },
+  },
+} as const
+
+/** Where an error can come from, for the example that fits it. */
+export interface ProblemContext {
+  path: string
+  /** The operation reads a request body (its 422 is about a field, not a path parameter). */
+  hasBody: boolean
+  /** Counted by the request rate limit (not only by the failed-key lockout). */
+  rateLimited: boolean
+}
+
+interface StatusText {
+  title: string
+  description: (c: ProblemContext) => string
+  example: (c: ProblemContext) => { detail: string; errors?: { field: string; message: string }[] }
+  headers?: (c: ProblemContext) => Record<string, unknown>
+}
+
+const STATUSES: Record<number, StatusText> = {
+  400: {
+    title: 'Bad Request',
+    description: () => 'The body is not valid JSON (or not valid UTF-8).',
+    example: () => ({ detail: 'The body is not valid JSON: JSON Parse error: Unterminated string' }),
+  },
+  401: {
+    title: 'Unauthorized',
+    description: () =>
+      'No API key, or not a valid one. Only when `API_KEYS` is set; send `Authorization: Bearer <key>` or `X-API-Key: <key>`.',
+    example: () => ({ detail: 'Send an API key as `Authorization: Bearer <key>` or `X-API-Key`.' }),
+    headers: () => ({ 'WWW-Authenticate': header('WWW-Authenticate') }),
+  },
+  404: {
+    title: 'Not Found',
+    description: (c) => (c.path.startsWith('/conversations') ? 'No such conversation.' : 'No such job.'),
+    example: (c) => ({
+      detail: c.path.startsWith('/conversations')
+        ? `No conversation ${EXAMPLE_CONVERSATION_ID}.`
+        : `No job ${EXAMPLE_JOB_ID}.`,
+    }),
+  },
+  409: {
+    title: 'Conflict',
+    description: () => 'The job is still in progress.',
+    example: () => ({
+      detail: 'Only a delivered or dead job can be redelivered; this one is still in progress.',
+    }),
+  },
+  413: {
+    title: 'Content Too Large',
+    description: () => 'The body is larger than `MAX_BODY_BYTES`; it was not read.',
+    example: () => ({ detail: 'The body is larger than 65536 bytes.' }),
+  },
+  415: {
+    title: 'Unsupported Media Type',
+    description: () => 'The body is not sent as `application/json`.',
+    example: () => ({ detail: 'Send the body as application/json (got "text/plain").' }),
+  },
+  422: {
+    title: 'Unprocessable Content',
+    description: (c) =>
+      c.hasBody
+        ? 'A field or header is not valid; `errors` names each. Nothing was accepted.'
+        : 'A path parameter is not valid; `errors` names it.',
+    example: (c) =>
+      c.hasBody
+        ? {
+            detail: 'The request body failed validation.',
+            errors: [
+              {
+                field: '/callback_url',
+                message:
+                  'must be an absolute http or https URL of at most 2048 characters, without user:password@',
+              },
+            ],
+          }
+        : {
+            detail: 'The params failed validation.',
+            errors: [{ field: '/id', message: 'must be at most 64 characters' }],
+          },
+  },
+  429: {
+    title: 'Too Many Requests',
+    description: (c) =>
+      c.rateLimited
+        ? 'Too many requests from this client in the window (`RATE_LIMIT_MAX` per `RATE_LIMIT_WINDOW`; then the `RateLimit-*` headers come too), or too many failed API keys from this address. Wait for `Retry-After`.'
+        : 'Too many failed API keys from this address. Wait for `Retry-After`.',
+    example: () => ({ detail: 'Too many requests: wait for the time in Retry-After, then try again.' }),
+    headers: (c) => ({
+      'Retry-After': header('Retry-After'),
+      ...(c.rateLimited
+        ? {
+            'RateLimit-Limit': header('RateLimit-Limit'),
+            'RateLimit-Remaining': header('RateLimit-Remaining'),
+            'RateLimit-Reset': header('RateLimit-Reset'),
+          }
+        : {}),
+    }),
+  },
+  503: {
+    title: 'Service Unavailable',
+    description: () =>
+      'The relay is shutting down, or its database does not answer; nothing was accepted. Try again after `Retry-After`.',
+    example: () => ({ detail: 'The relay is shutting down; try again in a moment.' }),
+    headers: () => ({ 'Retry-After': header('Retry-After') }),
+  },
+}
+
+/** `/jobs/{id}` as a request would name it. */
+function concretePath(path: string): string {
+  const id = path.startsWith('/conversations') ? EXAMPLE_CONVERSATION_ID : EXAMPLE_JOB_ID
+  return path.replace(/\{[^}]+\}/g, id)
+}
+
+/** The response object for an error status, or undefined for a status this file does not know. */
+export function problemResponse(
+  status: number,
+  context: ProblemContext,
+): Record<string, unknown> | undefined {
+  const text = STATUSES[status]
+  if (!text) return undefined
+  const example = { type: 'about:blank', title: text.title, status, ...text.example(context) }
+  const headers = text.headers?.(context)
+  return {
+    description: text.description(context),
+    ...(headers ? { headers } : {}),
+    content: {
+      'application/problem+json': {
+        schema: PROBLEM_SCHEMA_REF,
+        example: {
+          type: example.type,
+          title: example.title,
+          status,
+          detail: example.detail,
+          instance: concretePath(context.path),
+          ...(example.errors ? { errors: example.errors } : {}),
+        },
+      },
+    },
+  }
+}
