@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, setSystemTime, test } from 'bun:test'
 import { Webhook } from 'standardwebhooks'
+import { signWebhook } from '../src/delivery/signature.ts'
 import { ManualClock } from './support/manual-clock.ts'
 import { type JobView, startTestRelay, type TestRelay } from './support/relay.ts'
 
@@ -43,6 +44,32 @@ describe('callbacks', () => {
     const verified = new Webhook(SECRET).verify(callback.raw, headersOf(callback.headers))
     expect(verified).toEqual(callback.body)
     expect(callback.headers.get('webhook-signature')).toStartWith('v1,')
+  })
+
+  test('signWebhook gives the Standard Webhooks specification’s published test vector', () => {
+    const vector = {
+      secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      id: 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+      timestamp: 1614265330,
+      body: '{"test": 2432232314}',
+      signature: 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+    }
+    expect(signWebhook(vector.secret, vector.id, vector.timestamp, vector.body)).toBe(vector.signature)
+    const webhook = new Webhook(vector.secret)
+    expect(webhook.sign(vector.id, new Date(vector.timestamp * 1000), vector.body)).toBe(vector.signature)
+    const headers = {
+      'webhook-id': vector.id,
+      'webhook-timestamp': String(vector.timestamp),
+      'webhook-signature': vector.signature,
+    }
+    // verify() refuses timestamps 5 minutes off the clock: check the vector at its own time
+    // (synchronously, so nothing else runs while the clock is set back).
+    setSystemTime(new Date(vector.timestamp * 1000))
+    try {
+      expect(webhook.verify(vector.body, headers)).toEqual({ test: 2432232314 })
+    } finally {
+      setSystemTime()
+    }
   })
 
   test('a tampered body, another secret or an old timestamp fail verification', async () => {

@@ -11,6 +11,9 @@ import { CallbackSink } from './callback-sink.ts'
 import { FakeLlm } from './fake-llm.ts'
 import { eventually } from './signal.ts'
 
+/** The job view's type is the schema's (src/http/schemas.ts), not a copy. */
+export type { JobView } from '../../src/http/schemas.ts'
+
 export const TEST_LLM_KEY = 'sk-test-llm-key-0123456789abcdef'
 
 /** Environment for a relay under test: fast schedules, loopback callbacks allowed, quiet. */
