@@ -45,6 +45,7 @@ test('dependencies point inward: http and worker talk to ports, not to each othe
     llm: ['http', 'worker', 'store', 'delivery'],
     delivery: ['http', 'worker', 'llm'],
     config: ['http', 'worker', 'store', 'llm', 'delivery', 'limits'],
+    contract: ['http', 'worker', 'store', 'llm', 'delivery', 'limits', 'config'],
   }
   for (const [path, text] of await sources()) {
     const banned = forbidden[room(path)] ?? []

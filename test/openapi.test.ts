@@ -121,6 +121,8 @@ describe('the contract a client author reads', () => {
             : ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Retry-After'],
         )
       }
+      if (op.responses['503'])
+        expect(headerNames(op.responses['503']), `${route} 503`).toContain('Retry-After')
       if (op.parameters?.some((p) => p.in === 'path'))
         expect(op.responses['422'], `${route} documents its 422`).toBeDefined()
     }

@@ -72,6 +72,13 @@ function correctOperation(path: string, operation: Operation): void {
     const problem = problemResponse(status, context)
     if (problem) responses[status] = problem
   }
+  // Every 503 says when to come back, /ready's (which is not a problem) too.
+  const unavailable = responses[503]
+  if (unavailable)
+    unavailable.headers = {
+      ...unavailable.headers,
+      'Retry-After': { $ref: '#/components/headers/Retry-After' },
+    }
   // Bun's own answer, before any route runs; true of every route, and for the probes their only 4xx.
   responses[431] = {
     description: 'The request headers are larger than the HTTP server reads (16 KB). No body.',
