@@ -152,14 +152,21 @@ function concretePath(path: string): string {
   return path.replace(/\{[^}]+\}/g, id)
 }
 
-/** The response object for an error status, or undefined for a status this file does not know. */
-export function problemResponse(
+/** The response object of an error status, or undefined for a status this file does not know. */
+export function documentedProblem(
   status: number,
   context: ProblemContext,
 ): Record<string, unknown> | undefined {
   const text = STATUSES[status]
   if (!text) return undefined
-  const example = { type: 'about:blank', title: text.title, status, ...text.example(context) }
+  const { detail, errors } = text.example(context)
+  const example = {
+    type: 'about:blank',
+    title: text.title,
+    status,
+    detail,
+    instance: concretePath(context.path),
+  }
   const headers = text.headers?.(context)
   return {
     description: text.description(context),
@@ -167,14 +174,7 @@ export function problemResponse(
     content: {
       'application/problem+json': {
         schema: PROBLEM_SCHEMA_REF,
-        example: {
-          type: example.type,
-          title: example.title,
-          status,
-          detail: example.detail,
-          instance: concretePath(context.path),
-          ...(example.errors ? { errors: example.errors } : {}),
-        },
+        example: errors ? { ...example, errors } : example,
       },
     },
   }
