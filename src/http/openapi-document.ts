@@ -23,7 +23,6 @@ type Operation = {
 type Document = {
   info?: Record<string, unknown>
   servers?: unknown[]
-  tags?: { name: string; description?: string }[]
   paths?: Record<string, Record<string, Operation>>
   components?: Record<string, Record<string, unknown> | undefined>
   webhooks?: Record<string, unknown>
@@ -114,10 +113,6 @@ function correct(document: Document): Document {
   document.info = { ...document.info, license: { name: 'MIT', identifier: 'MIT' } }
   if (!document.servers?.length)
     document.servers = [{ url: '/', description: 'The relay serving this document.' }]
-  document.tags = [
-    ...(document.tags ?? []).filter((tag) => tag.name !== 'Callbacks'),
-    { name: 'Callbacks', description: 'What the relay POSTs to your `callback_url`.' },
-  ]
   for (const [path, operations] of Object.entries(document.paths ?? {}))
     for (const [method, operation] of Object.entries(operations)) correctOperation(method, path, operation)
   document.components ??= {}

@@ -71,7 +71,6 @@ export function callbackWebhooks(): Record<string, unknown> {
       {
         post: {
           operationId: event.operationId,
-          tags: ['Callbacks'],
           summary: event.summary,
           description: VERIFY,
           security: [],
