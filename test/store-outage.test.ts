@@ -3,11 +3,10 @@ import { afterAll, expect, test } from 'bun:test'
 import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { openOutsideWorld } from './support/outside-world.ts'
-import { dropSchema, freshSchema, POSTGRES_URL } from './support/postgres.ts'
+import { PostgresServer } from './support/postgres-server.ts'
 import { spawnRelay } from './support/process.ts'
 import { startTestRelay, testEnv } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
-import { TcpProxy } from './support/tcp-proxy.ts'
 
 const { dir, llm, sink, close } = openOutsideWorld('store-outage')
 afterAll(close)
@@ -88,33 +87,31 @@ test('a full disk answers 503 problem+json with Retry-After, accepts nothing, an
   }
 })
 
-test('PostgreSQL gone answers 503 with Retry-After, and its return is taken up without a restart', async () => {
-  const url = new URL(POSTGRES_URL)
-  const proxy = await new TcpProxy(url.hostname, Number(url.port || 5432)).start()
-  const schema = freshSchema('store_outage')
-  url.port = String(proxy.port)
-  url.searchParams.set('schema', schema)
-  const relay = await startTestRelay({ DATABASE_URL: url.toString(), RELAY_ROLE: 'api', LOG_LEVEL: 'info' })
+test('PostgreSQL stopped answers 503 with Retry-After and no error line; once it is back, 202 again', async () => {
+  const postgres = await PostgresServer.start()
   try {
-    const body = { message: 'hi', callback_url: `${relay.sink.url}/hook` }
-    expect((await relay.post(body)).status).toBe(202)
+    const relay = await startTestRelay({ DATABASE_URL: postgres.url, RELAY_ROLE: 'api', LOG_LEVEL: 'info' })
+    try {
+      const body = { message: 'hi', callback_url: `${relay.sink.url}/hook` }
+      expect((await relay.post(body)).status).toBe(202)
 
-    await proxy.cut()
-    const refused = await relay.post(body)
-    expect(refused.status).toBe(503)
-    expect(refused.headers.get('retry-after')).toBe('5')
-    expect(refused.headers.get('content-type')).toStartWith('application/problem+json')
-    expect(((await refused.json()) as { detail: string }).detail).toContain('nothing was accepted')
-    expect((await fetch(`${relay.url}/health`)).status).toBe(200)
+      await postgres.stop()
+      const refused = await relay.post(body)
+      expect(refused.status).toBe(503)
+      expect(refused.headers.get('retry-after')).toBe('5')
+      expect(refused.headers.get('content-type')).toStartWith('application/problem+json')
+      expect(((await refused.json()) as { detail: string }).detail).toContain('nothing was accepted')
+      expect((await fetch(`${relay.url}/health`)).status).toBe(200)
 
-    await proxy.restore()
-    await eventually(async () => (await relay.post(body)).status === 202, 'a 202 once PostgreSQL is back')
-    const lines = relay.logs.map((line) => JSON.parse(line) as { level: string; msg: string })
-    expect(lines.filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([])
-    expect(lines.some((l) => l.level === 'warn' && l.msg.includes('database is unavailable'))).toBe(true)
+      await postgres.restart()
+      await eventually(async () => (await relay.post(body)).status === 202, 'a 202 once PostgreSQL is back')
+      const lines = relay.logs.map((line) => JSON.parse(line) as { level: string; msg: string })
+      expect(lines.filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([])
+      expect(lines.some((l) => l.level === 'warn' && l.msg.includes('database is unavailable'))).toBe(true)
+    } finally {
+      await relay.close()
+    }
   } finally {
-    await relay.close()
-    await proxy.cut()
-    await dropSchema(schema)
+    await postgres.remove()
   }
 })
