@@ -7,6 +7,9 @@ import { AddressGuard, systemResolver } from './delivery/address-guard.ts'
 import { HttpDeliverer } from './delivery/http-deliverer.ts'
 import { RememberedVerdicts } from './delivery/remembered-verdicts.ts'
 import { createHttpApp } from './http/app.ts'
+import { listenOn } from './http/listen.ts'
+import { METADATA_MAX_BYTES } from './http/schemas.ts'
+import { Intake } from './intake/intake.ts'
 import type { ReconnectBackoff } from './limits/redis-connection.ts'
 import { OpenAiLlmClient } from './llm/openai-client.ts'
 import { createLogger, type Logger } from './log.ts'
@@ -39,7 +42,6 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   const logger = parts.logger ?? createLogger(config.logLevel, undefined, config.logFormat)
   const backing = await openBacking(config, { clock, logger, redisBackoff: parts.redisBackoff })
   const { store } = backing
-  const now = () => clock.now()
   const guard = new AddressGuard({
     allowPrivate: config.allowPrivateCallbackUrls,
     allowedHosts: config.callbackAllowedHosts,
@@ -118,14 +120,28 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       () => worker.activePauses().map((p) => [{ scope: p.scope, model: p.model ?? '' }, p.until / 1000]),
     ),
   )
+  const intake = new Intake({
+    store,
+    clock,
+    logger,
+    newId: newJobId,
+    defaultModel: config.llmModel,
+    defaultSystemPrompt: config.systemPrompt,
+    metadataMaxBytes: METADATA_MAX_BYTES,
+    checkCallbackUrl: (url) => verdicts.check(url),
+    onAccepted: () => {
+      metrics.jobsAccepted.inc()
+      worker.wake()
+    },
+  })
   const app = createHttpApp({
     store,
+    intake,
     logger,
     metrics,
+    clock,
     version: VERSION,
     wake: () => worker.wake(),
-    now,
-    newId: newJobId,
     accepting: () => accepting,
     readiness: backing.readiness,
     maxMessageChars: config.maxMessageChars,
@@ -138,11 +154,17 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     },
     serveApi: config.role !== 'worker',
     trustProxy: config.trustProxy,
+    publicUrl: config.publicUrl,
     docsEnabled: config.docsEnabled,
-    defaultModel: config.llmModel,
-    defaultSystemPrompt: config.systemPrompt,
-    checkCallbackUrl: (url) => verdicts.check(url),
   })
+  let server: ReturnType<typeof listenOn>
+  try {
+    server = listenOn(app, config.port, config.host)
+  } catch (error) {
+    await backing.close()
+    throw error
+  }
+  // Only once listening: a start that fails leaves no timer behind.
   const housekeeping = scheduleHousekeeping({
     store,
     logger,
@@ -150,9 +172,6 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     retentionMs: config.retention,
     historyRetentionMs: config.historyRetention,
   })
-  app.listen({ port: config.port, hostname: config.host })
-  const server = app.server
-  if (!server) throw new Error('the HTTP server did not start')
   const works = config.role !== 'api'
   // Another instance's accepted job wakes this one at once (PostgreSQL LISTEN/NOTIFY).
   const unlisten = works && store.listen ? await store.listen(() => worker.wake()) : undefined

@@ -15,7 +15,17 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'llm-relay-binary-'))
   binary = join(dir, 'llm-relay')
   const build = Bun.spawn(
-    [process.execPath, 'build', 'src/main.ts', '--compile', '--minify', '--bytecode', '--outfile', binary],
+    [
+      process.execPath,
+      'build',
+      'src/main.ts',
+      '--compile',
+      '--minify',
+      '--keep-names',
+      '--bytecode',
+      '--outfile',
+      binary,
+    ],
     { cwd: join(import.meta.dir, '..'), stdout: 'pipe', stderr: 'pipe' },
   )
   if ((await build.exited) !== 0) throw new Error(await new Response(build.stderr).text())

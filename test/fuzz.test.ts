@@ -96,6 +96,26 @@ test('any callback URL and Idempotency-Key get a 2xx or a 4xx problem', async ()
   )
 })
 
+test('bodies nested to any depth, anywhere, get a 2xx or a 4xx problem', async () => {
+  const open = fc.constantFrom('[', '{"k":')
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(open, { maxLength: 3000 }),
+      fc.constantFrom('message', 'metadata', 'unknown_field', ''),
+      async (opens, field) => {
+        const closes = opens.map((o) => (o === '[' ? ']' : '}')).reverse()
+        const nested = `${opens.join('')}1${closes.join('')}`
+        const text =
+          field === ''
+            ? nested
+            : `{"message":"fuzz","callback_url":"${relay.sink.url}/n","${field}":${nested}}`
+        await holds({ body: text, headers: { 'content-type': 'application/json' } })
+      },
+    ),
+    { numRuns: 60 },
+  )
+})
+
 test('after all that the relay still answers', async () => {
   expect((await fetch(`${relay.url}/health`)).status).toBe(200)
   expect((await fetch(`${relay.url}/ready`)).status).toBe(200)

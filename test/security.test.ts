@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { apiError } from './support/fake-llm.ts'
 import { startTestRelay, TEST_LLM_KEY, type TestRelay } from './support/relay.ts'
+import { eventually } from './support/signal.ts'
 
 const ALICE = 'alice-key-0123456789abcdef'
 const BOB = 'bob-key-0123456789abcdefgh'
@@ -159,6 +160,14 @@ test('over RATE_LIMIT_MAX a client gets 429 with Retry-After and RateLimit heade
     const webhook = await limited.post({ message: 'hi', callback_url: `${limited.sink.url}/h` }, as(ALICE))
     expect(webhook.status).toBe(429)
     expect(limited.countJobs()).toBe(0)
+    // The request line is written after the response has gone.
+    await eventually(
+      async () =>
+        limited.logs
+          .map((line) => JSON.parse(line) as { msg: string; status: number })
+          .filter((l) => l.msg === 'request' && l.status === 429).length === 2,
+      'two request lines with status 429',
+    )
     expect((await fetch(`${limited.url}/jobs/none`, { headers: as(BOB) })).status).toBe(404)
     expect((await fetch(`${limited.url}/health`)).status).toBe(200)
   } finally {
@@ -240,7 +249,7 @@ test('the logger censors secret fields at every level, whatever logs them', asyn
   for (const secret of [ALICE, BOB, TEST_LLM_KEY, SECRET]) expect(text).not.toContain(secret)
 })
 
-test('failed key checks are limited per address before any key is checked', async () => {
+test('past RATE_LIMIT_MAX failed key checks an address gets 429 for wrong keys, and a right key still passes', async () => {
   const guarded = await startTestRelay({ RATE_LIMIT_MAX: '3', API_KEYS: `alice:${ALICE}` })
   try {
     const wrong = as('wrong-key-0123456789abcdef')
@@ -248,9 +257,13 @@ test('failed key checks are limited per address before any key is checked', asyn
     for (let i = 0; i < 4; i++)
       statuses.push((await fetch(`${guarded.url}/jobs/x`, { headers: wrong })).status)
     expect(statuses).toEqual([401, 401, 401, 429])
-    const blocked = await fetch(`${guarded.url}/jobs/x`, { headers: as(ALICE) })
+    const blocked = await fetch(`${guarded.url}/jobs/x`, { headers: wrong })
     expect(blocked.status).toBe(429)
     expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect(blocked.headers.get('content-type')).toStartWith('application/problem+json')
+    expect((await fetch(`${guarded.url}/jobs/x`)).status).toBe(429)
+    // The client whose address an attacker shares is not shut out with it.
+    expect((await fetch(`${guarded.url}/jobs/x`, { headers: as(ALICE) })).status).toBe(404)
     expect((await fetch(`${guarded.url}/health`)).status).toBe(200)
   } finally {
     await guarded.close()

@@ -223,7 +223,7 @@ describe('bad input gets a 4xx problem and creates nothing', () => {
 })
 
 test('pathOf reads the path of a request URL as new URL() does', async () => {
-  const { pathOf } = await import('../src/http/app.ts')
+  const { pathOf } = await import('../src/http/request-info.ts')
   for (const url of [
     'http://127.0.0.1:8080/webhook',
     'http://h/jobs/x?with=query',

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { ApiKey } from '../config/config.ts'
-import { Problem } from './problem.ts'
+import { unauthorized } from './problem.ts'
 
 export interface Client {
   /** For logs: the key's name. */
@@ -13,9 +13,15 @@ const ANONYMOUS: Client = { name: 'anonymous', owner: '' }
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
 
-/** Routes anyone may reach: liveness, readiness and the API docs. */
+/** Routes anyone may reach: the index, liveness, readiness and the API docs. */
 export function isOpenPath(path: string): boolean {
-  return path === '/health' || path === '/ready' || path === '/swagger' || path.startsWith('/swagger/')
+  return (
+    path === '/' ||
+    path === '/health' ||
+    path === '/ready' ||
+    path === '/swagger' ||
+    path.startsWith('/swagger/')
+  )
 }
 
 /**
@@ -59,8 +65,4 @@ export class ApiKeyAuth {
 function bearer(header: string | null): string | undefined {
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
   return match?.[1]
-}
-
-function unauthorized(detail: string): Problem {
-  return new Problem(401, detail, undefined, { 'www-authenticate': 'Bearer realm="llm-relay"' })
 }

@@ -1,8 +1,10 @@
-import { Problem } from './problem.ts'
+import { tooManyFailedKeys } from './problem.ts'
 
 /**
  * Failed key checks happen before the rate limiter sees a request, so they are counted here:
- * past `max` failures in a window from one address, further attempts get 429 without a check.
+ * past `max` failures in a window from one address, further wrong keys get 429. A right key
+ * still passes (the check is constant-time and cheap, so refusing it would only shut out a
+ * client that shares an address with whoever guesses).
  */
 export class FailedAuthLimit {
   private readonly failures = new Map<string, { count: number; resetAt: number }>()
@@ -17,14 +19,7 @@ export class FailedAuthLimit {
     if (this.max <= 0) return
     const entry = this.failures.get(address)
     if (entry && entry.resetAt > now && entry.count >= this.max)
-      throw new Problem(
-        429,
-        'Too many failed authentication attempts: wait for the time in Retry-After.',
-        undefined,
-        {
-          'retry-after': String(Math.ceil((entry.resetAt - now) / 1000)),
-        },
-      )
+      throw tooManyFailedKeys(Math.ceil((entry.resetAt - now) / 1000))
   }
 
   record(address: string, now: number): void {

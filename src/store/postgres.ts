@@ -66,7 +66,9 @@ function replayOf(row: PgJobRow, requestHash: string): AcceptResult {
 }
 
 /** Another accept with the same idempotency key committed first: roll back and answer with its job. */
-class IdempotencyRace extends Error {}
+class IdempotencyRace extends Error {
+  override name = 'IdempotencyRace'
+}
 
 /**
  * The store for many instances: PostgreSQL through Bun's pooled `SQL` client. Every write

@@ -1,6 +1,6 @@
 import { Elysia, t } from 'elysia'
 import type { Store } from '../../store/store.ts'
-import { Problem, problems } from '../problem.ts'
+import { notFound, problems } from '../problem.ts'
 import { CONVERSATION_ID_PATTERN, ConversationView } from '../schemas.ts'
 
 export interface ConversationsDeps {
@@ -9,7 +9,11 @@ export interface ConversationsDeps {
 }
 
 const ConversationParams = t.Object({
-  id: t.String({ pattern: CONVERSATION_ID_PATTERN, description: 'Conversation id.' }),
+  id: t.String({
+    pattern: CONVERSATION_ID_PATTERN,
+    'x-error': 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -',
+    description: 'Conversation id.',
+  }),
 })
 
 export function conversationRoutes(deps: ConversationsDeps) {
@@ -18,7 +22,7 @@ export function conversationRoutes(deps: ConversationsDeps) {
       '/conversations/:id',
       async ({ params, request }) => {
         const messages = await deps.store.readConversation(deps.owner(request), params.id)
-        if (!messages) throw new Problem(404, `No conversation ${params.id}.`)
+        if (!messages) throw notFound(`No conversation ${params.id}.`)
         return {
           id: params.id,
           messages: messages.map((m) => ({
@@ -43,7 +47,7 @@ export function conversationRoutes(deps: ConversationsDeps) {
       '/conversations/:id',
       async ({ params, request, status }) => {
         const found = await deps.store.deleteConversation(deps.owner(request), params.id)
-        if (!found) throw new Problem(404, `No conversation ${params.id}.`)
+        if (!found) throw notFound(`No conversation ${params.id}.`)
         return status(204, undefined)
       },
       {

@@ -2,6 +2,7 @@ import { Elysia } from 'elysia'
 import swaggerCss from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
 // Embedded into the compiled binary: the docs page works offline, without a CDN.
 import swaggerBundle from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
+import { notFound } from '../problem.ts'
 
 const ASSETS: Record<string, { path: string; type: string }> = {
   'swagger-ui.css': { path: swaggerCss, type: 'text/css; charset=utf-8' },
@@ -38,7 +39,7 @@ export function docsRoutes(title: string) {
       '/swagger/assets/:name',
       ({ params }) => {
         const asset = ASSETS[params.name]
-        if (!asset) return new Response('not found', { status: 404 })
+        if (!asset) throw notFound('No such docs asset.')
         return new Response(Bun.file(asset.path), {
           headers: { 'content-type': asset.type, 'cache-control': 'public, max-age=86400' },
         })

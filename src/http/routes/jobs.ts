@@ -1,23 +1,30 @@
 import { Elysia, t } from 'elysia'
+import type { Clock } from '../../clock.ts'
 import type { Job, Store } from '../../store/store.ts'
-import { Problem, problems } from '../problem.ts'
+import { conflict, notFound, problems } from '../problem.ts'
 import { JobView, RedeliverAccepted } from '../schemas.ts'
 
 export interface JobsDeps {
   store: Store
   wake: () => void
-  now: () => number
+  clock: Clock
   owner: (request: Request) => string
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString()
 
-const JobParams = t.Object({ id: t.String({ maxLength: 64, description: 'Job id.' }) })
+const JobParams = t.Object({
+  id: t.String({
+    maxLength: 64,
+    'x-error': 'must be a job id (at most 64 characters)',
+    description: 'Job id.',
+  }),
+})
 
 export function jobRoutes(deps: JobsDeps) {
   const find = async (id: string, request: Request): Promise<Job> => {
     const job = await deps.store.getJob(id, deps.owner(request))
-    if (!job) throw new Problem(404, `No job ${id}.`)
+    if (!job) throw notFound(`No job ${id}.`)
     return job
   }
   return new Elysia({ name: 'jobs' })
@@ -62,13 +69,10 @@ export function jobRoutes(deps: JobsDeps) {
     .post(
       '/jobs/:id/redeliver',
       async ({ params, request, status }) => {
-        const result = await deps.store.redeliver(params.id, deps.owner(request), deps.now())
-        if (result === 'not_found') throw new Problem(404, `No job ${params.id}.`)
+        const result = await deps.store.redeliver(params.id, deps.owner(request), deps.clock.now())
+        if (result === 'not_found') throw notFound(`No job ${params.id}.`)
         if (result === 'not_finished')
-          throw new Problem(
-            409,
-            'Only a delivered or dead job can be redelivered; this one is still in progress.',
-          )
+          throw conflict('Only a delivered or dead job can be redelivered; this one is still in progress.')
         deps.wake()
         return status(202, { id: params.id, status: 'delivering' as const })
       },

@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto'
+import type { Clock } from '../clock.ts'
+import type { Logger } from '../log.ts'
+import type { Job, NewJob, Store } from '../store/store.ts'
+
+/** A message to answer, as a client sent it; its shape is already checked. */
+export interface Submission {
+  /** Whose job this is ('' without API keys). */
+  owner: string
+  message: string
+  callbackUrl: string
+  conversationId?: string | undefined
+  model?: string | undefined
+  systemPrompt?: string | undefined
+  metadata?: Record<string, unknown> | undefined
+  idempotencyKey: string | null
+}
+
+/** A field the intake refuses, named as the API names it. */
+export interface Refusal {
+  field: 'callback_url' | 'metadata'
+  message: string
+}
+
+export type IntakeOutcome =
+  | { kind: 'created'; job: Job }
+  /** The same Idempotency-Key with the same request: the job it made, nothing new. */
+  | { kind: 'replayed'; job: Job }
+  | { kind: 'refused'; refusals: Refusal[] }
+  /** The Idempotency-Key already names a job made from a different request. */
+  | { kind: 'key_reused'; jobId: string }
+
+export type CallbackVerdict = { ok: true } | { ok: false; reason: string }
+
+export interface IntakeDeps {
+  store: Store
+  clock: Clock
+  logger: Logger
+  newId: () => string
+  defaultModel: string
+  defaultSystemPrompt: string
+  metadataMaxBytes: number
+  /** The address guard's first opinion of a callback URL (delivery checks it again). */
+  checkCallbackUrl: (url: string) => Promise<CallbackVerdict>
+  /** A job was committed by this intake: count it and wake the worker. */
+  onAccepted: (job: Job) => void
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
+
+/** Without a conversation id the conversation is the callback endpoint's own. */
+export function conversationIdFor(submission: {
+  conversationId?: string | undefined
+  callbackUrl: string
+}): string {
+  return submission.conversationId ?? `cb:${sha256(submission.callbackUrl).slice(0, 40)}`
+}
+
+/**
+ * What an Idempotency-Key replay must match: every field that shapes the job, as sent (the
+ * spelling of this array is stored with each job: changing it breaks replays across versions).
+ */
+export function requestHash(s: Submission): string {
+  return sha256(
+    JSON.stringify([
+      s.message,
+      s.callbackUrl,
+      s.conversationId ?? null,
+      s.model ?? null,
+      s.systemPrompt ?? null,
+      s.metadata ?? null,
+    ]),
+  )
+}
+
+/**
+ * Intake: turns a submitted message into a committed job. It knows the rules of acceptance
+ * (where callbacks may go, the defaults, what makes a replay) and nothing of HTTP.
+ */
+export class Intake {
+  constructor(private readonly deps: IntakeDeps) {}
+
+  async submit(submission: Submission): Promise<IntakeOutcome> {
+    const refusals = await this.refusalsOf(submission)
+    if (refusals.length > 0) return { kind: 'refused', refusals }
+    const result = await this.deps.store.acceptJob(this.newJob(submission))
+    // Committed from here on: nothing below may throw (the client must hear of its job).
+    if (result.kind === 'idempotency_conflict') return { kind: 'key_reused', jobId: result.job.id }
+    if (result.kind === 'existing') return { kind: 'replayed', job: result.job }
+    try {
+      this.deps.onAccepted(result.job)
+    } catch (err) {
+      // A missed wake-up only delays the job to the worker's next poll.
+      this.deps.logger.warn({ err, job_id: result.job.id }, 'accepted a job but could not wake the worker')
+    }
+    return { kind: 'created', job: result.job }
+  }
+
+  /**
+   * The first of the callback guard's two checks: a literal or a name whose addresses are
+   * refused is turned away now. A lookup that fails outright is not a verdict.
+   */
+  private async refusalsOf(s: Submission): Promise<Refusal[]> {
+    const refusals: Refusal[] = []
+    if (
+      s.metadata !== undefined &&
+      Buffer.byteLength(JSON.stringify(s.metadata)) > this.deps.metadataMaxBytes
+    )
+      refusals.push({
+        field: 'metadata',
+        message: `must be at most ${this.deps.metadataMaxBytes} bytes as JSON`,
+      })
+    const verdict = await this.deps.checkCallbackUrl(s.callbackUrl).catch(() => ({ ok: true }) as const)
+    if (!verdict.ok) refusals.push({ field: 'callback_url', message: `is refused: ${verdict.reason}` })
+    return refusals
+  }
+
+  private newJob(s: Submission): NewJob {
+    return {
+      id: this.deps.newId(),
+      owner: s.owner,
+      conversationId: conversationIdFor(s),
+      message: s.message,
+      callbackUrl: s.callbackUrl,
+      model: s.model ?? this.deps.defaultModel,
+      systemPrompt: s.systemPrompt ?? this.deps.defaultSystemPrompt,
+      metadata: s.metadata ?? null,
+      idempotencyKey: s.idempotencyKey,
+      // Only a replay under the same key is compared with it.
+      requestHash: s.idempotencyKey === null ? '' : requestHash(s),
+      now: this.deps.clock.now(),
+    }
+  }
+}
