@@ -33,6 +33,8 @@ export class ClaimLoop {
   private pumping = false
   private again = false
   private timer: Timer | undefined
+  /** The round in progress, so a stop can wait for the jobs it is claiming. */
+  private round: Promise<void> = Promise.resolve()
 
   constructor(private readonly o: ClaimLoopOptions) {}
 
@@ -48,12 +50,14 @@ export class ClaimLoop {
       return
     }
     this.pumping = true
-    void this.pump()
+    this.round = this.pump()
   }
 
-  stop(): void {
+  /** Claims nothing more; resolves once the round in progress has handed over what it claimed. */
+  stop(): Promise<void> {
     this.running = false
     this.timer?.cancel()
+    return this.round
   }
 
   private async pump(): Promise<void> {

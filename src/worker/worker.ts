@@ -87,7 +87,8 @@ export class Worker {
 
   /** Stops claiming, lets running jobs finish for up to `timeoutMs`, then gives back the leases left. */
   async stop(timeoutMs: number): Promise<void> {
-    this.loop.stop()
+    // A claim still in flight hands its jobs over first, so they are waited for (or released) too.
+    await this.loop.stop()
     let timeout: Timer | undefined
     await Promise.race([
       Promise.allSettled([...this.inFlight]),
