@@ -33,4 +33,6 @@ export interface Usage {
   prompt_tokens: number
   completion_tokens: number
   total_tokens: number
+  /** What the call cost in the provider's credits (OpenRouter's usage accounting); absent elsewhere. */
+  cost?: number
 }

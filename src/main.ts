@@ -11,6 +11,7 @@ import { listenOn } from './http/listen.ts'
 import { METADATA_MAX_BYTES } from './http/schemas.ts'
 import { Intake } from './intake/intake.ts'
 import type { ReconnectBackoff } from './limits/redis-connection.ts'
+import { isOpenRouter } from './llm/chat-completion.ts'
 import { OpenAiLlmClient } from './llm/openai-client.ts'
 import { createLogger, type Logger } from './log.ts'
 import { Gauge, RelayMetrics } from './metrics.ts'
@@ -70,6 +71,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       apiKey: config.llmApiKey,
       timeoutMs: config.llmTimeout,
       fallbackModels: config.llmFallbackModels,
+      usageAccounting: isOpenRouter(config.llmBaseUrl),
       appUrl: config.appUrl,
       appName: config.appName,
       userAgent: USER_AGENT,
