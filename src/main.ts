@@ -13,6 +13,7 @@ import { Intake } from './intake/intake.ts'
 import type { ReconnectBackoff } from './limits/redis-connection.ts'
 import { isOpenRouter } from './llm/chat-completion.ts'
 import { OpenAiLlmClient } from './llm/openai-client.ts'
+import { loadTokenCounter } from './llm/token-count.ts'
 import { createLogger, type Logger } from './log.ts'
 import { Gauge, RelayMetrics } from './metrics.ts'
 import { configuredSecrets, SecretScrubber } from './scrub.ts'
@@ -61,6 +62,9 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     userAgent: USER_AGENT,
     clock,
   })
+  // Loaded before the worker starts, so no job waits for the tokenizer's tables; not at all
+  // where no worker runs or HISTORY_MAX_TOKENS is 0.
+  const tokens = config.role !== 'api' && config.historyMaxTokens > 0 ? await loadTokenCounter() : undefined
   const worker = new Worker({
     store,
     clock,
@@ -84,6 +88,8 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     concurrency: config.workerConcurrency,
     leaseMs: config.jobLease,
     historyMaxMessages: config.historyMaxMessages,
+    historyMaxTokens: config.historyMaxTokens,
+    tokens,
     llmRetrySchedule: config.llmRetrySchedule,
     callbackRetrySchedule: config.callbackRetrySchedule,
     llmMaxPauseMs: config.llmMaxPause,
@@ -129,6 +135,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     newId: newJobId,
     defaultModel: config.llmModel,
     defaultSystemPrompt: config.systemPrompt,
+    defaultParameters: { temperature: config.llmTemperature, maxTokens: config.llmMaxTokens },
     metadataMaxBytes: METADATA_MAX_BYTES,
     checkCallbackUrl: (url) => verdicts.check(url),
     onAccepted: () => {

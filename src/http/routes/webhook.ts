@@ -32,9 +32,11 @@ function checkFieldTypes(body: unknown): unknown {
     if (value !== undefined && typeof value !== 'string')
       errors.push({ field: `/${name}`, message: 'must be a string' })
   }
-  const m = fields.metadata
-  if (m !== undefined && (typeof m !== 'object' || m === null || Array.isArray(m)))
-    errors.push({ field: '/metadata', message: 'must be a JSON object' })
+  for (const name of ['metadata', 'llm']) {
+    const m = fields[name]
+    if (m !== undefined && (typeof m !== 'object' || m === null || Array.isArray(m)))
+      errors.push({ field: `/${name}`, message: 'must be a JSON object' })
+  }
   if (errors.length > 0) throw invalidInput('body', errors)
   return body
 }
@@ -121,6 +123,7 @@ function submissionOf(body: WebhookBody, owner: string, idempotencyKey: string |
     model: body.model,
     systemPrompt: body.system_prompt,
     metadata: body.metadata as Record<string, unknown> | undefined,
+    llm: body.llm,
     idempotencyKey,
   }
 }
