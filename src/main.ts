@@ -1,3 +1,4 @@
+import { AnswerWaiters } from './answer/answer-waiters.ts'
 import { openBacking } from './backing.ts'
 import { checkHealth, runCli } from './cli.ts'
 import { type Clock, newJobId, systemClock, within } from './clock.ts'
@@ -65,6 +66,21 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   // Loaded before the worker starts, so no job waits for the tokenizer's tables; not at all
   // where no worker runs or HISTORY_MAX_TOKENS is 0.
   const tokens = config.role !== 'api' && config.historyMaxTokens > 0 ? await loadTokenCounter() : undefined
+  // Prefer: wait. In a fleet another instance may answer: one poll a second asks the store.
+  const waiters = new AnswerWaiters(
+    clock,
+    store.listen === undefined
+      ? undefined
+      : {
+          intervalMs: 1000,
+          check: async (jobs) => {
+            const found = await Promise.all(jobs.map((j) => store.getJob(j.id, j.owner)))
+            return found
+              .filter((j) => j !== undefined && j.status !== 'queued' && j.status !== 'processing')
+              .map((j) => (j as { id: string }).id)
+          },
+        },
+  )
   const worker = new Worker({
     store,
     clock,
@@ -90,6 +106,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     historyMaxMessages: config.historyMaxMessages,
     historyMaxTokens: config.historyMaxTokens,
     tokens,
+    onSettled: (jobId) => waiters.settled(jobId),
     llmRetrySchedule: config.llmRetrySchedule,
     callbackRetrySchedule: config.callbackRetrySchedule,
     llmMaxPauseMs: config.llmMaxPause,
@@ -146,6 +163,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   const app = createHttpApp({
     store,
     intake,
+    waiters,
     logger,
     metrics,
     clock,
@@ -211,6 +229,8 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
         await unlisten?.()
         housekeeping.cancel()
         await worker.stop(config.shutdownTimeout)
+        // Whoever still waits on Prefer: wait gets its 202: the job is committed.
+        waiters.releaseAll()
         deliverer.close()
         await app.stop(true)
         await backing.close()

@@ -7,15 +7,21 @@ import type { Clock, Timer } from '../clock.ts'
  * answered by another instance, so while anyone waits, one timer per process asks the store
  * which of the waited jobs are settled, all of them in one query (`check`).
  */
+export interface WaitedJob {
+  id: string
+  owner: string
+}
+
 export interface SettledCheck {
-  /** Of `jobIds`, those whose LLM stage has ended (answered, failed, or waiting for tool results). */
-  check(jobIds: readonly string[]): Promise<readonly string[]>
+  /** Of `jobs`, the ids of those whose LLM stage has ended (answered or failed). */
+  check(jobs: readonly WaitedJob[]): Promise<readonly string[]>
   intervalMs: number
 }
 
 interface Waiter {
   resolve(answered: boolean): void
   timer: Timer
+  owner: string
 }
 
 export class AnswerWaiters {
@@ -36,10 +42,12 @@ export class AnswerWaiters {
   }
 
   /** True once the job is settled, false when `ms` pass first. */
-  wait(jobId: string, ms: number): Promise<boolean> {
+  wait(job: WaitedJob, ms: number): Promise<boolean> {
+    const jobId = job.id
     return new Promise((resolve) => {
       const waiter: Waiter = {
         resolve,
+        owner: job.owner,
         timer: this.clock.setTimeout(() => this.finish(jobId, waiter, false), ms),
       }
       let set = this.waiters.get(jobId)
@@ -79,7 +87,8 @@ export class AnswerWaiters {
     if (this.polling || this.fleet === undefined || this.waiters.size === 0) return
     this.polling = true
     try {
-      for (const jobId of await this.fleet.check([...this.waiters.keys()])) this.settled(jobId)
+      const jobs = [...this.waiters].map(([id, set]) => ({ id, owner: [...set][0]?.owner ?? '' }))
+      for (const jobId of await this.fleet.check(jobs)) this.settled(jobId)
     } catch {
       // The store is away: the waiters time out into their 202, which is still true.
     } finally {

@@ -33,6 +33,8 @@ export interface LlmStageOptions {
   llmRetry: LlmRetryPolicy
   maxResponseChars: number
   scrub: (text: string) => string
+  /** The job left the LLM stage (answered or failed): a `Prefer: wait` request may answer now. */
+  onSettled?: (jobId: string) => void
 }
 
 /** How much of a too-long answer its error keeps, for whoever looks into it. */
@@ -146,6 +148,7 @@ export class LlmStage {
       ),
     )
     const answered = stored.written ? stored.value : undefined
+    if (answered) this.o.onSettled?.(job.id)
     if (answered) log.info({ outcome: 'answered', model, ms: now - at.started }, 'job answered')
     else log.warn({ outcome: 'lease_lost' }, 'lease lost during the LLM call; answer dropped')
     return answered
@@ -195,6 +198,7 @@ export class LlmStage {
       this.o.store.recordLlmFailure(job.id, this.o.workerId, error, now),
     )
     log.warn({ outcome: 'failed', code: error.code }, error.message)
+    if (stored.written && stored.value) this.o.onSettled?.(job.id)
     return stored.written ? stored.value : undefined
   }
 

@@ -37,6 +37,8 @@ export interface WorkerOptions {
   maxResponseChars: number
   /** Takes secrets out of upstream text before it is logged, stored or sent. */
   scrub: (text: string) => string
+  /** A job left the LLM stage here (answered or failed). */
+  onSettled?: (jobId: string) => void
 }
 
 /**
