@@ -51,5 +51,6 @@ test('without Prefer, or with one it does not read, nothing waits', async () => 
     const response = await relay.post(body(`no wait ${prefer}`), prefer ? { prefer } : {})
     expect(response.status).toBe(202)
     expect(response.headers.get('preference-applied')).toBeNull()
+    await relay.sink.waitForJob(((await response.json()) as { id: string }).id)
   }
 })
