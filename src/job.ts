@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   llm_unavailable: 'The LLM API kept failing (5xx, 408 or connection errors) until the retries ran out.',
   llm_error: 'The LLM API answered 200 with an error inside, or without an answer.',
   llm_response_too_large: 'The answer was longer than MAX_RESPONSE_CHARS; it never joins history.',
+  llm_invalid_output:
+    'The answer was not the JSON its response_format asks for, again after the model was shown why; the error holds the last answer.',
   callback_http_status: 'The callback answered with a status other than 2xx.',
   callback_redirect: 'The callback answered with a redirect; redirects are not followed.',
   callback_timeout: 'The callback did not answer within CALLBACK_TIMEOUT.',
@@ -33,4 +35,6 @@ export interface Usage {
   prompt_tokens: number
   completion_tokens: number
   total_tokens: number
+  /** What the call cost in the provider's credits (OpenRouter's usage accounting); absent elsewhere. */
+  cost?: number
 }

@@ -1,3 +1,4 @@
+import { AnswerWaiters } from './answer/answer-waiters.ts'
 import { openBacking } from './backing.ts'
 import { checkHealth, runCli } from './cli.ts'
 import { type Clock, newJobId, systemClock, within } from './clock.ts'
@@ -11,7 +12,9 @@ import { listenOn } from './http/listen.ts'
 import { METADATA_MAX_BYTES } from './http/schemas.ts'
 import { Intake } from './intake/intake.ts'
 import type { ReconnectBackoff } from './limits/redis-connection.ts'
+import { isOpenRouter } from './llm/chat-completion.ts'
 import { OpenAiLlmClient } from './llm/openai-client.ts'
+import { loadTokenCounter } from './llm/token-count.ts'
 import { createLogger, type Logger } from './log.ts'
 import { Gauge, RelayMetrics } from './metrics.ts'
 import { configuredSecrets, SecretScrubber } from './scrub.ts'
@@ -60,6 +63,24 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     userAgent: USER_AGENT,
     clock,
   })
+  // Loaded before the worker starts, so no job waits for the tokenizer's tables; not at all
+  // where no worker runs or HISTORY_MAX_TOKENS is 0.
+  const tokens = config.role !== 'api' && config.historyMaxTokens > 0 ? await loadTokenCounter() : undefined
+  // Prefer: wait. In a fleet another instance may answer: one poll a second asks the store.
+  const waiters = new AnswerWaiters(
+    clock,
+    store.listen === undefined
+      ? undefined
+      : {
+          intervalMs: 1000,
+          check: async (jobs) => {
+            const found = await Promise.all(jobs.map((j) => store.getJob(j.id, j.owner)))
+            return found
+              .filter((j) => j !== undefined && j.status !== 'queued' && j.status !== 'processing')
+              .map((j) => (j as { id: string }).id)
+          },
+        },
+  )
   const worker = new Worker({
     store,
     clock,
@@ -70,6 +91,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       apiKey: config.llmApiKey,
       timeoutMs: config.llmTimeout,
       fallbackModels: config.llmFallbackModels,
+      usageAccounting: isOpenRouter(config.llmBaseUrl),
       appUrl: config.appUrl,
       appName: config.appName,
       userAgent: USER_AGENT,
@@ -82,6 +104,9 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     concurrency: config.workerConcurrency,
     leaseMs: config.jobLease,
     historyMaxMessages: config.historyMaxMessages,
+    historyMaxTokens: config.historyMaxTokens,
+    tokens,
+    onSettled: (jobId) => waiters.settled(jobId),
     llmRetrySchedule: config.llmRetrySchedule,
     callbackRetrySchedule: config.callbackRetrySchedule,
     llmMaxPauseMs: config.llmMaxPause,
@@ -127,6 +152,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     newId: newJobId,
     defaultModel: config.llmModel,
     defaultSystemPrompt: config.systemPrompt,
+    defaultParameters: { temperature: config.llmTemperature, maxTokens: config.llmMaxTokens },
     metadataMaxBytes: METADATA_MAX_BYTES,
     checkCallbackUrl: (url) => verdicts.check(url),
     onAccepted: () => {
@@ -137,6 +163,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   const app = createHttpApp({
     store,
     intake,
+    waiters,
     logger,
     metrics,
     clock,
@@ -202,6 +229,8 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
         await unlisten?.()
         housekeeping.cancel()
         await worker.stop(config.shutdownTimeout)
+        // Whoever still waits on Prefer: wait gets its 202: the job is committed.
+        waiters.releaseAll()
         deliverer.close()
         await app.stop(true)
         await backing.close()

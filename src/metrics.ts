@@ -112,6 +112,10 @@ export class RelayMetrics {
     'llm_relay_llm_errors_total',
     'LLM calls that failed, by error code and model.',
   )
+  readonly llmCost = new Counter(
+    'llm_relay_llm_cost_total',
+    'What answered LLM calls cost in the provider’s credits (OpenRouter’s usage.cost), by model.',
+  )
   readonly deliveryAttempts = new Counter(
     'llm_relay_delivery_attempts_total',
     'Callback attempts, by outcome (delivered, retry, dead).',
@@ -138,6 +142,7 @@ export class RelayMetrics {
       this.jobsFinished,
       this.llmDuration,
       this.llmErrors,
+      this.llmCost,
       this.deliveryAttempts,
       this.deliveryDuration,
       this.httpDuration,

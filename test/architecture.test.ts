@@ -48,6 +48,8 @@ test('dependencies point inward: http and worker talk to ports, not to each othe
     delivery: ['http', 'worker', 'llm'],
     config: ['http', 'worker', 'store', 'llm', 'delivery', 'limits'],
     contract: ['http', 'worker', 'store', 'llm', 'delivery', 'limits', 'config'],
+    // What a client may ask of an answer: pure vocabulary that intake checks and the LLM sends.
+    answer: ['http', 'worker', 'store', 'llm', 'delivery', 'limits', 'config'],
   }
   for (const [path, text] of await sources()) {
     const banned = forbidden[room(path)] ?? []

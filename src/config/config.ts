@@ -54,6 +54,15 @@ const integer =
     return n
   }
 
+const decimal =
+  (min: number, max: number) =>
+  (raw: string): number => {
+    if (!/^\s*-?\d+(\.\d+)?\s*$/.test(raw)) throw new Error(`must be a number, got "${raw}"`)
+    const n = Number(raw)
+    if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${n}`)
+    return n
+  }
+
 const duration = (min: number) =>
   writing((raw: string): number => {
     const ms = parseDuration(raw)
@@ -277,6 +286,18 @@ export const variables = {
     'Model used when a request names none. `openrouter/free` routes over OpenRouter’s free models.',
     nonEmptyText('openrouter/free'),
   ),
+  llmTemperature: variable(
+    'LLM_TEMPERATURE',
+    '',
+    'Sampling temperature (0 to 2) of a message whose `llm` object sets none; empty: the provider’s default.',
+    (raw: string): number | undefined => (raw.trim() === '' ? undefined : decimal(0, 2)(raw)),
+  ),
+  llmMaxTokens: variable(
+    'LLM_MAX_TOKENS',
+    '',
+    'Longest answer in tokens (1 to 200000) of a message whose `llm` object sets none; empty: the provider’s default.',
+    (raw: string): number | undefined => (raw.trim() === '' ? undefined : integer(1, 200_000)(raw)),
+  ),
   llmFallbackModels: variable(
     'LLM_FALLBACK_MODELS',
     '',
@@ -319,6 +340,12 @@ export const variables = {
     '20',
     'How many of the newest history messages each LLM call sees.',
     integer(0, 10_000),
+  ),
+  historyMaxTokens: variable(
+    'HISTORY_MAX_TOKENS',
+    '8000',
+    'Most tokens a prompt may take with its history: the newest history messages that fit beside the system prompt and the new message (counted with the cl100k tokenizer), never half a message; the new message always goes. 0: no token limit.',
+    integer(0, 10_000_000),
   ),
   maxMessageChars: variable(
     'MAX_MESSAGE_CHARS',

@@ -18,6 +18,11 @@ const jobFields = {
   message: Type.String({ description: 'The message that was answered.' }),
   model: Type.String({ description: 'The model that answered; for a failure, the model asked for.' }),
   usage: Nullable(UsageSchema),
+  output: Type.Unknown({
+    description:
+      'The answer parsed as JSON, when the request asked for it with `llm.response_format` (`json_object` or `json_schema`, then valid against the schema); otherwise null.',
+    examples: [{ category: 'billing', urgent: true }],
+  }),
   metadata: Nullable(
     Type.Record(Type.String(), Type.Unknown(), { description: 'The request’s `metadata`, as sent.' }),
   ),
@@ -79,6 +84,7 @@ export const CALLBACK_EXAMPLES: { 'job.completed': JobCompleted; 'job.failed': J
       error: null,
       model: 'meta-llama/llama-3.3-70b-instruct:free',
       usage: { prompt_tokens: 24, completion_tokens: 10, total_tokens: 34 },
+      output: null,
       metadata: { ticket: 'T-1001' },
       created_at: '2026-01-01T12:00:00.000Z',
       completed_at: '2026-01-01T12:00:01.200Z',
@@ -99,6 +105,7 @@ export const CALLBACK_EXAMPLES: { 'job.completed': JobCompleted; 'job.failed': J
       },
       model: 'meta-llama/llama-3.3-70b-instruct:free',
       usage: null,
+      output: null,
       metadata: null,
       created_at: '2026-01-01T12:00:02.000Z',
       completed_at: '2026-01-01T12:00:31.000Z',

@@ -45,6 +45,14 @@ export const UsageSchema = Type.Object(
     prompt_tokens: Type.Integer(),
     completion_tokens: Type.Integer(),
     total_tokens: Type.Integer(),
+    cost: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        description:
+          'What the call cost in credits (OpenRouter’s usage accounting); other providers leave it out.',
+        examples: [0.00042],
+      }),
+    ),
   },
   { description: 'Token counts as the LLM API reported them.' },
 )

@@ -19,6 +19,7 @@ function data<R extends string | null, E extends JobError | null>(job: Job, resp
     error,
     model: job.model,
     usage: job.usage,
+    output: job.output ?? null,
     metadata: job.metadata,
     created_at: iso(job.createdAt),
     completed_at: job.completedAt === null ? null : iso(job.completedAt),

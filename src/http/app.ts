@@ -1,5 +1,6 @@
 import { openapi } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
+import type { AnswerWaiters } from '../answer/answer-waiters.ts'
 import type { Clock } from '../clock.ts'
 import type { ApiKey } from '../config/config.ts'
 import type { Intake } from '../intake/intake.ts'
@@ -13,6 +14,7 @@ import { ApiKeyAuth } from './auth.ts'
 import { drainingGate } from './draining.ts'
 import { FailedAuthLimit } from './failed-auth-limit.ts'
 import { headerLimit } from './header-limit.ts'
+import { jobView } from './job-view.ts'
 import { correctOpenApiDocument } from './openapi-document.ts'
 import { problemMapping } from './problem-mapping.ts'
 import { type ApiRateLimit, apiRateLimit } from './rate-limit.ts'
@@ -28,6 +30,8 @@ import { statusUrlOrigin } from './status-url.ts'
 export interface HttpAppDeps {
   store: Store
   intake: Intake
+  /** Where `Prefer: wait` requests wait for their answer. */
+  waiters: AnswerWaiters
   logger: Logger
   metrics: RelayMetrics
   clock: Clock
@@ -119,6 +123,11 @@ export function createHttpApp(deps: HttpAppDeps) {
                 statusUrlOrigin: (request) =>
                   statusUrlOrigin(request, { publicUrl: deps.publicUrl, trustProxy: deps.trustProxy }),
                 markAccepted: (request, job) => infos.markAccepted(request, job),
+                waitForAnswer: async (job, ms) => {
+                  if (!(await deps.waiters.wait(job, ms))) return undefined
+                  const answered = await deps.store.getJob(job.id, job.owner)
+                  return answered && jobView(answered, await deps.store.listDeliveryAttempts(job.id))
+                },
               }),
             )
             .use(jobRoutes({ store: deps.store, wake: deps.wake, clock: deps.clock, owner }))

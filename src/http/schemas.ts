@@ -1,5 +1,6 @@
 import { FormatRegistry, Type } from '@sinclair/typebox'
 import { type Static, t } from 'elysia'
+import { LlmParametersSchema } from '../answer/parameters.ts'
 import {
   Timestamp as ContractTimestamp,
   JobErrorSchema,
@@ -76,6 +77,7 @@ export function webhookBodySchema(maxMessageChars: number) {
           examples: [{ ticket: 'T-1001' }],
         }),
       ),
+      llm: t.Optional(LlmParametersSchema),
     },
     { description: 'A message to answer and where to deliver the answer.' },
   )
@@ -109,9 +111,23 @@ export const JobView = t.Object(
     status: Status,
     message: t.String(),
     response: Nullable(t.String({ description: 'The answer, once there is one.' })),
+    output: t.Unknown({
+      description:
+        'The answer parsed as JSON, for a JSON `llm.response_format` (valid against its schema); otherwise null.',
+      examples: [{ category: 'billing', urgent: true }],
+    }),
     error: Nullable(JobErrorSchema),
     model: t.String({ description: 'The model asked for; once answered, the model that answered.' }),
+    // The request's `llm` object as sent on every attempt, LLM_TEMPERATURE and LLM_MAX_TOKENS filled in.
+    llm: Nullable(LlmParametersSchema),
     usage: Nullable(UsageSchema),
+    prompt_tokens_counted: Nullable(
+      Type.Integer({
+        description:
+          'The last prompt’s tokens as the relay counted them for HISTORY_MAX_TOKENS (cl100k); `usage.prompt_tokens` is the provider’s own count.',
+        examples: [412],
+      }),
+    ),
     metadata: Nullable(t.Record(t.String(), t.Unknown())),
     attempts: t.Object({
       llm: Type.Integer({ description: 'LLM calls started for this job.' }),

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { checkLlmParameters, type LlmParameters } from '../answer/parameters.ts'
 import type { Clock } from '../clock.ts'
 import type { Logger } from '../log.ts'
 import type { Job, NewJob, Store } from '../store/store.ts'
@@ -13,12 +14,14 @@ export interface Submission {
   model?: string | undefined
   systemPrompt?: string | undefined
   metadata?: Record<string, unknown> | undefined
+  llm?: LlmParameters | undefined
   idempotencyKey: string | null
 }
 
 /** A field the intake refuses, named as the API names it. */
 export interface Refusal {
-  field: 'callback_url' | 'metadata'
+  /** `callback_url`, `metadata`, or a pointer below `llm` (`llm/temperature`). */
+  field: string
   message: string
 }
 
@@ -39,6 +42,8 @@ export interface IntakeDeps {
   newId: () => string
   defaultModel: string
   defaultSystemPrompt: string
+  /** LLM_TEMPERATURE and LLM_MAX_TOKENS: what a request's `llm` leaves out (undefined: the provider's default). */
+  defaultParameters: { temperature: number | undefined; maxTokens: number | undefined }
   metadataMaxBytes: number
   /** The address guard's first opinion of a callback URL (delivery checks it again). */
   checkCallbackUrl: (url: string) => Promise<CallbackVerdict>
@@ -69,6 +74,8 @@ export function requestHash(s: Submission): string {
       s.model ?? null,
       s.systemPrompt ?? null,
       s.metadata ?? null,
+      // Only where sent, so a key used before `llm` existed still replays.
+      ...(s.llm === undefined ? [] : [s.llm]),
     ]),
   )
 }
@@ -112,7 +119,18 @@ export class Intake {
       })
     const verdict = await this.deps.checkCallbackUrl(s.callbackUrl).catch(() => ({ ok: true }) as const)
     if (!verdict.ok) refusals.push({ field: 'callback_url', message: `is refused: ${verdict.reason}` })
+    if (s.llm !== undefined)
+      for (const p of checkLlmParameters(s.llm)) refusals.push({ field: `llm${p.field}`, message: p.message })
     return refusals
+  }
+
+  /** The request's parameters with the configured defaults filled in: what every attempt sends. */
+  private parametersOf(llm: LlmParameters | undefined): LlmParameters | null {
+    const { temperature, maxTokens } = this.deps.defaultParameters
+    const filled: LlmParameters = { ...llm }
+    if (filled.temperature === undefined && temperature !== undefined) filled.temperature = temperature
+    if (filled.max_tokens === undefined && maxTokens !== undefined) filled.max_tokens = maxTokens
+    return Object.keys(filled).length === 0 ? null : filled
   }
 
   private newJob(s: Submission): NewJob {
@@ -125,6 +143,7 @@ export class Intake {
       model: s.model ?? this.deps.defaultModel,
       systemPrompt: s.systemPrompt ?? this.deps.defaultSystemPrompt,
       metadata: s.metadata ?? null,
+      llm: this.parametersOf(s.llm),
       idempotencyKey: s.idempotencyKey,
       // Only a replay under the same key is compared with it.
       requestHash: s.idempotencyKey === null ? '' : requestHash(s),

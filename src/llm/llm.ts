@@ -1,17 +1,25 @@
+import type { LlmParameters } from '../answer/parameters.ts'
+import type { RawToolCall } from '../answer/tool-calls.ts'
 import type { ErrorCode, Usage } from '../job.ts'
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant'
-  content: string
-}
+export type ChatMessage =
+  | { role: 'system' | 'user'; content: string }
+  /** `toolCalls`: the functions the model called in this turn (its content may then be ''). */
+  | { role: 'assistant'; content: string; toolCalls?: RawToolCall[] }
+  | { role: 'tool'; toolCallId: string; content: string }
 
 export interface LlmRequest {
   model: string
   messages: ChatMessage[]
+  /** The job's `llm` object, with the configured defaults filled in at intake. */
+  parameters?: LlmParameters
 }
 
 export interface LlmAnswer {
+  /** The answer's text; '' when the model only calls tools. */
   content: string
+  /** The functions the model wants called; empty for a final answer. */
+  toolCalls: RawToolCall[]
   /** The model that answered (a router or fallback may pick another than asked). */
   model: string
   usage: Usage | null

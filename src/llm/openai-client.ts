@@ -1,6 +1,6 @@
 import OpenAI from 'openai'
 import type { Clock } from '../clock.ts'
-import type { Usage } from '../job.ts'
+import { completionBody, readCompletion } from './chat-completion.ts'
 import { classifyErrorInBody, classifyLlmError, type Scrub } from './classify.ts'
 import type { LlmClient, LlmRequest, LlmResult } from './llm.ts'
 
@@ -15,6 +15,8 @@ export interface OpenAiClientOptions {
   clock: Clock
   /** Takes secrets out of the API's error texts before they become a job's error. */
   scrub: Scrub
+  /** Ask for `usage.cost`: OpenRouter only (other APIs refuse the field). */
+  usageAccounting: boolean
 }
 
 /** The adapter on the official `openai` SDK; it works with any OpenAI-compatible API. */
@@ -51,12 +53,10 @@ export class OpenAiLlmClient implements LlmClient {
         },
       }
     }
-    const body: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming & { models?: string[] } = {
-      model: request.model,
-      messages: request.messages,
-    }
-    // OpenRouter's model fallbacks: https://openrouter.ai/docs/features/model-routing
-    if (this.options.fallbackModels.length > 0) body.models = [request.model, ...this.options.fallbackModels]
+    const body = completionBody(request, {
+      fallbackModels: this.options.fallbackModels,
+      usageAccounting: this.options.usageAccounting,
+    })
     let completion: OpenAI.Chat.ChatCompletion & { error?: unknown }
     try {
       completion = await this.client.chat.completions.create(body)
@@ -65,22 +65,6 @@ export class OpenAiLlmClient implements LlmClient {
     }
     const inBody = classifyErrorInBody(completion, this.options.scrub)
     if (inBody) return { ok: false, failure: inBody }
-    const choice = completion.choices?.[0]
-    const content = choice?.message?.content
-    if (typeof content !== 'string' || content === '') {
-      const reason = choice?.finish_reason ? ` (finish_reason: ${choice.finish_reason})` : ''
-      return {
-        ok: false,
-        failure: { code: 'llm_error', retryable: true, message: `The LLM API returned no answer${reason}.` },
-      }
-    }
-    const usage: Usage | null = completion.usage
-      ? {
-          prompt_tokens: completion.usage.prompt_tokens,
-          completion_tokens: completion.usage.completion_tokens,
-          total_tokens: completion.usage.total_tokens,
-        }
-      : null
-    return { ok: true, answer: { content, model: completion.model || request.model, usage } }
+    return readCompletion(completion, request.model)
   }
 }

@@ -21,6 +21,7 @@ import {
   type OpenJobCounts,
   openJobCounts,
   type RedeliverResult,
+  type RejectedAnswer,
   type Store,
 } from './store.ts'
 
@@ -142,11 +143,13 @@ export class PostgresStore implements Store {
         // A concurrent accept with the same key that committed first makes this insert a no-op.
         const [row] = await tx<PgJobRow[]>`
           INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message,
-            callback_url, model, system_prompt, metadata, idempotency_key, request_hash, created_at, updated_at)
+            callback_url, model, system_prompt, metadata, llm_parameters, idempotency_key, request_hash, created_at,
+            updated_at)
           VALUES (${job.id}, ${job.owner}, ${job.conversationId}, ${conversation.last_sequence}, 'queued',
             ${conversation.open_jobs > 1}, ${job.now}, ${bytes(job.message)}, ${bytes(job.callbackUrl)},
             ${bytes(job.model)}, ${bytes(job.systemPrompt)},
-            ${job.metadata === null ? null : JSON.stringify(job.metadata)}, ${job.idempotencyKey},
+            ${job.metadata === null ? null : JSON.stringify(job.metadata)},
+            ${job.llm == null ? null : JSON.stringify(job.llm)}, ${job.idempotencyKey},
             ${job.requestHash}, ${job.now}, ${job.now})
           ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
           RETURNING *`
@@ -235,8 +238,8 @@ export class PostgresStore implements Store {
   async readHistory(owner: string, conversationId: string, limit: number): Promise<HistoryMessage[]> {
     if (limit <= 0) return []
     const rows = await this.sql<PgMessageRow[]>`
-      SELECT role, content, job_id, created_at FROM
-        (SELECT id, role, content, job_id, created_at FROM messages
+      SELECT role, content, job_id, created_at, tokens FROM
+        (SELECT id, role, content, job_id, created_at, tokens FROM messages
          WHERE owner = ${owner} AND conversation_id = ${conversationId} ORDER BY id DESC LIMIT ${limit}) AS newest
       ORDER BY id`
     return rows.map(messageFromPg)
@@ -262,16 +265,20 @@ export class PostgresStore implements Store {
     return this.sql.begin(async (tx): Promise<Job | undefined> => {
       const [row] = await tx<PgJobRow[]>`
         UPDATE jobs SET status = 'delivering', response = ${bytes(answer.response)}, model = ${bytes(answer.model)},
-          usage = ${answer.usage === null ? null : JSON.stringify(answer.usage)}, error_code = NULL,
+          output = ${answer.output === undefined ? null : JSON.stringify(answer.output)},
+          usage = ${answer.usage === null ? null : JSON.stringify(answer.usage)},
+          prompt_tokens = ${answer.promptTokens ?? null}, rejected_answer = NULL, error_code = NULL,
           error_message = NULL, completed_at = ${now}, updated_at = ${now}
         WHERE id = ${jobId} AND lease_owner = ${workerId} AND status = 'processing'
         RETURNING *`
       if (!row) return undefined
       const job = jobFromPg(row)
       await tx`
-        INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at)
-        VALUES (${job.owner}, ${job.conversationId}, 'user', ${row.message}, ${job.id}, ${job.createdAt}),
-               (${job.owner}, ${job.conversationId}, 'assistant', ${row.response}, ${job.id}, ${now})
+        INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at, tokens)
+        VALUES (${job.owner}, ${job.conversationId}, 'user', ${row.message}, ${job.id}, ${job.createdAt},
+                ${answer.messageTokens?.user ?? null}),
+               (${job.owner}, ${job.conversationId}, 'assistant', ${row.response}, ${job.id}, ${now},
+                ${answer.messageTokens?.assistant ?? null})
         ON CONFLICT (job_id, role) DO NOTHING`
       await this.endTurn(tx, job)
       return job
@@ -285,11 +292,13 @@ export class PostgresStore implements Store {
     retryAt: number,
     countAttempt: boolean,
     now: number,
+    rejected?: RejectedAnswer,
   ): Promise<boolean> {
     return this.sql.begin(async (tx): Promise<boolean> => {
       const result = await tx`
         UPDATE jobs SET status = 'queued', lease_owner = NULL, available_at = ${retryAt}, error_code = ${error.code},
           error_message = ${diagnostic(error.message)}, llm_attempts = llm_attempts - ${countAttempt ? 0 : 1},
+          rejected_answer = COALESCE(${rejected === undefined ? null : JSON.stringify(rejected)}, rejected_answer),
           updated_at = ${now}
         WHERE id = ${jobId} AND lease_owner = ${workerId} AND status = 'processing'`
       if (result.count !== 1) return false

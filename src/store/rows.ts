@@ -1,5 +1,6 @@
+import type { LlmParameters } from '../answer/parameters.ts'
 import type { ErrorCode, JobError, JobStatus, Usage } from '../job.ts'
-import type { DeliveryAttempt, HistoryMessage, Job } from './store.ts'
+import type { DeliveryAttempt, HistoryMessage, Job, RejectedAnswer } from './store.ts'
 
 /** Column names and types shared by the SQL adapters. */
 export interface JobRow {
@@ -13,7 +14,11 @@ export interface JobRow {
   model: string
   system_prompt: string
   metadata: string | null
+  llm_parameters: string | null
   response: string | null
+  output: string | null
+  rejected_answer: string | null
+  prompt_tokens: number | null
   error_code: string | null
   error_message: string | null
   usage: string | null
@@ -30,6 +35,7 @@ export interface MessageRow {
   content: string
   job_id: string
   created_at: number | string
+  tokens?: number | null
 }
 
 export interface DeliveryAttemptRow {
@@ -57,7 +63,11 @@ export function jobFromRow(row: JobRow): Job {
     model: row.model,
     systemPrompt: row.system_prompt,
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, unknown>),
+    llm: row.llm_parameters == null ? null : (JSON.parse(row.llm_parameters) as LlmParameters),
     response: row.response,
+    output: row.output == null ? null : (JSON.parse(row.output) as unknown),
+    rejected: row.rejected_answer == null ? null : (JSON.parse(row.rejected_answer) as RejectedAnswer),
+    promptTokens: row.prompt_tokens ?? null,
     error: errorOf(row.error_code, row.error_message),
     usage: row.usage === null ? null : (JSON.parse(row.usage) as Usage),
     llmAttempts: row.llm_attempts,
@@ -70,12 +80,14 @@ export function jobFromRow(row: JobRow): Job {
 }
 
 export function messageFromRow(row: MessageRow): HistoryMessage {
-  return {
+  const message: HistoryMessage = {
     role: row.role as HistoryMessage['role'],
     content: row.content,
     jobId: row.job_id,
     createdAt: Number(row.created_at),
   }
+  if (row.tokens != null) message.tokens = row.tokens
+  return message
 }
 
 export function deliveryAttemptFromRow(row: DeliveryAttemptRow): DeliveryAttempt {

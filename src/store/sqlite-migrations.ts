@@ -79,4 +79,17 @@ CREATE TABLE delivery_attempts (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 2,
+    name: 'per-request LLM parameters, structured output, token counts',
+    sql: `
+ALTER TABLE jobs ADD COLUMN llm_parameters TEXT;
+ALTER TABLE jobs ADD COLUMN output TEXT;
+-- an answer that missed its response_format, and why: shown to the model on the one retry
+ALTER TABLE jobs ADD COLUMN rejected_answer TEXT;
+ALTER TABLE jobs ADD COLUMN prompt_tokens INTEGER;
+-- counted once as the message joined history (HISTORY_MAX_TOKENS); NULL for older messages
+ALTER TABLE messages ADD COLUMN tokens INTEGER;
+`,
+  },
 ]

@@ -24,6 +24,7 @@ import {
   type OpenJobCounts,
   openJobCounts,
   type RedeliverResult,
+  type RejectedAnswer,
   type Store,
 } from './store.ts'
 
@@ -59,7 +60,7 @@ export const SQLITE_HOT_STATEMENTS = {
       (SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL AND status = 'processing') AS processing,
       (SELECT COUNT(*) FROM jobs WHERE status = 'delivering') AS delivering`,
   /** Newest first; reversed in JS, which spares SQLite a temporary sort. */
-  readHistory: `SELECT role, content, job_id, created_at FROM messages
+  readHistory: `SELECT role, content, job_id, created_at, tokens FROM messages
     WHERE owner = ?1 AND conversation_id = ?2 ORDER BY id DESC LIMIT ?3`,
 } as const
 const SQL = SQLITE_HOT_STATEMENTS
@@ -145,7 +146,11 @@ export class SqliteStore implements Store {
         model: job.model,
         system_prompt: job.systemPrompt,
         metadata: job.metadata === null ? null : JSON.stringify(job.metadata),
+        llm_parameters: job.llm == null ? null : JSON.stringify(job.llm),
         response: null,
+        output: null,
+        rejected_answer: null,
+        prompt_tokens: null,
         error_code: null,
         error_message: null,
         usage: null,
@@ -159,8 +164,8 @@ export class SqliteStore implements Store {
       this.db
         .query<never, (string | number | null)[]>(
           `INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message, callback_url,
-             model, system_prompt, metadata, idempotency_key, request_hash, created_at, updated_at)
-           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             model, system_prompt, metadata, llm_parameters, idempotency_key, request_hash, created_at, updated_at)
+           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           row.id,
@@ -174,6 +179,7 @@ export class SqliteStore implements Store {
           row.model,
           row.system_prompt,
           row.metadata,
+          row.llm_parameters,
           job.idempotencyKey,
           job.requestHash,
           job.now,
@@ -271,12 +277,14 @@ export class SqliteStore implements Store {
   async recordAnswer(jobId: string, workerId: string, answer: Answer, now: number): Promise<Job | undefined> {
     return this.writes.run((): Job | undefined => {
       const job = this.jobBy(
-        `UPDATE jobs SET status = 'delivering', response = ?, model = ?, usage = ?, error_code = NULL,
-           error_message = NULL, completed_at = ?, updated_at = ?
+        `UPDATE jobs SET status = 'delivering', response = ?, output = ?, model = ?, usage = ?, prompt_tokens = ?,
+           rejected_answer = NULL, error_code = NULL, error_message = NULL, completed_at = ?, updated_at = ?
          WHERE id = ? AND lease_owner = ? AND status = 'processing' RETURNING *`,
         answer.response,
+        answer.output === undefined ? null : JSON.stringify(answer.output),
         answer.model,
         answer.usage === null ? null : JSON.stringify(answer.usage),
+        answer.promptTokens ?? null,
         now,
         now,
         jobId,
@@ -284,11 +292,28 @@ export class SqliteStore implements Store {
       )
       if (!job) return undefined
       const append = this.db.query(
-        `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, role) DO NOTHING`,
+        `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at, tokens)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, role) DO NOTHING`,
       )
-      append.run(job.owner, job.conversationId, 'user', job.message, job.id, job.createdAt)
-      append.run(job.owner, job.conversationId, 'assistant', answer.response, job.id, now)
+      const tokens = answer.messageTokens
+      append.run(
+        job.owner,
+        job.conversationId,
+        'user',
+        job.message,
+        job.id,
+        job.createdAt,
+        tokens?.user ?? null,
+      )
+      append.run(
+        job.owner,
+        job.conversationId,
+        'assistant',
+        answer.response,
+        job.id,
+        now,
+        tokens?.assistant ?? null,
+      )
       this.endTurn(job)
       return job
     })
@@ -301,16 +326,26 @@ export class SqliteStore implements Store {
     retryAt: number,
     countAttempt: boolean,
     now: number,
+    rejected?: RejectedAnswer,
   ): Promise<boolean> {
     return this.writes.run(
       () =>
         this.db
           .query(
             `UPDATE jobs SET status = 'queued', lease_owner = NULL, available_at = ?, error_code = ?, error_message = ?,
-               llm_attempts = llm_attempts - ?, updated_at = ?
+               llm_attempts = llm_attempts - ?, rejected_answer = COALESCE(?, rejected_answer), updated_at = ?
              WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
           )
-          .run(retryAt, error.code, error.message, countAttempt ? 0 : 1, now, jobId, workerId).changes === 1,
+          .run(
+            retryAt,
+            error.code,
+            error.message,
+            countAttempt ? 0 : 1,
+            rejected === undefined ? null : JSON.stringify(rejected),
+            now,
+            jobId,
+            workerId,
+          ).changes === 1,
     )
   }
 

@@ -1,3 +1,4 @@
+import type { LlmParameters } from '../answer/parameters.ts'
 import type { JobError, JobStatus, Usage } from '../job.ts'
 
 /**
@@ -10,6 +11,12 @@ export class StoreUnavailableError extends Error {
     super(message, options)
     this.name = 'StoreUnavailableError'
   }
+}
+
+/** An answer that missed its `response_format`, and what was wrong with it. */
+export interface RejectedAnswer {
+  answer: string
+  problem: string
 }
 
 /** A job as the store keeps it. Times are epoch milliseconds. */
@@ -25,7 +32,15 @@ export interface Job {
   model: string
   systemPrompt: string
   metadata: Record<string, unknown> | null
+  /** The request's `llm` object with LLM_TEMPERATURE and LLM_MAX_TOKENS filled in; null: none of them. */
+  llm: LlmParameters | null
   response: string | null
+  /** The answer parsed as JSON, for a JSON `response_format`; null otherwise. */
+  output: unknown
+  /** An answer that missed its format, kept for the one retry that shows it to the model. */
+  rejected: RejectedAnswer | null
+  /** The last prompt's tokens as the relay counted them (HISTORY_MAX_TOKENS); null: not counted. */
+  promptTokens: number | null
   error: JobError | null
   usage: Usage | null
   llmAttempts: number
@@ -66,6 +81,7 @@ export interface NewJob {
   model: string
   systemPrompt: string
   metadata: Record<string, unknown> | null
+  llm?: LlmParameters | null
   idempotencyKey: string | null
   /** A hash of the request body, to tell a replay from a different body under the same key ('' without a key). */
   requestHash: string
@@ -90,12 +106,19 @@ export interface HistoryMessage {
   content: string
   jobId: string
   createdAt: number
+  /** Its tokens (with the per-message overhead), counted once as it joined history; absent: not counted. */
+  tokens?: number
 }
 
 export interface Answer {
   response: string
+  /** The parsed JSON of a JSON `response_format`; undefined for text. */
+  output?: unknown
   model: string
   usage: Usage | null
+  /** The prompt's tokens, and the two new history messages' own; null where not counted. */
+  promptTokens?: number
+  messageTokens?: { user: number; assistant: number }
 }
 
 export interface ClaimRequest {
@@ -146,6 +169,8 @@ export interface Store {
     retryAt: number,
     countAttempt: boolean,
     now: number,
+    /** An answer that missed its `response_format`: kept for the retry, which shows it to the model. */
+    rejected?: RejectedAnswer,
   ): Promise<boolean>
   /** The job failed for good: it moves on to deliver `job.failed`, still leased; nothing joins history. */
   recordLlmFailure(jobId: string, workerId: string, error: JobError, now: number): Promise<Job | undefined>

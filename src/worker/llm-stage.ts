@@ -1,8 +1,15 @@
+import type { LlmParameters } from '../answer/parameters.ts'
+import {
+  correctionMessages,
+  type JsonResponseFormat,
+  readStructuredOutput,
+} from '../answer/structured-output.ts'
 import type { Clock } from '../clock.ts'
 import type { JobError } from '../job.ts'
 import type { CallBudget } from '../limits/call-budget.ts'
-import type { LlmClient } from '../llm/llm.ts'
-import { buildPrompt } from '../llm/prompt.ts'
+import type { LlmAnswer, LlmClient } from '../llm/llm.ts'
+import { buildBudgetedPrompt } from '../llm/prompt.ts'
+import { messageTokens, type TokenCounter } from '../llm/token-count.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { Job, Store } from '../store/store.ts'
@@ -20,15 +27,29 @@ export interface LlmStageOptions {
   pauses: RateLimitPauses
   workerId: string
   historyMaxMessages: number
+  /** HISTORY_MAX_TOKENS; 0 (or no counter): no token limit. */
+  historyMaxTokens: number
+  tokens: TokenCounter | undefined
   llmRetry: LlmRetryPolicy
   maxResponseChars: number
   scrub: (text: string) => string
+  /** The job left the LLM stage (answered or failed): a `Prefer: wait` request may answer now. */
+  onSettled?: (jobId: string) => void
 }
 
 /** How much of a too-long answer its error keeps, for whoever looks into it. */
 const TOO_LARGE_EXCERPT = 200
 
 const iso = (ms: number): string => new Date(ms).toISOString()
+
+/** The JSON `response_format` a job asks for, if any. */
+function jsonFormatOf(llm: LlmParameters | null): JsonResponseFormat | undefined {
+  const format = llm?.response_format
+  if (format?.type === 'json_object') return { type: 'json_object' }
+  if (format?.type === 'json_schema' && format.json_schema)
+    return { type: 'json_schema', json_schema: format.json_schema }
+  return undefined
+}
 
 /**
  * A job's LLM stage: the call with the conversation's history, then one of: the answer stored
@@ -49,25 +70,29 @@ export class LlmStage {
     if (paused) return this.waitForPause(job, run, paused, log)
 
     const history = await store.readHistory(job.owner, job.conversationId, this.o.historyMaxMessages)
+    const prompt = buildBudgetedPrompt(
+      {
+        systemPrompt: job.systemPrompt,
+        history,
+        message: job.message,
+        // The one retry after a rejected answer shows the model its answer and the problem.
+        after: job.rejected ? correctionMessages(job.rejected.answer, job.rejected.problem) : [],
+      },
+      { maxTokens: this.o.historyMaxTokens, counter: this.o.tokens },
+    )
     const started = clock.now()
     const result = await llm.complete({
       model: job.model,
-      messages: buildPrompt(job.systemPrompt, history, job.message),
+      messages: prompt.messages,
+      ...(job.llm && { parameters: job.llm }),
     })
     const now = clock.now()
     const seconds = (now - started) / 1000
     if (result.ok) {
       metrics.llmDuration.observe({ model: job.model, outcome: 'ok' }, seconds)
-      const { content, model, usage } = result.answer
-      if (content.length > this.o.maxResponseChars)
-        return this.fail(job, run, this.tooLarge(content), now, log)
-      const stored = await run.finishStage('lease lost', log, 'the answer', () =>
-        store.recordAnswer(job.id, workerId, { response: content, model, usage }, now),
-      )
-      const answered = stored.written ? stored.value : undefined
-      if (answered) log.info({ outcome: 'answered', model, ms: now - started }, 'job answered')
-      else log.warn({ outcome: 'lease_lost' }, 'lease lost during the LLM call; answer dropped')
-      return answered
+      if (result.answer.usage?.cost !== undefined)
+        metrics.llmCost.inc({ model: result.answer.model }, result.answer.usage.cost)
+      return this.keep(job, run, result.answer, prompt.tokens, { started, now }, log)
     }
 
     metrics.llmDuration.observe({ model: job.model, outcome: 'error' }, seconds)
@@ -85,6 +110,82 @@ export class LlmStage {
     return undefined
   }
 
+  /** An answer came: stored (and joined to history) when it is what the job asked for. */
+  private async keep(
+    job: Job,
+    run: JobRun,
+    answer: LlmAnswer,
+    promptTokens: number | undefined,
+    at: { started: number; now: number },
+    log: Logger,
+  ): Promise<Job | undefined> {
+    const { content, model, usage } = answer
+    const { now } = at
+    if (content.length > this.o.maxResponseChars) return this.fail(job, run, this.tooLarge(content), now, log)
+    if (content === '') return this.reject(job, run, content, 'The answer has no text.', now, log)
+    const format = jsonFormatOf(job.llm)
+    const read = format ? readStructuredOutput(content, format) : undefined
+    if (read && !read.ok) return this.reject(job, run, content, read.error, now, log)
+    const counter = this.o.tokens
+    const stored = await run.finishStage('lease lost', log, 'the answer', () =>
+      this.o.store.recordAnswer(
+        job.id,
+        this.o.workerId,
+        {
+          response: content,
+          ...(read?.ok && { output: read.output }),
+          model,
+          usage,
+          ...(promptTokens !== undefined && { promptTokens }),
+          ...(counter && {
+            messageTokens: {
+              user: messageTokens(counter, job.message),
+              assistant: messageTokens(counter, content),
+            },
+          }),
+        },
+        now,
+      ),
+    )
+    const answered = stored.written ? stored.value : undefined
+    if (answered) this.o.onSettled?.(job.id)
+    if (answered) log.info({ outcome: 'answered', model, ms: now - at.started }, 'job answered')
+    else log.warn({ outcome: 'lease_lost' }, 'lease lost during the LLM call; answer dropped')
+    return answered
+  }
+
+  /**
+   * An answer that is not what the format asks for: tried once more at the next time of the
+   * LLM retry schedule, the model shown its answer and the problem; a second one fails the job.
+   */
+  private async reject(
+    job: Job,
+    run: JobRun,
+    answer: string,
+    problem: string,
+    now: number,
+    log: Logger,
+  ): Promise<Job | undefined> {
+    const { store, workerId, scrub } = this.o
+    const failure = {
+      code: 'llm_invalid_output' as const,
+      message: problem,
+      retryable: job.rejected === null,
+    }
+    const plan = planLlmRetry(failure, job.llmAttempts, now, this.o.llmRetry)
+    if (!plan.retry) {
+      const message = `${problem} The last answer was: ${scrub(answer)}`
+      return this.fail(job, run, { code: 'llm_invalid_output', message }, now, log)
+    }
+    const { at } = plan.retry
+    const error: JobError = { code: 'llm_invalid_output', message: scrub(problem) }
+    await run.finishStage('lease runs out', log, 'the retry of a rejected answer', () =>
+      store.recordLlmRetry(job.id, workerId, error, at, true, now, { answer, problem }),
+    )
+    log.warn({ outcome: 'llm_retry', code: error.code, retry_at: iso(at) }, error.message)
+    return undefined
+  }
+
   /** The job failed for good: on to deliver `job.failed`; nothing joins history. */
   private async fail(
     job: Job,
@@ -97,6 +198,7 @@ export class LlmStage {
       this.o.store.recordLlmFailure(job.id, this.o.workerId, error, now),
     )
     log.warn({ outcome: 'failed', code: error.code }, error.message)
+    if (stored.written && stored.value) this.o.onSettled?.(job.id)
     return stored.written ? stored.value : undefined
   }
 

@@ -2,6 +2,7 @@ import type { Clock, Timer } from '../clock.ts'
 import type { Deliverer } from '../delivery/deliverer.ts'
 import type { CallBudget } from '../limits/call-budget.ts'
 import type { LlmClient } from '../llm/llm.ts'
+import type { TokenCounter } from '../llm/token-count.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { Job, Store } from '../store/store.ts'
@@ -25,6 +26,9 @@ export interface WorkerOptions {
   concurrency: number
   leaseMs: number
   historyMaxMessages: number
+  /** HISTORY_MAX_TOKENS, counted with `tokens` (absent: no token limit). */
+  historyMaxTokens: number
+  tokens: TokenCounter | undefined
   llmRetrySchedule: readonly number[]
   callbackRetrySchedule: readonly number[]
   /** LLM_MAX_PAUSE: the longest a 429 may hold calls back at once. */
@@ -33,6 +37,8 @@ export interface WorkerOptions {
   maxResponseChars: number
   /** Takes secrets out of upstream text before it is logged, stored or sent. */
   scrub: (text: string) => string
+  /** A job left the LLM stage here (answered or failed). */
+  onSettled?: (jobId: string) => void
 }
 
 /**

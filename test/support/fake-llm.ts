@@ -1,37 +1,119 @@
 import { Signal } from './signal.ts'
 
-export interface ChatMessage {
-  role: string
-  content: string
+export interface ToolCall {
+  id: string
+  type: 'function'
+  function: { name: string; arguments: string }
 }
 
+export interface ChatMessage {
+  role: string
+  /**
+   * Null on an assistant message that only calls tools; typed as text because that is what
+   * every other message carries and what tests read.
+   */
+  content: string
+  tool_calls?: ToolCall[]
+  tool_call_id?: string
+}
+
+/** Every request body is kept as sent, so a test can check each parameter reached the LLM unchanged. */
 export interface LlmCall {
-  body: { model: string; messages: ChatMessage[]; models?: string[]; [key: string]: unknown }
+  body: {
+    model: string
+    messages: ChatMessage[]
+    models?: string[]
+    response_format?: { type: string; json_schema?: unknown }
+    tools?: unknown[]
+    reasoning?: unknown
+    usage?: { include?: boolean }
+    [key: string]: unknown
+  }
   headers: Headers
 }
 
 /** What the fake answers one call with; undefined falls through to the default echo answer. */
 export type Behaviour = (call: LlmCall) => Response | undefined | Promise<Response | undefined>
 
-export function completion(content: string, model = 'fake/model'): Response {
+export interface CompletionExtra {
+  /** OpenRouter's `message.reasoning`: the model's thinking, beside the answer. */
+  reasoning?: string
+  /** OpenRouter's usage accounting (`usage.cost`, in credits). */
+  cost?: number
+  toolCalls?: ToolCall[]
+  finishReason?: string
+}
+
+export function completion(
+  content: string | null,
+  model = 'fake/model',
+  extra: CompletionExtra = {},
+): Response {
+  const message: Record<string, unknown> = { role: 'assistant', content }
+  if (extra.reasoning !== undefined) message.reasoning = extra.reasoning
+  if (extra.toolCalls !== undefined) message.tool_calls = extra.toolCalls
+  const usage: Record<string, unknown> = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 }
+  if (extra.cost !== undefined) usage.cost = extra.cost
   return Response.json({
     id: `chatcmpl-${crypto.randomUUID()}`,
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+    choices: [
+      {
+        index: 0,
+        message,
+        finish_reason: extra.finishReason ?? (extra.toolCalls ? 'tool_calls' : 'stop'),
+      },
+    ],
+    usage,
   })
+}
+
+/** An answer that is `value` as JSON text (what a model asked for `response_format` JSON gives). */
+export function jsonAnswer(value: unknown, model = 'fake/model'): Behaviour {
+  return (call) => completion(JSON.stringify(value), call.body.model ?? model, extrasFor(call))
+}
+
+/** An answer that calls tools: each `arguments` is sent as the JSON text the API uses. */
+export function toolCallsAnswer(calls: { id?: string; name: string; arguments: unknown }[]): Behaviour {
+  return (call) =>
+    completion(null, call.body.model, {
+      ...extrasFor(call),
+      toolCalls: calls.map((c, i) => ({
+        id: c.id ?? `call_${i + 1}`,
+        type: 'function',
+        function: {
+          name: c.name,
+          arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments),
+        },
+      })),
+    })
+}
+
+export const FAKE_COST = 0.000042
+
+/** What the fake adds because the request asked: reasoning for `reasoning`, a cost for `usage.include`. */
+function extrasFor(call: LlmCall): CompletionExtra {
+  const extra: CompletionExtra = {}
+  if (call.body.reasoning !== undefined) extra.reasoning = 'thinking it over'
+  if (call.body.usage?.include === true) extra.cost = FAKE_COST
+  return extra
 }
 
 export function apiError(status: number, message: string, headers: Record<string, string> = {}): Response {
   return Response.json({ error: { message, code: status } }, { status, headers })
 }
 
-/** The default answer: echoes the last user message so tests can tell answers apart. */
+/**
+ * The default answer: echoes the last user message so tests can tell answers apart; as a
+ * JSON object `{"echo": …}` when the request asks for `json_object`.
+ */
 export function echoAnswer(call: LlmCall): Response {
-  const last = call.body.messages.at(-1)
-  return completion(`echo: ${last?.content ?? ''}`, call.body.model)
+  const last = call.body.messages.findLast((m) => m.role === 'user')
+  const text = `echo: ${last?.content ?? ''}`
+  const content = call.body.response_format?.type === 'json_object' ? JSON.stringify({ echo: text }) : text
+  return completion(content, call.body.model, extrasFor(call))
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Elysia, t } from 'elysia'
 import type { Clock } from '../../clock.ts'
 import type { Job, Store } from '../../store/store.ts'
+import { jobView } from '../job-view.ts'
 import { conflict, notFound, problems } from '../problem.ts'
 import { JobView, RedeliverAccepted } from '../schemas.ts'
 
@@ -10,8 +11,6 @@ export interface JobsDeps {
   clock: Clock
   owner: (request: Request) => string
 }
-
-const iso = (ms: number): string => new Date(ms).toISOString()
 
 const JobParams = t.Object({
   id: t.String({
@@ -33,28 +32,7 @@ export function jobRoutes(deps: JobsDeps) {
       async ({ params, request }) => {
         const job = await find(params.id, request)
         const deliveries = await deps.store.listDeliveryAttempts(job.id)
-        return {
-          id: job.id,
-          conversation_id: job.conversationId,
-          status: job.status,
-          message: job.message,
-          response: job.response,
-          error: job.error,
-          model: job.model,
-          usage: job.usage,
-          metadata: job.metadata,
-          attempts: { llm: job.llmAttempts, delivery: job.deliveryAttempts },
-          deliveries: deliveries.map((d) => ({
-            attempt: d.attempt,
-            at: iso(d.at),
-            status_code: d.statusCode,
-            error: d.error,
-            duration_ms: d.durationMs,
-          })),
-          created_at: iso(job.createdAt),
-          updated_at: iso(job.updatedAt),
-          completed_at: job.completedAt === null ? null : iso(job.completedAt),
-        }
+        return jobView(job, deliveries)
       },
       {
         params: JobParams,

@@ -1,9 +1,10 @@
 import { Elysia, t } from 'elysia'
+import { PREFER_WAIT_MAX_SECONDS, preferredWait } from '../../answer/prefer-wait.ts'
 import type { Intake, Refusal } from '../../intake/intake.ts'
 import type { Job } from '../../store/store.ts'
 import { type FieldError, idempotencyKeyReused, invalidInput, problems } from '../problem.ts'
 import { readJsonBody } from '../request-body.ts'
-import { WebhookAccepted, type WebhookBody, webhookBodySchema } from '../schemas.ts'
+import { JobView, WebhookAccepted, type WebhookBody, webhookBodySchema } from '../schemas.ts'
 
 export interface WebhookDeps {
   intake: Intake
@@ -14,6 +15,8 @@ export interface WebhookDeps {
   statusUrlOrigin: (request: Request) => string
   /** This request committed `job`: its access line becomes the job's acceptance line. */
   markAccepted: (request: Request, job: Job) => void
+  /** The job as answered (or failed) within `ms`, or undefined when it was not. */
+  waitForAnswer: (job: Job, ms: number) => Promise<JobView | undefined>
 }
 
 const STRING_FIELDS = ['message', 'callback_url', 'conversation_id', 'model', 'system_prompt'] as const
@@ -32,9 +35,11 @@ function checkFieldTypes(body: unknown): unknown {
     if (value !== undefined && typeof value !== 'string')
       errors.push({ field: `/${name}`, message: 'must be a string' })
   }
-  const m = fields.metadata
-  if (m !== undefined && (typeof m !== 'object' || m === null || Array.isArray(m)))
-    errors.push({ field: '/metadata', message: 'must be a JSON object' })
+  for (const name of ['metadata', 'llm']) {
+    const m = fields[name]
+    if (m !== undefined && (typeof m !== 'object' || m === null || Array.isArray(m)))
+      errors.push({ field: `/${name}`, message: 'must be a JSON object' })
+  }
   if (errors.length > 0) throw invalidInput('body', errors)
   return body
 }
@@ -79,6 +84,13 @@ export function webhookRoutes(deps: WebhookDeps) {
         status: job.status,
         status_url: `${origin}${location}`,
       }
+      const wait = preferredWait(request.headers.get('prefer'))
+      if (wait !== undefined && outcome.kind === 'created') {
+        // RFC 7240: the preference as honoured (capped at the relay's maximum).
+        set.headers['preference-applied'] = `wait=${wait}`
+        const answered = await deps.waitForAnswer(job, wait * 1000).catch(() => undefined)
+        if (answered) return status(200, { ...answered, status_url: view.status_url })
+      }
       return outcome.kind === 'created' ? status(202, view) : status(200, view)
     },
     {
@@ -87,10 +99,22 @@ export function webhookRoutes(deps: WebhookDeps) {
       body: Body,
       response: {
         202: WebhookAccepted,
-        200: t.Composite([WebhookAccepted], {
-          description:
-            'Replay of an earlier request with the same Idempotency-Key: the same job, nothing enqueued.',
-        }),
+        200: t.Union(
+          [
+            t.Composite([WebhookAccepted], {
+              description:
+                'Replay of an earlier request with the same Idempotency-Key: the same job, nothing enqueued.',
+            }),
+            t.Composite([JobView, t.Object({ status_url: t.String() })], {
+              description:
+                'With `Prefer: wait=N`: the job was answered (or failed) within N seconds, and here it is, as `GET /jobs/{id}` shows it. The callback is sent all the same.',
+            }),
+          ],
+          {
+            description:
+              'A replay under the same Idempotency-Key (the job as accepted), or the answered job after `Prefer: wait`.',
+          },
+        ),
         ...problems(400, 413, 415, 422),
       },
       detail: {
@@ -101,6 +125,13 @@ export function webhookRoutes(deps: WebhookDeps) {
             required: false,
             description: 'The same key again returns the same job (200) and enqueues nothing.',
             schema: { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX },
+          },
+          {
+            name: 'Prefer',
+            in: 'header',
+            required: false,
+            description: `\`wait=N\` (RFC 7240, N up to ${PREFER_WAIT_MAX_SECONDS}): wait up to N seconds for the answer and answer 200 with the job when it comes in time; else 202 as usual. \`Preference-Applied\` says the wait honoured. The callback is sent either way.`,
+            schema: { type: 'string', examples: ['wait=10'] },
           },
         ],
         tags: ['Messages'],
@@ -121,6 +152,7 @@ function submissionOf(body: WebhookBody, owner: string, idempotencyKey: string |
     model: body.model,
     systemPrompt: body.system_prompt,
     metadata: body.metadata as Record<string, unknown> | undefined,
+    llm: body.llm,
     idempotencyKey,
   }
 }

@@ -1,0 +1,81 @@
+import { describe, expect, test } from 'bun:test'
+import { fitHistory } from '../src/llm/history-budget.ts'
+import { loadTokenCounter, MESSAGE_OVERHEAD_TOKENS, messageTokens } from '../src/llm/token-count.ts'
+
+const exchange = (jobId: string, user: number, assistant: number) => [
+  { role: 'user', jobId, tokens: user },
+  { role: 'assistant', jobId, tokens: assistant },
+]
+
+describe('fitHistory', () => {
+  const history = [...exchange('j1', 100, 100), ...exchange('j2', 50, 50), ...exchange('j3', 10, 20)]
+
+  test('everything fits: everything goes, and the prompt counts it all', () => {
+    const fitted = fitHistory(history, { maxTokens: 1000, fixedTokens: 30 })
+    expect(fitted.messages).toEqual(history)
+    expect(fitted.promptTokens).toBe(30 + 330)
+  })
+
+  test('the newest exchanges that fit go; the oldest is dropped whole', () => {
+    const fitted = fitHistory(history, { maxTokens: 200, fixedTokens: 30 })
+    expect(fitted.messages.map((m) => m.jobId)).toEqual(['j2', 'j2', 'j3', 'j3'])
+    expect(fitted.promptTokens).toBe(30 + 130)
+  })
+
+  test('exactly at the limit still fits', () => {
+    expect(fitHistory(history, { maxTokens: 160, fixedTokens: 30 }).messages).toHaveLength(4)
+    expect(fitHistory(history, { maxTokens: 159, fixedTokens: 30 }).messages).toHaveLength(2)
+  })
+
+  test('no message is cut: an exchange one token too large is left out, and so is all before it', () => {
+    const withBig = [...exchange('small-old', 1, 1), ...exchange('big', 500, 500), ...exchange('new', 5, 5)]
+    const fitted = fitHistory(withBig, { maxTokens: 100, fixedTokens: 10 })
+    // `small-old` would fit, but a gap would show the model a history that never happened.
+    expect(fitted.messages.map((m) => m.jobId)).toEqual(['new', 'new'])
+  })
+
+  test('the fixed part always goes, even alone over the limit', () => {
+    const fitted = fitHistory(history, { maxTokens: 100, fixedTokens: 5000 })
+    expect(fitted.messages).toEqual([])
+    expect(fitted.promptTokens).toBe(5000)
+  })
+
+  test('0 is no limit', () => {
+    expect(fitHistory(history, { maxTokens: 0, fixedTokens: 1_000_000 }).messages).toEqual(history)
+  })
+
+  test('a tool exchange stays whole, and tool results cut from their call never open the prompt', () => {
+    const tools = [
+      { role: 'user', jobId: 't', tokens: 10 },
+      { role: 'assistant', jobId: 't', tokens: 10 },
+      { role: 'tool', jobId: 't', tokens: 10 },
+      { role: 'assistant', jobId: 't', tokens: 10 },
+    ]
+    expect(fitHistory(tools, { maxTokens: 39, fixedTokens: 0 }).messages).toEqual([])
+    expect(fitHistory(tools, { maxTokens: 40, fixedTokens: 0 }).messages).toEqual(tools)
+    // As the store's HISTORY_MAX_MESSAGES may hand it over: the call already cut off.
+    const cut = fitHistory(tools.slice(2), { maxTokens: 0, fixedTokens: 0 })
+    expect(cut.messages.map((m) => m.role)).toEqual(['assistant'])
+    expect(cut.promptTokens).toBe(10)
+  })
+
+  test('an empty history is the fixed part', () => {
+    expect(fitHistory([], { maxTokens: 10, fixedTokens: 3 })).toEqual({ messages: [], promptTokens: 3 })
+  })
+})
+
+describe('the tokenizer', () => {
+  test('counts with cl100k_base, offline, and adds the per-message overhead', async () => {
+    const counter = await loadTokenCounter()
+    expect(counter.count('hello world')).toBe(2)
+    expect(counter.count('')).toBe(0)
+    expect(messageTokens(counter, 'hello world')).toBe(2 + MESSAGE_OVERHEAD_TOKENS)
+    // More tokens for more text, and non-Latin text costs more per character.
+    expect(counter.count('こんにちは世界')).toBeGreaterThan(counter.count('hello'))
+  })
+
+  test('text that spells a special token is counted as text, not refused', async () => {
+    const counter = await loadTokenCounter()
+    expect(counter.count('a <|endoftext|> b')).toBeGreaterThan(3)
+  })
+})
