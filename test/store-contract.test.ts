@@ -155,9 +155,9 @@ describe.each(adapters)('$name', (adapter) => {
         updatedAt: T0,
         completedAt: null,
       })
-      expect(await store.getJob(a.id, 'owner-a')).toEqual(a)
-      expect(await store.getJob(a.id, 'owner-b')).toBeUndefined()
-      expect(await store.getJob('no-such-job', 'owner-a')).toBeUndefined()
+      expect(await store.getJob(a.id, 'owner-a', T0)).toEqual(a)
+      expect(await store.getJob(a.id, 'owner-b', T0)).toBeUndefined()
+      expect(await store.getJob('no-such-job', 'owner-a', T0)).toBeUndefined()
     })
 
     test('keeps text byte-exact: NUL, a leading BOM, control bytes, emoji, right-to-left', async () => {
@@ -170,7 +170,7 @@ describe.each(adapters)('$name', (adapter) => {
         callbackUrl: `https://example.com/${awkward}`,
         metadata: { text: awkward },
       })
-      expect(await store.getJob(job.id, job.owner)).toMatchObject({
+      expect(await store.getJob(job.id, job.owner, T0)).toMatchObject({
         message: awkward,
         systemPrompt: `system ${awkward}`,
         model: `model ${awkward}`,
@@ -179,7 +179,7 @@ describe.each(adapters)('$name', (adapter) => {
       })
       await claim(store)
       await store.recordAnswer(job.id, 'w1', { response: `echo ${awkward}`, model: awkward, usage: null }, T0)
-      expect((await store.getJob(job.id, job.owner))?.response).toBe(`echo ${awkward}`)
+      expect((await store.getJob(job.id, job.owner, T0))?.response).toBe(`echo ${awkward}`)
       expect((await store.readHistory(job.owner, job.conversationId, 10)).map((m) => m.content)).toEqual([
         awkward,
         `echo ${awkward}`,
@@ -340,20 +340,20 @@ describe.each(adapters)('$name', (adapter) => {
       await claim(store)
       expect(await store.recordLlmRetry(a.id, 'w2', error, T0 + 5000, true, T0 + 1)).toBe(false)
       expect(await store.recordLlmRetry(a.id, 'w1', error, T0 + 5000, true, T0 + 1)).toBe(true)
-      expect(await store.getJob(a.id, a.owner)).toMatchObject({ status: 'queued', error, llmAttempts: 1 })
+      expect(await store.getJob(a.id, a.owner, T0)).toMatchObject({ status: 'queued', error, llmAttempts: 1 })
       expect(await store.nextWakeAt(T0 + 1)).toBe(T0 + 5000)
       expect(await claim(store, { now: T0 + 4999 })).toEqual([])
 
       const [retried] = await claim(store, { workerId: 'w2', now: T0 + 5000 })
       expect(retried).toMatchObject({ id: a.id, llmAttempts: 2 })
       expect(await store.recordLlmRetry(a.id, 'w2', error, T0 + 6000, false, T0 + 5001)).toBe(true)
-      expect((await store.getJob(a.id, a.owner))?.llmAttempts).toBe(1)
+      expect((await store.getJob(a.id, a.owner, T0))?.llmAttempts).toBe(1)
       const [third] = await claim(store, { workerId: 'w3', now: T0 + 6000 })
       expect(third).toMatchObject({ id: a.id, llmAttempts: 2 })
       // The next message waited throughout.
-      expect((await store.getJob(b.id, b.owner))?.status).toBe('queued')
+      expect((await store.getJob(b.id, b.owner, T0))?.status).toBe('queued')
       await store.recordAnswer(a.id, 'w3', answerTo(a), T0 + 6001)
-      expect((await store.getJob(a.id, a.owner))?.error).toBeNull()
+      expect((await store.getJob(a.id, a.owner, T0))?.error).toBeNull()
       expect(ids(await claim(store, { now: T0 + 6001 }))).toEqual([b.id])
     })
   })
@@ -407,7 +407,7 @@ describe.each(adapters)('$name', (adapter) => {
           { status: 'delivering', retryAt: T0 + 1000 },
         ),
       ).toBe(true)
-      expect(await store.getJob(a.id, a.owner)).toMatchObject({
+      expect(await store.getJob(a.id, a.owner, T0)).toMatchObject({
         status: 'delivering',
         deliveryAttempts: 1,
         deliveryFailures: 1,
@@ -423,7 +423,7 @@ describe.each(adapters)('$name', (adapter) => {
         { at: T0 + 1000, statusCode: null, error: timeout, durationMs: 10_000 },
         { status: 'dead' },
       )
-      expect(await store.getJob(a.id, a.owner)).toMatchObject({
+      expect(await store.getJob(a.id, a.owner, T0)).toMatchObject({
         status: 'dead',
         deliveryAttempts: 2,
         deliveryFailures: 2,
@@ -431,7 +431,10 @@ describe.each(adapters)('$name', (adapter) => {
       expect(await claim(store, { workerId: 'w3', now: T0 + 100 * LEASE })).toEqual([])
 
       expect(await store.redeliver(a.id, a.owner, T0 + 2000)).toBe('scheduled')
-      expect(await store.getJob(a.id, a.owner)).toMatchObject({ status: 'delivering', deliveryFailures: 0 })
+      expect(await store.getJob(a.id, a.owner, T0)).toMatchObject({
+        status: 'delivering',
+        deliveryFailures: 0,
+      })
       expect(ids(await claim(store, { workerId: 'w3', now: T0 + 2000 }))).toEqual([a.id])
       await store.recordDeliveryAttempt(
         a.id,
@@ -439,7 +442,7 @@ describe.each(adapters)('$name', (adapter) => {
         { at: T0 + 2001, statusCode: 204, error: null, durationMs: 2 },
         { status: 'delivered' },
       )
-      expect(await store.getJob(a.id, a.owner)).toMatchObject({
+      expect(await store.getJob(a.id, a.owner, T0)).toMatchObject({
         status: 'delivered',
         deliveryAttempts: 3,
         deliveryFailures: 0,
@@ -535,7 +538,7 @@ describe.each(adapters)('$name', (adapter) => {
       await store.recordAnswer(b.id, 'w1', answerTo(b), T0 + 1)
       expect(await store.releaseLeases('w2', T0 + 10)).toBe(0)
       expect(await store.releaseLeases('w1', T0 + 10)).toBe(2)
-      expect(await store.getJob(a.id, a.owner)).toMatchObject({ status: 'queued', llmAttempts: 0 })
+      expect(await store.getJob(a.id, a.owner, T0)).toMatchObject({ status: 'queued', llmAttempts: 0 })
       const taken = await claim(store, { workerId: 'w2', now: T0 + 10 })
       expect(ids(taken)).toEqual(ids([a, b]))
       expect(taken.find((j) => j.id === b.id)?.status).toBe('delivering')
@@ -561,7 +564,7 @@ describe.each(adapters)('$name', (adapter) => {
       expect(await store.countOpenJobs()).toEqual({ queued: 1, processing: 2, delivering: 1 })
       expect(await store.purgeFinishedJobs(T0 + 10)).toBe(0)
       expect(await store.purgeFinishedJobs(T0 + 11)).toBe(1)
-      expect(await store.getJob(done.id, done.owner)).toBeUndefined()
+      expect(await store.getJob(done.id, done.owner, T0)).toBeUndefined()
       expect(await store.listDeliveryAttempts(done.id)).toEqual([])
       // The user messages (conv-1's and conv-3's) are as old as their jobs; the answers came later.
       expect(await store.purgeHistory(T0 + 1)).toBe(2)

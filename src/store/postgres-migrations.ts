@@ -1,7 +1,9 @@
 /**
  * Numbered in order and applied once each, all under one advisory lock so that instances
  * starting together migrate once. Kept in code (not .sql files) so the compiled binary
- * carries them. The tables mirror the SQLite ones; times are epoch milliseconds.
+ * carries them. The tables mirror the SQLite ones; times are epoch milliseconds. A migration
+ * is never edited once released: a new status needs a new migration that widens the CHECK
+ * on `jobs.status` (test/store-migrations.test.ts compares it with JOB_STATUSES).
  */
 export const postgresMigrations: readonly { version: number; name: string; sql: string }[] = [
   {
@@ -83,4 +85,23 @@ CREATE TABLE delivery_attempts (
 `,
   },
   // 2 made the fleet-wide limits' tables; src/limits/postgres.ts owns and creates them now.
+  {
+    version: 3,
+    name: 'jobs.status limited to the statuses of the transition table',
+    sql: `
+ALTER TABLE jobs ADD CONSTRAINT jobs_status_known
+  CHECK (status IN ('queued', 'processing', 'delivering', 'delivered', 'dead'));
+`,
+  },
+  {
+    version: 4,
+    name: 'instances: a heartbeat per running worker, so the leases of a dead one are released early',
+    sql: `
+CREATE TABLE instances (
+  worker_id    TEXT   PRIMARY KEY,
+  started_at   BIGINT NOT NULL,
+  heartbeat_at BIGINT NOT NULL
+);
+`,
+  },
 ]

@@ -8,6 +8,8 @@ export interface JobRow {
   conversation_id: string
   sequence: number | string
   status: string
+  /** Its due time; while leased, when the lease runs out. */
+  available_at: number | string
   message: string
   callback_url: string
   model: string
@@ -23,6 +25,9 @@ export interface JobRow {
   created_at: number | string
   updated_at: number | string
   completed_at: number | string | null
+  /** Only in the single-job read: a dead job's last delivery error, when it has none of its own. */
+  last_delivery_error_code?: string | null
+  last_delivery_error_message?: string | null
 }
 
 export interface MessageRow {
@@ -58,7 +63,9 @@ export function jobFromRow(row: JobRow): Job {
     systemPrompt: row.system_prompt,
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, unknown>),
     response: row.response,
-    error: errorOf(row.error_code, row.error_message),
+    error:
+      errorOf(row.error_code, row.error_message) ??
+      errorOf(row.last_delivery_error_code ?? null, row.last_delivery_error_message ?? null),
     usage: row.usage === null ? null : (JSON.parse(row.usage) as Usage),
     llmAttempts: row.llm_attempts,
     deliveryAttempts: row.delivery_attempts,
@@ -67,6 +74,16 @@ export function jobFromRow(row: JobRow): Job {
     updatedAt: Number(row.updated_at),
     completedAt: row.completed_at === null ? null : Number(row.completed_at),
   }
+}
+
+/**
+ * A job as it stands at `now`. A processing job whose lease ran out is held by nobody and
+ * taken by the next claim: it reads as `queued` (its attempt still counted), the
+ * `lease expired` transition that no statement writes.
+ */
+export function jobAsOf(row: JobRow, now: number): Job {
+  const job = jobFromRow(row)
+  return job.status === 'processing' && Number(row.available_at) <= now ? { ...job, status: 'queued' } : job
 }
 
 export function messageFromRow(row: MessageRow): HistoryMessage {
