@@ -1,63 +1,22 @@
 import { afterAll, afterEach, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { SQL } from 'bun'
-import { PostgresStore } from '../src/store/postgres.ts'
-import { SqliteStore } from '../src/store/sqlite.ts'
+import type { PostgresStore } from '../src/store/postgres.ts'
 import type { Answer, ClaimRequest, Job, NewJob, Store } from '../src/store/store.ts'
-import { describeIf, POSTGRES_URL, postgres, reportUnavailable } from './support/postgres.ts'
+import { describeIf, postgres, reportUnavailable } from './support/postgres.ts'
+import {
+  LEASE,
+  newJob,
+  postgresAdapter,
+  type StoreAdapter,
+  sqliteAdapter,
+  T0,
+  type TestDatabase,
+} from './support/stores.ts'
 
 /*
  * One contract, both adapters, real databases. Every test gets a database of its own (a
  * SQLite file, or a PostgreSQL schema) because claims take any due job; `open()` may be
  * called again for another instance on the same database. Times are injected: no sleeps.
  */
-
-const runId = Math.random().toString(36).slice(2, 10)
-
-interface Database {
-  /** A new store instance (its own connections) on this test's database. */
-  open(): Promise<Store>
-}
-
-interface Adapter {
-  name: string
-  fresh(): Database
-  dispose(): Promise<void>
-}
-
-function sqliteAdapter(): Adapter {
-  const dir = mkdtempSync(join(tmpdir(), 'relay-store-contract-'))
-  let n = 0
-  return {
-    name: 'SqliteStore',
-    fresh() {
-      const path = join(dir, `store-${++n}.db`)
-      return { open: async () => new SqliteStore(path) }
-    },
-    async dispose() {
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
-}
-
-function postgresAdapter(): Adapter {
-  const schemas: string[] = []
-  return {
-    name: 'PostgresStore',
-    fresh() {
-      const schema = `relay_test_${runId}_${schemas.length + 1}`
-      schemas.push(schema)
-      return { open: () => PostgresStore.open(POSTGRES_URL, { schema, max: 4 }) }
-    },
-    async dispose() {
-      const admin = new SQL(POSTGRES_URL, { max: 1 })
-      for (const schema of schemas) await admin.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-      await admin.close()
-    },
-  }
-}
 
 // Without a PostgreSQL to test against, the SQLite half runs and one line says what to start.
 const adapters = postgres.available ? [sqliteAdapter(), postgresAdapter()] : [sqliteAdapter()]
@@ -71,28 +30,6 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((s) => s.close()))
 })
 
-const T0 = 1_700_000_000_000
-const LEASE = 30_000
-let counter = 0
-
-function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  const n = ++counter
-  return {
-    id: `job-${n}`,
-    owner: 'owner-a',
-    conversationId: 'conv-1',
-    message: `message ${n}`,
-    callbackUrl: 'https://example.com/hook',
-    model: 'fake/model',
-    systemPrompt: 'Answer briefly.',
-    metadata: null,
-    idempotencyKey: null,
-    requestHash: `hash-${n}`,
-    now: T0,
-    ...overrides,
-  }
-}
-
 const answerTo = (job: Job): Answer => ({
   response: `answer to ${job.message}`,
   model: 'fake/answering-model',
@@ -100,7 +37,7 @@ const answerTo = (job: Job): Answer => ({
 })
 
 describe.each(adapters)('$name', (adapter) => {
-  async function openStore(db: Database = adapter.fresh()): Promise<Store> {
+  async function openStore(db: TestDatabase = adapter.fresh()): Promise<Store> {
     const store = await db.open()
     opened.push(store)
     return store
@@ -306,6 +243,32 @@ describe.each(adapters)('$name', (adapter) => {
       expect(await store.recordAnswer(a.id, 'w2', answerTo(a), T0 + LEASE + 2)).toMatchObject({ id: a.id })
       expect(await store.readHistory(a.owner, a.conversationId, 10)).toHaveLength(2)
     })
+    test('a processing job whose lease ran out reads as queued, attempt kept; its holder may still answer until another claims it', async () => {
+      const store = await openStore()
+      const a = await accept(store)
+      const b = await accept(store, { conversationId: 'conv-2' })
+      await claim(store)
+      expect(await store.getJob(a.id, a.owner, T0 + LEASE - 1)).toMatchObject({
+        status: 'processing',
+        llmAttempts: 1,
+      })
+      expect(await store.getJob(a.id, a.owner, T0 + LEASE)).toMatchObject({
+        status: 'queued',
+        llmAttempts: 1,
+      })
+      // Nobody took a yet: its holder's late answer still counts. b is taken by w2 first.
+      expect(await store.recordAnswer(a.id, 'w1', answerTo(a), T0 + LEASE)).toMatchObject({
+        status: 'delivering',
+      })
+      expect(ids(await claim(store, { workerId: 'w2', now: T0 + LEASE, llmLimit: 1, limit: 1 }))).toEqual([
+        b.id,
+      ])
+      expect(await store.recordAnswer(b.id, 'w1', answerTo(b), T0 + LEASE)).toBeUndefined()
+      expect(await store.getJob(b.id, b.owner, T0 + LEASE)).toMatchObject({
+        status: 'processing',
+        llmAttempts: 2,
+      })
+    })
   })
 
   describe('answer', () => {
@@ -454,6 +417,36 @@ describe.each(adapters)('$name', (adapter) => {
         { attempt: 3, at: T0 + 2001, statusCode: 204, error: null, durationMs: 2 },
       ])
       expect(await store.listDeliveryAttempts('no-such-job')).toEqual([])
+    })
+
+    test('a dead job reads with its last delivery error; a failed job keeps the error it failed with', async () => {
+      const store = await openStore()
+      const answered = await answer(store, await accept(store))
+      const refused = { code: 'callback_forbidden', message: 'The address 10.0.0.1 is private.' } as const
+      const attempt = (error: typeof refused | null, at: number) => ({
+        at,
+        statusCode: null,
+        error,
+        durationMs: 1,
+      })
+      await store.recordDeliveryAttempt(answered.id, 'w1', attempt(refused, T0 + 1), { status: 'dead' })
+      expect(await store.getJob(answered.id, answered.owner, T0 + 2)).toMatchObject({
+        status: 'dead',
+        error: refused,
+      })
+      // Redelivered, it is not dead any more: no error of its own.
+      await store.redeliver(answered.id, answered.owner, T0 + 3)
+      expect((await store.getJob(answered.id, answered.owner, T0 + 3))?.error).toBeNull()
+
+      const failed = await accept(store, { conversationId: 'conv-2' })
+      await claim(store, { now: T0 + 4 })
+      const llmError = { code: 'llm_bad_request', message: 'No.' } as const
+      await store.recordLlmFailure(failed.id, 'w1', llmError, T0 + 4)
+      await store.recordDeliveryAttempt(failed.id, 'w1', attempt(refused, T0 + 5), { status: 'dead' })
+      expect(await store.getJob(failed.id, failed.owner, T0 + 6)).toMatchObject({
+        status: 'dead',
+        error: llmError,
+      })
     })
 
     test('redeliver schedules finished jobs only, and only for their owner', async () => {
@@ -662,7 +655,7 @@ describe.each(adapters)('$name', (adapter) => {
 })
 
 describeIf(postgres)('PostgresStore wake-ups', () => {
-  const adapter = adapters[1] as Adapter
+  const adapter = adapters[1] as StoreAdapter
 
   test('LISTEN wakes an instance when another accepts, retries, lets the next message go or redelivers', async () => {
     const db = adapter.fresh()
