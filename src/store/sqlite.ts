@@ -406,7 +406,7 @@ export class SqliteStore implements Store {
    * they are expired at once. Later calls, and a process that found another alive, release
    * nothing: a lease of a live process is never taken from it.
    */
-  async recoverAbandonedLeases(workerId: string, now: number): Promise<number> {
+  async recoverAbandonedLeases(workerId: string, now: number, _silentForMs: number): Promise<number> {
     if (this.presence !== undefined || this.path === ':memory:') return 0
     const presence = new SqlitePresence(this.path)
     this.presence = presence
