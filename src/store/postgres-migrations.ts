@@ -1,3 +1,5 @@
+import type { SQL } from 'bun'
+
 /**
  * Numbered in order and applied once each, all under one advisory lock so that instances
  * starting together migrate once. Kept in code (not .sql files) so the compiled binary
@@ -105,3 +107,21 @@ CREATE TABLE instances (
 `,
   },
 ]
+
+/** Applies the missing migrations in one transaction, under a lock every instance takes. */
+export async function migratePostgres(sql: SQL, schema: string | undefined, now: number): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(hashtextextended('llm-relay schema migrations', 0))`
+    // The name was checked against SCHEMA_NAME, so it needs no quoting.
+    if (schema !== undefined) await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+    await tx`CREATE TABLE IF NOT EXISTS schema_migrations
+      (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`
+    const rows = await tx<{ version: number }[]>`SELECT version FROM schema_migrations`
+    const applied = new Set(rows.map((r) => r.version))
+    for (const m of postgresMigrations) {
+      if (applied.has(m.version)) continue
+      await tx.unsafe(m.sql)
+      await tx`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${m.version}, ${m.name}, ${now})`
+    }
+  })
+}

@@ -1,23 +1,27 @@
 /*
- * Longer than most files here (about 330 lines): it is the whole Store port for PostgreSQL,
- * one short method per port method, and each transaction stays in one place. The SQL itself
- * lives in postgres-statements.ts.
+ * Over the ~250 lines of most files here, on purpose: this is the whole Store port for
+ * PostgreSQL, one short method per port method, and each transaction must stay in one place to be
+ * read as one. The SQL lives in postgres-statements.ts, the migrations and the row mapping in
+ * files of their own.
  */
 import { SQL, type TransactionSQL } from 'bun'
 import { type Clock, systemClock, type Timer } from '../clock.ts'
 import type { JobError } from '../job.ts'
 import { postgresFault } from './faults.ts'
-import { postgresMigrations } from './postgres-migrations.ts'
-import { POSTGRES_STATEMENTS as S } from './postgres-statements.ts'
+import { migratePostgres } from './postgres-migrations.ts'
 import {
-  type DeliveryAttemptRow,
-  deliveryAttemptFromRow,
-  type JobRow,
-  jobAsOf,
-  jobFromRow,
-  type MessageRow,
-  messageFromRow,
-} from './rows.ts'
+  bytes,
+  decoded,
+  diagnostic,
+  jobFromPg,
+  messageFromPg,
+  type PgJobRow,
+  type PgMessageRow,
+  type Rows,
+  replayOf,
+} from './postgres-rows.ts'
+import { POSTGRES_STATEMENTS as S } from './postgres-statements.ts'
+import { type DeliveryAttemptRow, deliveryAttemptFromRow, jobAsOf } from './rows.ts'
 import {
   type AcceptResult,
   type Answer,
@@ -41,41 +45,6 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
 /** How long ping() waits for `SELECT 1` before it says the database is not there. */
 const PING_TIMEOUT_MS = 2000
-
-/*
- * PostgreSQL TEXT cannot hold U+0000, which clients and the LLM may send. The texts that
- * must round-trip byte-exact are therefore BYTEA (UTF-8), decoded here. `ignoreBOM` keeps
- * a leading U+FEFF, which a default TextDecoder would drop.
- */
-const utf8 = new TextEncoder()
-const fromUtf8 = new TextDecoder('utf-8', { ignoreBOM: true })
-const bytes = (text: string): Uint8Array => utf8.encode(text)
-const textOf = (value: Uint8Array): string => fromUtf8.decode(value)
-/** Error messages are diagnostics we compose (with upstream text inside): kept as TEXT, NUL replaced. */
-const diagnostic = (text: string): string => text.replaceAll('\u0000', '\uFFFD')
-
-type BytesColumns = 'message' | 'callback_url' | 'model' | 'system_prompt'
-type PgJobRow = Omit<JobRow, BytesColumns | 'response'> &
-  Record<BytesColumns, Uint8Array> & { response: Uint8Array | null; request_hash: string }
-type PgMessageRow = Omit<MessageRow, 'content'> & { content: Uint8Array }
-type Rows<R> = R[] & { count: number }
-
-const decoded = (row: PgJobRow): JobRow => ({
-  ...row,
-  message: textOf(row.message),
-  callback_url: textOf(row.callback_url),
-  model: textOf(row.model),
-  system_prompt: textOf(row.system_prompt),
-  response: row.response === null ? null : textOf(row.response),
-})
-const jobFromPg = (row: PgJobRow): Job => jobFromRow(decoded(row))
-const messageFromPg = (row: PgMessageRow): HistoryMessage =>
-  messageFromRow({ ...row, content: textOf(row.content) })
-
-function replayOf(row: PgJobRow, requestHash: string): AcceptResult {
-  const kind = row.request_hash === requestHash ? 'existing' : 'idempotency_conflict'
-  return { kind, job: jobFromPg(row) }
-}
 
 /** Another accept with the same idempotency key committed first: roll back and answer with its job. */
 class IdempotencyRace extends Error {
@@ -118,7 +87,7 @@ export class PostgresStore implements Store {
       ...(schema === undefined ? {} : { connection: { search_path: schema } }),
     })
     try {
-      await migrate(sql, schema, clock)
+      await migratePostgres(sql, schema, clock.now())
     } catch (error) {
       await sql.close()
       throw postgresFault(error)
@@ -464,22 +433,4 @@ export class PostgresStore implements Store {
     await Promise.all(subscriptions.map((s) => s.unlisten()))
     await this.sql.close()
   }
-}
-
-/** Applies the missing migrations in one transaction, under a lock every instance takes. */
-async function migrate(sql: SQL, schema: string | undefined, clock: Clock): Promise<void> {
-  await sql.begin(async (tx) => {
-    await tx`SELECT pg_advisory_xact_lock(hashtextextended('llm-relay schema migrations', 0))`
-    // The name was checked against SCHEMA_NAME, so it needs no quoting.
-    if (schema !== undefined) await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
-    await tx`CREATE TABLE IF NOT EXISTS schema_migrations
-      (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`
-    const rows = await tx<{ version: number }[]>`SELECT version FROM schema_migrations`
-    const applied = new Set(rows.map((r) => r.version))
-    for (const m of postgresMigrations) {
-      if (applied.has(m.version)) continue
-      await tx.unsafe(m.sql)
-      await tx`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${m.version}, ${m.name}, ${clock.now()})`
-    }
-  })
 }

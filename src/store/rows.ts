@@ -1,5 +1,5 @@
 import type { ErrorCode, JobError, JobStatus, Usage } from '../job.ts'
-import type { DeliveryAttempt, HistoryMessage, Job } from './store.ts'
+import type { DeliveryAttempt, HistoryMessage, Job, NewJob } from './store.ts'
 
 /** Column names and types shared by the SQL adapters. */
 export interface JobRow {
@@ -84,6 +84,33 @@ export function jobFromRow(row: JobRow): Job {
 export function jobAsOf(row: JobRow, now: number): Job {
   const job = jobFromRow(row)
   return job.status === 'processing' && Number(row.available_at) <= now ? { ...job, status: 'queued' } : job
+}
+
+/** The row an accept inserts, as it is read back (so no RETURNING * is needed to answer with it). */
+export function acceptedRow(job: NewJob, sequence: number): JobRow {
+  return {
+    id: job.id,
+    owner: job.owner,
+    conversation_id: job.conversationId,
+    sequence,
+    status: 'queued',
+    available_at: job.now,
+    message: job.message,
+    callback_url: job.callbackUrl,
+    model: job.model,
+    system_prompt: job.systemPrompt,
+    metadata: job.metadata === null ? null : JSON.stringify(job.metadata),
+    response: null,
+    error_code: null,
+    error_message: null,
+    usage: null,
+    llm_attempts: 0,
+    delivery_attempts: 0,
+    delivery_failures: 0,
+    created_at: job.now,
+    updated_at: job.now,
+    completed_at: null,
+  }
 }
 
 export function messageFromRow(row: MessageRow): HistoryMessage {

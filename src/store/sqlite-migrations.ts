@@ -1,3 +1,5 @@
+import type { Database } from 'bun:sqlite'
+
 /**
  * Numbered in order and applied once each, inside one transaction per migration.
  * Kept in code (not .sql files) so the compiled binary carries them. A migration is never
@@ -149,3 +151,27 @@ INSERT INTO readiness (id, checks, checked_at) VALUES (1, 0, 0);
 `,
   },
 ]
+
+/** Applies the migrations this database lacks, each in one IMMEDIATE transaction. */
+export function migrateSqlite(db: Database, now: number): void {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+  )
+  const applied = new Set(
+    db
+      .query<{ version: number }, []>('SELECT version FROM schema_migrations')
+      .all()
+      .map((r) => r.version),
+  )
+  for (const m of sqliteMigrations) {
+    if (applied.has(m.version)) continue
+    db.transaction(() => {
+      db.exec(m.sql)
+      db.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        now,
+      )
+    }).immediate()
+  }
+}
