@@ -209,7 +209,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
         await unlisten?.()
         housekeeping.cancel()
         await worker.stop(config.shutdownTimeout)
-        liveness?.stop()
+        await liveness?.stop()
         deliverer.close()
         await app.stop(true)
         await backing.close()

@@ -27,8 +27,9 @@ export interface LivenessOptions {
  */
 export class Liveness {
   private timer: Timer | undefined
-  private beating = false
+  private beating: Promise<void> | undefined
   private beats = 0
+  private failing = false
 
   constructor(private readonly o: LivenessOptions) {}
 
@@ -37,14 +38,27 @@ export class Liveness {
     this.timer = this.o.clock.setInterval(() => void this.beat(), HEARTBEAT_EVERY_MS)
   }
 
-  stop(): void {
+  /** No more rounds; resolves when the one in progress is done, so the store can close under it. */
+  async stop(): Promise<void> {
     this.timer?.cancel()
     this.timer = undefined
+    await this.beating
   }
 
-  private async beat(): Promise<void> {
-    if (this.beating) return
-    this.beating = true
+  /** Resolves when the round in progress, if any, is done. */
+  async settled(): Promise<void> {
+    await this.beating
+  }
+
+  private beat(): Promise<void> {
+    // A round slower than the interval is not doubled up.
+    this.beating ??= this.round().finally(() => {
+      this.beating = undefined
+    })
+    return this.beating
+  }
+
+  private async round(): Promise<void> {
     try {
       const { store, clock, workerId } = this.o
       const known = await store.heartbeat(workerId, clock.now())
@@ -54,15 +68,17 @@ export class Liveness {
           'this worker was silent long enough to be presumed dead: its leases were released, and its running jobs may be taken by others',
         )
       this.beats++
+      if (this.failing) this.o.logger.info('heartbeat works again')
+      this.failing = false
       const recovered = await store.recoverAbandonedLeases(workerId, clock.now(), SILENT_FOR_MS)
       if (recovered > 0) {
         this.o.logger.info({ recovered }, 'released the leases of a worker that died')
         this.o.onRecovered()
       }
     } catch (err) {
-      this.o.logger.warn({ err }, 'heartbeat failed; trying again shortly')
-    } finally {
-      this.beating = false
+      // Once per outage: the store's own errors say the rest.
+      if (!this.failing) this.o.logger.warn({ err }, 'heartbeat failed; trying again every 2 s')
+      this.failing = true
     }
   }
 }
