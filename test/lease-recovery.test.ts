@@ -119,36 +119,68 @@ describe('PostgreSQL', () => {
   test('an instance silent for longer than silentForMs loses its leases, once; a live one never', async () => {
     const db = postgres.fresh()
     const [a, b, c] = [await open(db), await open(db), await open(db)]
-    expect(await a.heartbeat('a', T0)).toBe(false) // a new row
-    expect(await b.heartbeat('b', T0)).toBe(false)
-    expect(await b.heartbeat('b', T0 + 1)).toBe(true)
+    /** One round of Liveness: a heartbeat, then recovery. */
+    const round = async (store: Store, id: string, now: number) => {
+      await store.heartbeat(id, now, SILENT)
+      return store.recoverAbandonedLeases(id, now, SILENT)
+    }
+    expect(await a.heartbeat('a', T0, SILENT)).toBe(false) // a new row
+    expect(await b.heartbeat('b', T0, SILENT)).toBe(false)
+    expect(await c.heartbeat('c', T0, SILENT)).toBe(false)
+    expect(await b.heartbeat('b', T0 + 1, SILENT)).toBe(true)
     await a.acceptJob(newJob({ id: 'j1', conversationId: 'c1' }))
     await a.acceptJob(newJob({ id: 'j2', conversationId: 'c2' }))
     await a.claimJobs({ workerId: 'a', now: T0, leaseMs: LEASE, limit: 2, llmLimit: 2 })
     await a.recordAnswer('j2', 'a', { response: 'r', model: 'm', usage: null }, T0)
 
-    expect(await b.recoverAbandonedLeases('b', T0 + SILENT, SILENT)).toBe(0)
-    expect(await a.heartbeat('a', T0 + 5000)).toBe(true)
-    expect(await b.recoverAbandonedLeases('b', T0 + 5000 + SILENT, SILENT)).toBe(0)
+    expect(await round(b, 'b', T0 + SILENT)).toBe(0)
+    await a.heartbeat('a', T0 + 5000, SILENT)
+    await c.heartbeat('c', T0 + 5000, SILENT)
+    expect(await round(b, 'b', T0 + 5000 + SILENT)).toBe(0)
 
     // a stops beating. Two instances recover at the same moment: each lease is expired once.
     const now = T0 + 5001 + SILENT
-    const counts = await Promise.all([
-      b.recoverAbandonedLeases('b', now, SILENT),
-      c.recoverAbandonedLeases('c', now, SILENT),
-    ])
+    const counts = await Promise.all([round(b, 'b', now), round(c, 'c', now)])
     expect(counts.sort()).toEqual([0, 2])
-    expect(await b.recoverAbandonedLeases('b', now, SILENT)).toBe(0)
+    expect(await round(b, 'b', now)).toBe(0)
     expect(await b.getJob('j1', 'owner-a', now)).toMatchObject({ status: 'queued', llmAttempts: 1 })
     const taken = await b.claimJobs({ workerId: 'b', now, leaseMs: LEASE, limit: 5, llmLimit: 5 })
     expect(taken.map((j) => j.id).sort()).toEqual(['j1', 'j2'])
 
     // a comes back: it learns it was presumed dead, and its writes for those jobs are refused.
-    expect(await a.heartbeat('a', now + 1)).toBe(false)
+    expect(await a.heartbeat('a', now + 1, SILENT)).toBe(false)
     expect(
       await a.recordAnswer('j1', 'a', { response: 'late', model: 'm', usage: null }, now + 1),
     ).toBeUndefined()
-    // b recovers nobody else, and never itself.
+    // b never recovers itself.
     expect(await b.recoverAbandonedLeases('b', now + 100 * SILENT, SILENT)).toBe(0)
+  })
+
+  test('after an outage of the database, the first instance back does not take the jobs of the others', async () => {
+    const db = postgres.fresh()
+    const [a, b] = [await open(db), await open(db)]
+    for (let t = T0; t <= T0 + 20_000; t += 2000) {
+      await a.heartbeat('a', t, SILENT)
+      await b.heartbeat('b', t, SILENT)
+    }
+    await a.acceptJob(newJob({ id: 'in-flight' }))
+    // A lease that outlasts the test: only recovery could take the job.
+    await a.claimJobs({ workerId: 'a', now: T0 + 20_000, leaseMs: 3_600_000, limit: 1, llmLimit: 1 })
+    // The database is away for 30 s; b reaches it first, a two seconds later.
+    const back = T0 + 50_000
+    await b.heartbeat('b', back, SILENT)
+    expect(await b.recoverAbandonedLeases('b', back, SILENT)).toBe(0)
+    await a.heartbeat('a', back + 2000, SILENT)
+    for (let t = back + 2000; t <= back + 3 * SILENT; t += 2000) {
+      await a.heartbeat('a', t, SILENT)
+      await b.heartbeat('b', t, SILENT)
+      expect(await b.recoverAbandonedLeases('b', t, SILENT)).toBe(0)
+    }
+    expect((await b.getJob('in-flight', 'owner-a', back))?.status).toBe('processing')
+    // Once b has beaten for SILENT without a gap, a silence of a is taken for what it is.
+    const later = back + 3 * SILENT + 2000 + SILENT
+    await b.heartbeat('b', later - SILENT, SILENT)
+    await b.heartbeat('b', later, SILENT)
+    expect(await b.recoverAbandonedLeases('b', later, SILENT)).toBe(1)
   })
 })

@@ -101,7 +101,8 @@ ALTER TABLE jobs ADD CONSTRAINT jobs_status_known
     sql: `
 CREATE TABLE instances (
   worker_id    TEXT   PRIMARY KEY,
-  started_at   BIGINT NOT NULL,
+  -- since when it has beaten without a gap: only an instance alive that long judges others
+  alive_since  BIGINT NOT NULL,
   heartbeat_at BIGINT NOT NULL
 );
 `,

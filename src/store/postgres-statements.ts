@@ -111,17 +111,29 @@ export const POSTGRES_STATEMENTS = {
       status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
     WHERE lease_owner = $2 AND status IN ('processing', 'delivering')`,
 
-  /** Inserts this instance's row or moves its heartbeat on; `known` is false when it had been deleted as dead. */
-  heartbeat: `INSERT INTO instances (worker_id, started_at, heartbeat_at) VALUES ($1, $2, $2)
-    ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = $2
+  /**
+   * Inserts this instance's row or moves its heartbeat on; after a gap longer than $3 its
+   * unbroken run starts again. `known` is false for a new row, or one deleted as dead.
+   */
+  heartbeat: `INSERT INTO instances (worker_id, alive_since, heartbeat_at) VALUES ($1, $2, $2)
+    ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = $2,
+      alive_since = CASE WHEN instances.heartbeat_at < $2::bigint - $3::bigint THEN $2 ELSE instances.alive_since END
     RETURNING (xmax <> 0) AS known`,
   /**
-   * lease expired, written at once for instances whose heartbeat stopped: their rows go and
-   * their jobs are due now, attempts still counted (a job that kills its process runs out
-   * of attempts). One statement, so two instances recovering at once expire each lease once.
+   * lease expired, written at once for instances silent for $2: their rows go and their
+   * jobs are due now, attempts still counted (a job that kills its process runs out of
+   * attempts). Only an instance that has itself beaten without a gap for that long judges:
+   * after an outage of the database every heartbeat is old, and the first instance back must
+   * not take the jobs of the others, who are alive. One statement, so two instances
+   * recovering at once expire each lease once.
    */
-  leasesOfSilentInstancesExpired: `WITH silent AS (
-      DELETE FROM instances WHERE heartbeat_at < $1::bigint - $2::bigint AND worker_id <> $3 RETURNING worker_id)
+  leasesOfSilentInstancesExpired: `WITH judge AS (
+      SELECT 1 FROM instances WHERE worker_id = $3 AND alive_since <= $1::bigint - $2::bigint
+        AND heartbeat_at >= $1::bigint - $2::bigint
+    ), silent AS (
+      DELETE FROM instances WHERE heartbeat_at < $1::bigint - $2::bigint AND worker_id <> $3
+        AND EXISTS (SELECT 1 FROM judge)
+      RETURNING worker_id)
     UPDATE jobs SET lease_owner = NULL, available_at = $1, updated_at = $1,
       status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
     WHERE lease_owner IN (SELECT worker_id FROM silent) AND status IN ('processing', 'delivering')`,

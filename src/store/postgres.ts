@@ -395,8 +395,8 @@ export class PostgresStore implements Store {
     })
   }
 
-  async heartbeat(workerId: string, now: number): Promise<boolean> {
-    const [row] = await this.one<{ known: boolean }>(S.heartbeat, [workerId, now])
+  async heartbeat(workerId: string, now: number, silentForMs: number): Promise<boolean> {
+    const [row] = await this.one<{ known: boolean }>(S.heartbeat, [workerId, now, silentForMs])
     return row?.known === true
   }
 

@@ -351,7 +351,7 @@ export class SqliteStore implements Store {
   }
 
   /** One process on a file has no fleet to report to: its presence lock says it is alive. */
-  async heartbeat(_workerId: string, _now: number): Promise<boolean> {
+  async heartbeat(_workerId: string, _now: number, _silentForMs: number): Promise<boolean> {
     return true
   }
 

@@ -185,15 +185,19 @@ export interface Store {
   /** Gives back every lease a worker holds, so others take its jobs at once (shutdown). */
   releaseLeases(workerId: string, now: number): Promise<number>
   /**
-   * This worker is alive (PostgreSQL: its row in `instances`). False when it had been
-   * presumed dead: its leases were released, and other instances may be running its jobs.
+   * This worker is alive (PostgreSQL: its row in `instances`; a gap longer than `silentForMs`
+   * since its last heartbeat starts its unbroken run again). False for its first heartbeat,
+   * and when it had been presumed dead: its leases were released, and others may be running
+   * its jobs.
    */
-  heartbeat(workerId: string, now: number): Promise<boolean>
+  heartbeat(workerId: string, now: number, silentForMs: number): Promise<boolean>
   /**
    * Expires at once the leases of workers known to be dead, so their jobs need not wait out
    * JOB_LEASE; the attempts stay counted. SQLite: on the first call, every lease held when no
    * other process is alive on the file. PostgreSQL: the leases of instances whose heartbeat
-   * is older than `silentForMs`, whose rows it deletes. Idempotent; never a live worker's.
+   * is older than `silentForMs`, whose rows it deletes, and only when `workerId` has itself
+   * beaten without a gap for that long (after a database outage every heartbeat is old).
+   * Idempotent; never a live worker's.
    */
   recoverAbandonedLeases(workerId: string, now: number, silentForMs: number): Promise<number>
   /**

@@ -61,7 +61,7 @@ export class Liveness {
   private async round(): Promise<void> {
     try {
       const { store, clock, workerId } = this.o
-      const known = await store.heartbeat(workerId, clock.now())
+      const known = await store.heartbeat(workerId, clock.now(), SILENT_FOR_MS)
       if (!known && this.beats > 0)
         this.o.logger.warn(
           { worker_id: workerId },
