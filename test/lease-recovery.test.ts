@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SqliteStore } from '../src/store/sqlite.ts'
 import type { Store } from '../src/store/store.ts'
+import { describeIf, postgres, reportUnavailable } from './support/postgres.ts'
 import { LEASE, newJob, postgresAdapter, T0 } from './support/stores.ts'
 
 /*
@@ -13,7 +14,7 @@ import { LEASE, newJob, postgresAdapter, T0 } from './support/stores.ts'
  */
 
 const dir = mkdtempSync(join(tmpdir(), 'relay-recovery-'))
-const postgres = postgresAdapter()
+const pgStores = postgresAdapter()
 const opened: Store[] = []
 const children: ReturnType<typeof Bun.spawn>[] = []
 afterEach(async () => {
@@ -22,7 +23,7 @@ afterEach(async () => {
 })
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
-  await postgres.dispose()
+  await pgStores.dispose()
 })
 
 /** A worker process holding two leases on `path` (test/support/lease-holder-child.ts), once it says so. */
@@ -108,7 +109,8 @@ describe('SQLite', () => {
   })
 })
 
-describe('PostgreSQL', () => {
+if (!postgres.available) reportUnavailable(postgres, 'lease recovery on PostgreSQL')
+describeIf(postgres)('PostgreSQL', () => {
   const open = async (db: { open(): Promise<Store> }) => {
     const store = await db.open()
     opened.push(store)
@@ -117,7 +119,7 @@ describe('PostgreSQL', () => {
   const SILENT = 8000
 
   test('an instance silent for longer than silentForMs loses its leases, once; a live one never', async () => {
-    const db = postgres.fresh()
+    const db = pgStores.fresh()
     const [a, b, c] = [await open(db), await open(db), await open(db)]
     /** One round of Liveness: a heartbeat, then recovery. */
     const round = async (store: Store, id: string, now: number) => {
@@ -157,7 +159,7 @@ describe('PostgreSQL', () => {
   })
 
   test('after an outage of the database, the first instance back does not take the jobs of the others', async () => {
-    const db = postgres.fresh()
+    const db = pgStores.fresh()
     const [a, b] = [await open(db), await open(db)]
     for (let t = T0; t <= T0 + 20_000; t += 2000) {
       await a.heartbeat('a', t, SILENT)

@@ -1,24 +1,27 @@
-import { afterAll, afterEach, expect, test } from 'bun:test'
+import { afterAll, afterEach, expect } from 'bun:test'
 import { createLogger } from '../src/log.ts'
 import type { Store } from '../src/store/store.ts'
 import { HEARTBEAT_EVERY_MS, Liveness, SILENT_FOR_MS } from '../src/worker/liveness.ts'
 import { ManualClock } from './support/manual-clock.ts'
+import { postgres, reportUnavailable, testIf } from './support/postgres.ts'
 import { LEASE, newJob, postgresAdapter } from './support/stores.ts'
 
 /* The liveness timer on a manual clock, against a real PostgreSQL fleet of two instances. */
+const test = testIf(postgres)
+if (!postgres.available) reportUnavailable(postgres, 'the liveness timer on PostgreSQL')
 
-const postgres = postgresAdapter()
+const pgStores = postgresAdapter()
 const opened: Store[] = []
 const timers: Liveness[] = []
 afterEach(async () => {
   await Promise.all(timers.splice(0).map((t) => t.stop()))
   await Promise.all(opened.splice(0).map((s) => s.close()))
 })
-afterAll(() => postgres.dispose())
+afterAll(() => pgStores.dispose())
 
 test('a live instance heartbeats every 2 s; the other takes its jobs once it has been silent 8 s, and wakes its worker', async () => {
   const clock = new ManualClock()
-  const db = postgres.fresh()
+  const db = pgStores.fresh()
   const [a, b] = [await db.open(), await db.open()]
   opened.push(a, b)
   const lines: string[] = []

@@ -9,7 +9,14 @@ import { PostgresStore } from '../src/store/postgres.ts'
 import { postgresMigrations } from '../src/store/postgres-migrations.ts'
 import { SqliteStore } from '../src/store/sqlite.ts'
 import { sqliteMigrations } from '../src/store/sqlite-migrations.ts'
-import { dropSchema, freshSchema, POSTGRES_URL } from './support/postgres.ts'
+import {
+  describeIf,
+  dropSchema,
+  freshSchema,
+  POSTGRES_URL,
+  postgres,
+  reportUnavailable,
+} from './support/postgres.ts'
 import { newJob, T0 } from './support/stores.ts'
 
 /*
@@ -125,7 +132,8 @@ describe('SQLite', () => {
   })
 })
 
-describe('PostgreSQL', () => {
+if (!postgres.available) reportUnavailable(postgres, 'PostgreSQL migrations')
+describeIf(postgres)('PostgreSQL', () => {
   const connect = (schema: string) => new SQL(POSTGRES_URL, { max: 1, connection: { search_path: schema } })
 
   test('the CHECK on jobs.status allows exactly JOB_STATUSES', async () => {

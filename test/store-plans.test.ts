@@ -8,7 +8,14 @@ import { PostgresStore } from '../src/store/postgres.ts'
 import { POSTGRES_STATEMENTS } from '../src/store/postgres-statements.ts'
 import { SqliteStore } from '../src/store/sqlite.ts'
 import { SQLITE_STATEMENTS } from '../src/store/sqlite-statements.ts'
-import { dropSchema, freshSchema, POSTGRES_URL } from './support/postgres.ts'
+import {
+  describeIf,
+  dropSchema,
+  freshSchema,
+  POSTGRES_URL,
+  postgres,
+  reportUnavailable,
+} from './support/postgres.ts'
 import { T0 } from './support/stores.ts'
 
 /*
@@ -37,7 +44,7 @@ const dir = mkdtempSync(join(tmpdir(), 'relay-plans-'))
 const schema = freshSchema('relay_plans')
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
-  await dropSchema(schema)
+  if (postgres.available) await dropSchema(schema)
 })
 
 describe('SQLite: EXPLAIN QUERY PLAN', () => {
@@ -68,7 +75,8 @@ describe('SQLite: EXPLAIN QUERY PLAN', () => {
   })
 })
 
-describe('PostgreSQL: EXPLAIN with sequential scans turned off', () => {
+if (!postgres.available) reportUnavailable(postgres, 'PostgreSQL query plans')
+describeIf(postgres)('PostgreSQL: EXPLAIN with sequential scans turned off', () => {
   const bytes = (text: string) => Buffer.from(text)
   /** Values of the right types for each statement's parameters. */
   const values: Record<(typeof HOT)[number], unknown[]> = {
