@@ -86,7 +86,14 @@ describe('SQLite', () => {
       expect(rejections(batch)).toEqual(Array(4).fill('StoreUnavailableError'))
       expect((batch[0] as PromiseRejectedResult).reason.message).toContain('SQLITE_FULL')
       expect(await store.ping()).toBe(false)
-      // Reads still answer, and nothing of the failed batch was written.
+      // Reads still answer, also one asked for in the same turn as a failing write, and
+      // nothing of the failed batch was written.
+      const [failing, read] = await settled([
+        store.acceptJob(newJob({ id: 'full-4', message: big })),
+        store.getJob('before', 'owner-a', 0),
+      ])
+      expect(rejections([failing as PromiseSettledResult<unknown>])).toEqual(['StoreUnavailableError'])
+      expect(read).toMatchObject({ status: 'fulfilled', value: { status: 'queued' } })
       expect(await store.getJob('full-0', 'owner-a', 0)).toBeUndefined()
       expect((await store.getJob('before', 'owner-a', 0))?.status).toBe('queued')
 

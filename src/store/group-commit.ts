@@ -31,11 +31,12 @@ export class GroupCommit {
   }
 
   /**
-   * Resolves once the writes asked for so far are committed. Reads wait for it, so a read sees
-   * every write that was asked for before it, as when each write committed on the spot.
+   * Resolves once the writes asked for so far are committed, or have failed. Reads wait for
+   * it, so a read sees every write that was asked for before it, as when each write committed
+   * on the spot; a batch that failed (disk full) fails its writers, not the reads behind it.
    */
   flushed(): Promise<unknown> {
-    return this.queue.length === 0 ? Promise.resolve() : this.run(() => undefined)
+    return this.queue.length === 0 ? Promise.resolve() : this.run(() => undefined).catch(() => undefined)
   }
 
   /** Commits every queued write now: on the next turn of the event loop, and on close. */
