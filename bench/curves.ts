@@ -6,7 +6,8 @@
 import { Database } from 'bun:sqlite'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { SQLITE_HOT_STATEMENTS, SqliteStore } from '../src/store/sqlite.ts'
+import { SqliteStore } from '../src/store/sqlite.ts'
+import { SQLITE_STATEMENTS } from '../src/store/sqlite-statements.ts'
 import type { NewJob } from '../src/store/store.ts'
 import { type BenchResult, note, report } from './lib/figures.ts'
 import { fillQueue } from './lib/fill.ts'
@@ -21,14 +22,14 @@ const CALLBACK = 'http://127.0.0.1:9/hook'
 
 /** The statements of the claim path, exactly as the store runs them, for EXPLAIN QUERY PLAN. */
 const PLANNED: Record<string, string> = {
-  'is a job due for the LLM?': SQLITE_HOT_STATEMENTS.llmDue,
-  'claim, LLM stage': SQLITE_HOT_STATEMENTS.claimLlmStage,
-  'is a callback due?': SQLITE_HOT_STATEMENTS.deliveryDue,
-  'claim, delivery stage': SQLITE_HOT_STATEMENTS.claimDeliveryStage,
-  'next wake-up': SQLITE_HOT_STATEMENTS.nextWakeAt,
-  "end of a conversation's turn: the next in line": SQLITE_HOT_STATEMENTS.nextInLine,
-  'history read': SQLITE_HOT_STATEMENTS.readHistory,
-  'queue-depth metric (open jobs by status)': SQLITE_HOT_STATEMENTS.countOpen,
+  'is a job due for the LLM?': SQLITE_STATEMENTS.llmDue,
+  'claim, LLM stage': SQLITE_STATEMENTS.claimLlmStage,
+  'is a callback due?': SQLITE_STATEMENTS.deliveryDue,
+  'claim, delivery stage': SQLITE_STATEMENTS.claimDeliveryStage,
+  'next wake-up': SQLITE_STATEMENTS.nextWakeAt,
+  "end of a conversation's turn: the next in line": SQLITE_STATEMENTS.nextInLine,
+  'history read': SQLITE_STATEMENTS.readHistory,
+  'queue-depth metric (open jobs by status)': SQLITE_STATEMENTS.countOpen,
 }
 
 const us = (ms: number): number => round(ms * 1000)
@@ -99,7 +100,7 @@ async function depthRow(depth: number): Promise<{ row: DepthRow; plans: string }
     await store.close()
 
     const reader = new Database(path, { readonly: true })
-    const due = reader.query(SQLITE_HOT_STATEMENTS.llmDue)
+    const due = reader.query(SQLITE_STATEMENTS.llmDue)
     const claimSelect = await timeEach(OPS, () => due.get(Date.now()))
     let plans = ''
     for (const [name, sql] of Object.entries(PLANNED)) {

@@ -34,10 +34,11 @@ export async function openBacking(
   const { clock, logger } = o
   const store =
     config.database.kind === 'sqlite'
-      ? new SqliteStore(config.database.path)
+      ? new SqliteStore(config.database.path, { clock })
       : await PostgresStore.open(config.database.url, {
           max: config.databasePoolMax,
           schema: config.database.schema,
+          clock,
         })
   const perMinute = config.llmMaxRpm
   let limits: Limits

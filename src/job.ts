@@ -1,9 +1,166 @@
 /**
- * The words every room shares: a job's states and the closed set of error codes that
- * logs, the jobs API and callbacks all use.
+ * The words every room shares: a job's states, the table of the transitions between them,
+ * and the closed set of error codes that logs, the jobs API and callbacks all use.
+ *
+ * A new status enters here: add it to JOB_STATUSES and its rows to TRANSITIONS; the store
+ * tests then ask for a migration that allows it (the CHECK on `jobs.status`), a statement
+ * per new row in each adapter, and a driver for each new event in the transition walk; the
+ * state diagram in docs/architecture.md is regenerated from this table.
  */
 export const JOB_STATUSES = ['queued', 'processing', 'delivering', 'delivered', 'dead'] as const
 export type JobStatus = (typeof JOB_STATUSES)[number]
+
+export const JOB_EVENTS = [
+  'accepted',
+  'claimed',
+  'answered',
+  'llm retry',
+  'llm failed',
+  'delivered',
+  'delivery retry',
+  'dead',
+  'redelivered',
+  'lease expired',
+  'lease released',
+] as const
+export type JobEvent = (typeof JOB_EVENTS)[number]
+
+export interface Transition {
+  event: JobEvent
+  /** `null`: the job does not exist yet. */
+  from: JobStatus | null
+  to: JobStatus
+  /** What the store promises when it makes this step (one statement or one transaction). */
+  guarantee: string
+}
+
+/**
+ * Every allowed step, and only these: a store refuses any other (status, event) pair and
+ * changes nothing. "Lease holder only" means the step is taken only for the worker named as
+ * the job's `lease_owner`, which another claim replaces.
+ */
+export const TRANSITIONS: readonly Transition[] = [
+  {
+    event: 'accepted',
+    from: null,
+    to: 'queued',
+    guarantee:
+      'One transaction with the conversation row: numbered in its line, waiting behind an open job of its conversation, committed before the 202.',
+  },
+  {
+    event: 'claimed',
+    from: 'queued',
+    to: 'processing',
+    guarantee:
+      'Due and the head of its conversation only; one claimer wins; counts one LLM attempt; leased until now + JOB_LEASE.',
+  },
+  {
+    event: 'claimed',
+    from: 'delivering',
+    to: 'delivering',
+    guarantee:
+      'Due for a callback only (its retry time came, or its lease ran out); one claimer wins; leased for one attempt.',
+  },
+  {
+    event: 'answered',
+    from: 'processing',
+    to: 'delivering',
+    guarantee:
+      'Lease holder only. One transaction: the answer stored, user and assistant messages appended once, the next message of the conversation released; still leased for its first callback.',
+  },
+  {
+    event: 'llm retry',
+    from: 'processing',
+    to: 'queued',
+    guarantee:
+      'Lease holder only. Lease dropped, due again at the retry time, error kept; the attempt stays counted unless it was a quota wait.',
+  },
+  {
+    event: 'llm failed',
+    from: 'processing',
+    to: 'delivering',
+    guarantee:
+      'Lease holder only. Error stored, nothing joins history, the next message of the conversation released; job.failed is delivered.',
+  },
+  {
+    event: 'delivered',
+    from: 'delivering',
+    to: 'delivered',
+    guarantee: 'Lease holder only. The attempt row and the outcome in one transaction.',
+  },
+  {
+    event: 'delivery retry',
+    from: 'delivering',
+    to: 'delivering',
+    guarantee:
+      'Lease holder only. The attempt recorded, lease dropped, due again at the next time of CALLBACK_RETRY_SCHEDULE.',
+  },
+  {
+    event: 'dead',
+    from: 'delivering',
+    to: 'dead',
+    guarantee:
+      'Lease holder only. The attempt recorded; the schedule ran out or the address is refused. Kept and redeliverable.',
+  },
+  {
+    event: 'redelivered',
+    from: 'delivered',
+    to: 'delivering',
+    guarantee: 'Owner only. Due now on a fresh schedule; the stored answer is sent again, never regenerated.',
+  },
+  {
+    event: 'redelivered',
+    from: 'dead',
+    to: 'delivering',
+    guarantee: 'Owner only. Due now on a fresh schedule; the stored answer is sent again, never regenerated.',
+  },
+  {
+    event: 'lease expired',
+    from: 'processing',
+    to: 'queued',
+    guarantee:
+      'Time alone: nothing is written when a lease runs out. The row keeps `processing` past its lease, reads as `queued` and is claimed like a queued job; the attempt stays counted, and the holder may still finish it until another worker claims it. A holder known to be dead has its leases expired at once.',
+  },
+  {
+    event: 'lease expired',
+    from: 'delivering',
+    to: 'delivering',
+    guarantee: 'Time alone: the callback is due again for any worker.',
+  },
+  {
+    event: 'lease released',
+    from: 'processing',
+    to: 'queued',
+    guarantee: 'Lease holder only (shutdown): due now for any worker, the unfinished LLM attempt given back.',
+  },
+  {
+    event: 'lease released',
+    from: 'delivering',
+    to: 'delivering',
+    guarantee: 'Lease holder only (no free callback slot, or shutdown): due now for any worker.',
+  },
+]
+
+/** The step `event` takes from `from`, or undefined where the table has none (a refusal). */
+export function transitionFor(from: JobStatus | null, event: JobEvent): Transition | undefined {
+  return TRANSITIONS.find((t) => t.from === from && t.event === event)
+}
+
+/**
+ * The table as a mermaid state diagram, the one in docs/architecture.md: steps between the
+ * same two states share an arrow; a status nothing leaves ends in `[*]`.
+ */
+export function renderStateDiagram(): string {
+  const arrows = new Map<string, JobEvent[]>()
+  for (const t of TRANSITIONS) {
+    const key = `${t.from ?? '[*]'} --> ${t.to}`
+    arrows.set(key, [...(arrows.get(key) ?? []), t.event])
+  }
+  const lines = [...arrows].map(([arrow, events]) => `  ${arrow}: ${events.join(', ')}`)
+  for (const status of JOB_STATUSES)
+    if (!TRANSITIONS.some((t) => t.from === status)) lines.push(`  ${status} --> [*]`)
+  return ['stateDiagram-v2', ...lines].join('\n')
+}
 
 export const ERROR_CODES = {
   llm_auth: 'The LLM API refused the key (401), or no key is configured.',

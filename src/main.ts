@@ -21,6 +21,7 @@ import { configuredSecrets, SecretScrubber } from './scrub.ts'
 import type { Store } from './store/store.ts'
 import { USER_AGENT, VERSION } from './version.ts'
 import { scheduleHousekeeping } from './worker/housekeeping.ts'
+import { Liveness } from './worker/liveness.ts'
 import { Worker } from './worker/worker.ts'
 
 export interface Relay {
@@ -56,6 +57,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   // Upstream text (LLM errors, callback errors) is scrubbed of these before it is logged, stored or sent.
   const secrets = new SecretScrubber(configuredSecrets(config))
   const scrub = (text: string) => secrets.scrub(text)
+  const workerId = `${process.pid}-${newJobId()}`
   const deliverer = new HttpDeliverer({
     guard,
     secret: config.callbackSecret,
@@ -74,7 +76,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       : {
           intervalMs: 1000,
           check: async (jobs) => {
-            const found = await Promise.all(jobs.map((j) => store.getJob(j.id, j.owner)))
+            const found = await Promise.all(jobs.map((j) => store.getJob(j.id, j.owner, clock.now())))
             return found
               .filter((j) => j !== undefined && j.status !== 'queued' && j.status !== 'processing')
               .map((j) => (j as { id: string }).id)
@@ -100,7 +102,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     }),
     deliverer,
     budget: backing.limits.budget,
-    workerId: `${process.pid}-${newJobId()}`,
+    workerId,
     concurrency: config.workerConcurrency,
     leaseMs: config.jobLease,
     historyMaxMessages: config.historyMaxMessages,
@@ -202,6 +204,11 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   const works = config.role !== 'api'
   // Another instance's accepted job wakes this one at once (PostgreSQL LISTEN/NOTIFY).
   const unlisten = works && store.listen ? await store.listen(() => worker.wake()) : undefined
+  // Before the first claim: the leases a crashed worker left are released and taken first.
+  const liveness = works
+    ? new Liveness({ store, clock, logger, workerId, onRecovered: () => worker.wake() })
+    : undefined
+  await liveness?.start()
   if (works) worker.start()
 
   for (const warning of startWarnings(config)) logger.warn(warning)
@@ -229,6 +236,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
         await unlisten?.()
         housekeeping.cancel()
         await worker.stop(config.shutdownTimeout)
+        await liveness?.stop()
         // Whoever still waits on Prefer: wait gets its 202: the job is committed.
         waiters.releaseAll()
         deliverer.close()

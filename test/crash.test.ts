@@ -8,8 +8,9 @@ import { eventually } from './support/signal.ts'
 const { dir, llm, sink, close } = openOutsideWorld('crash')
 afterAll(close)
 
-test('a relay killed mid-call is restarted: the job is answered once into history and delivered', async () => {
-  const env = testEnv(dir, llm, { JOB_LEASE: '500ms', LOG_LEVEL: 'info' })
+test('a relay killed mid-call is restarted: the job is answered at once, not after JOB_LEASE, once into history, and delivered', async () => {
+  // A lease far longer than the waits below: only the restart's recovery can free the job in time.
+  const env = testEnv(dir, llm, { JOB_LEASE: '2m', LOG_LEVEL: 'info' })
   const first = await spawnRelay(env, dir)
   const held = llm.hold()
   const response = await fetch(`${first.url}/webhook`, {
@@ -30,8 +31,10 @@ test('a relay killed mid-call is restarted: the job is answered once into histor
 
   const second = await spawnRelay(env, dir)
   try {
-    const [callback] = await sink.waitForJob(id)
+    const [callback] = await sink.waitForJob(id, 1, 10_000)
     expect(callback?.body.data.response).toBe('echo: survive this')
+    expect(llm.calls.filter((c) => c.body.messages.at(-1)?.content === 'survive this')).toHaveLength(2)
+    await second.waitForOutput('released the leases of a worker that died')
     const job = await eventually(async () => {
       const view = (await (await fetch(`${second.url}/jobs/${id}`)).json()) as {
         status: string
@@ -52,7 +55,7 @@ test('a relay killed mid-call is restarted: the job is answered once into histor
     second.process.kill('SIGTERM')
     expect(await second.process.exited).toBe(0)
   }
-})
+}, 30_000)
 
 test('a bad configuration stops the start with one line per bad variable', async () => {
   const { code, err: stderr } = await runCommand(

@@ -148,3 +148,33 @@ test('RELAY_ROLE: an api instance only accepts; a worker instance, woken by NOTI
   const job = (await (await fetch(`${api.url}/jobs/${id}`)).json()) as { status: string }
   expect(['delivering', 'delivered']).toContain(job.status)
 }, 30_000)
+
+test('an instance killed mid-call: another takes its job within seconds of the kill, not after JOB_LEASE', async () => {
+  // A lease far longer than the wait below: only the heartbeat recovery can free the job in time.
+  const [first] = await fleet(1, [{ JOB_LEASE: '2m' }])
+  if (!first) throw new Error('fleet did not start')
+  const held = llm.hold()
+  const id = await accept(first.url, 'outlive your instance', 'recovery')
+  await held.received
+  const env = testEnv(dir, llm, {
+    DATABASE_URL: databaseUrl(schemas.at(-1) as string),
+    DATABASE_POOL_MAX: '4',
+    LOG_LEVEL: 'info',
+    JOB_LEASE: '2m',
+  })
+  const second = await spawnRelay(env, dir)
+  processes.push(second)
+  first.process.kill('SIGKILL')
+  await first.process.exited
+  held.release()
+
+  // Silent for 8 s, noticed at the next 2 s heartbeat: well within 25 s, and two minutes early.
+  const [callback] = await sink.waitForJob(id, 1, 25_000)
+  expect(callback?.body.data.response).toBe('echo: outlive your instance')
+  await second.waitForOutput('released the leases of a worker that died')
+  expect(llm.calls.filter((c) => c.body.messages.at(-1)?.content === 'outlive your instance')).toHaveLength(2)
+  const history = (await (await fetch(`${second.url}/conversations/recovery`)).json()) as {
+    messages: { role: string }[]
+  }
+  expect(history.messages.map((m) => m.role)).toEqual(['user', 'assistant'])
+}, 60_000)

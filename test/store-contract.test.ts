@@ -1,63 +1,22 @@
 import { afterAll, afterEach, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { SQL } from 'bun'
-import { PostgresStore } from '../src/store/postgres.ts'
-import { SqliteStore } from '../src/store/sqlite.ts'
+import type { PostgresStore } from '../src/store/postgres.ts'
 import type { Answer, ClaimRequest, Job, NewJob, Store } from '../src/store/store.ts'
-import { describeIf, POSTGRES_URL, postgres, reportUnavailable } from './support/postgres.ts'
+import { describeIf, postgres, reportUnavailable } from './support/postgres.ts'
+import {
+  LEASE,
+  newJob,
+  postgresAdapter,
+  type StoreAdapter,
+  sqliteAdapter,
+  T0,
+  type TestDatabase,
+} from './support/stores.ts'
 
 /*
  * One contract, both adapters, real databases. Every test gets a database of its own (a
  * SQLite file, or a PostgreSQL schema) because claims take any due job; `open()` may be
  * called again for another instance on the same database. Times are injected: no sleeps.
  */
-
-const runId = Math.random().toString(36).slice(2, 10)
-
-interface Database {
-  /** A new store instance (its own connections) on this test's database. */
-  open(): Promise<Store>
-}
-
-interface Adapter {
-  name: string
-  fresh(): Database
-  dispose(): Promise<void>
-}
-
-function sqliteAdapter(): Adapter {
-  const dir = mkdtempSync(join(tmpdir(), 'relay-store-contract-'))
-  let n = 0
-  return {
-    name: 'SqliteStore',
-    fresh() {
-      const path = join(dir, `store-${++n}.db`)
-      return { open: async () => new SqliteStore(path) }
-    },
-    async dispose() {
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
-}
-
-function postgresAdapter(): Adapter {
-  const schemas: string[] = []
-  return {
-    name: 'PostgresStore',
-    fresh() {
-      const schema = `relay_test_${runId}_${schemas.length + 1}`
-      schemas.push(schema)
-      return { open: () => PostgresStore.open(POSTGRES_URL, { schema, max: 4 }) }
-    },
-    async dispose() {
-      const admin = new SQL(POSTGRES_URL, { max: 1 })
-      for (const schema of schemas) await admin.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-      await admin.close()
-    },
-  }
-}
 
 // Without a PostgreSQL to test against, the SQLite half runs and one line says what to start.
 const adapters = postgres.available ? [sqliteAdapter(), postgresAdapter()] : [sqliteAdapter()]
@@ -71,28 +30,6 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((s) => s.close()))
 })
 
-const T0 = 1_700_000_000_000
-const LEASE = 30_000
-let counter = 0
-
-function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  const n = ++counter
-  return {
-    id: `job-${n}`,
-    owner: 'owner-a',
-    conversationId: 'conv-1',
-    message: `message ${n}`,
-    callbackUrl: 'https://example.com/hook',
-    model: 'fake/model',
-    systemPrompt: 'Answer briefly.',
-    metadata: null,
-    idempotencyKey: null,
-    requestHash: `hash-${n}`,
-    now: T0,
-    ...overrides,
-  }
-}
-
 const answerTo = (job: Job): Answer => ({
   response: `answer to ${job.message}`,
   model: 'fake/answering-model',
@@ -100,7 +37,7 @@ const answerTo = (job: Job): Answer => ({
 })
 
 describe.each(adapters)('$name', (adapter) => {
-  async function openStore(db: Database = adapter.fresh()): Promise<Store> {
+  async function openStore(db: TestDatabase = adapter.fresh()): Promise<Store> {
     const store = await db.open()
     opened.push(store)
     return store
@@ -155,9 +92,9 @@ describe.each(adapters)('$name', (adapter) => {
         updatedAt: T0,
         completedAt: null,
       })
-      expect(await store.getJob(a.id, 'owner-a')).toEqual(a)
-      expect(await store.getJob(a.id, 'owner-b')).toBeUndefined()
-      expect(await store.getJob('no-such-job', 'owner-a')).toBeUndefined()
+      expect(await store.getJob(a.id, 'owner-a', T0)).toEqual(a)
+      expect(await store.getJob(a.id, 'owner-b', T0)).toBeUndefined()
+      expect(await store.getJob('no-such-job', 'owner-a', T0)).toBeUndefined()
     })
 
     test('keeps text byte-exact: NUL, a leading BOM, control bytes, emoji, right-to-left', async () => {
@@ -170,7 +107,7 @@ describe.each(adapters)('$name', (adapter) => {
         callbackUrl: `https://example.com/${awkward}`,
         metadata: { text: awkward },
       })
-      expect(await store.getJob(job.id, job.owner)).toMatchObject({
+      expect(await store.getJob(job.id, job.owner, T0)).toMatchObject({
         message: awkward,
         systemPrompt: `system ${awkward}`,
         model: `model ${awkward}`,
@@ -179,7 +116,7 @@ describe.each(adapters)('$name', (adapter) => {
       })
       await claim(store)
       await store.recordAnswer(job.id, 'w1', { response: `echo ${awkward}`, model: awkward, usage: null }, T0)
-      expect((await store.getJob(job.id, job.owner))?.response).toBe(`echo ${awkward}`)
+      expect((await store.getJob(job.id, job.owner, T0))?.response).toBe(`echo ${awkward}`)
       expect((await store.readHistory(job.owner, job.conversationId, 10)).map((m) => m.content)).toEqual([
         awkward,
         `echo ${awkward}`,
@@ -306,6 +243,32 @@ describe.each(adapters)('$name', (adapter) => {
       expect(await store.recordAnswer(a.id, 'w2', answerTo(a), T0 + LEASE + 2)).toMatchObject({ id: a.id })
       expect(await store.readHistory(a.owner, a.conversationId, 10)).toHaveLength(2)
     })
+    test('a processing job whose lease ran out reads as queued, attempt kept; its holder may still answer until another claims it', async () => {
+      const store = await openStore()
+      const a = await accept(store)
+      const b = await accept(store, { conversationId: 'conv-2' })
+      await claim(store)
+      expect(await store.getJob(a.id, a.owner, T0 + LEASE - 1)).toMatchObject({
+        status: 'processing',
+        llmAttempts: 1,
+      })
+      expect(await store.getJob(a.id, a.owner, T0 + LEASE)).toMatchObject({
+        status: 'queued',
+        llmAttempts: 1,
+      })
+      // Nobody took a yet: its holder's late answer still counts. b is taken by w2 first.
+      expect(await store.recordAnswer(a.id, 'w1', answerTo(a), T0 + LEASE)).toMatchObject({
+        status: 'delivering',
+      })
+      expect(ids(await claim(store, { workerId: 'w2', now: T0 + LEASE, llmLimit: 1, limit: 1 }))).toEqual([
+        b.id,
+      ])
+      expect(await store.recordAnswer(b.id, 'w1', answerTo(b), T0 + LEASE)).toBeUndefined()
+      expect(await store.getJob(b.id, b.owner, T0 + LEASE)).toMatchObject({
+        status: 'processing',
+        llmAttempts: 2,
+      })
+    })
   })
 
   describe('answer', () => {
@@ -340,20 +303,20 @@ describe.each(adapters)('$name', (adapter) => {
       await claim(store)
       expect(await store.recordLlmRetry(a.id, 'w2', error, T0 + 5000, true, T0 + 1)).toBe(false)
       expect(await store.recordLlmRetry(a.id, 'w1', error, T0 + 5000, true, T0 + 1)).toBe(true)
-      expect(await store.getJob(a.id, a.owner)).toMatchObject({ status: 'queued', error, llmAttempts: 1 })
+      expect(await store.getJob(a.id, a.owner, T0)).toMatchObject({ status: 'queued', error, llmAttempts: 1 })
       expect(await store.nextWakeAt(T0 + 1)).toBe(T0 + 5000)
       expect(await claim(store, { now: T0 + 4999 })).toEqual([])
 
       const [retried] = await claim(store, { workerId: 'w2', now: T0 + 5000 })
       expect(retried).toMatchObject({ id: a.id, llmAttempts: 2 })
       expect(await store.recordLlmRetry(a.id, 'w2', error, T0 + 6000, false, T0 + 5001)).toBe(true)
-      expect((await store.getJob(a.id, a.owner))?.llmAttempts).toBe(1)
+      expect((await store.getJob(a.id, a.owner, T0))?.llmAttempts).toBe(1)
       const [third] = await claim(store, { workerId: 'w3', now: T0 + 6000 })
       expect(third).toMatchObject({ id: a.id, llmAttempts: 2 })
       // The next message waited throughout.
-      expect((await store.getJob(b.id, b.owner))?.status).toBe('queued')
+      expect((await store.getJob(b.id, b.owner, T0))?.status).toBe('queued')
       await store.recordAnswer(a.id, 'w3', answerTo(a), T0 + 6001)
-      expect((await store.getJob(a.id, a.owner))?.error).toBeNull()
+      expect((await store.getJob(a.id, a.owner, T0))?.error).toBeNull()
       expect(ids(await claim(store, { now: T0 + 6001 }))).toEqual([b.id])
     })
   })
@@ -407,7 +370,7 @@ describe.each(adapters)('$name', (adapter) => {
           { status: 'delivering', retryAt: T0 + 1000 },
         ),
       ).toBe(true)
-      expect(await store.getJob(a.id, a.owner)).toMatchObject({
+      expect(await store.getJob(a.id, a.owner, T0)).toMatchObject({
         status: 'delivering',
         deliveryAttempts: 1,
         deliveryFailures: 1,
@@ -423,7 +386,7 @@ describe.each(adapters)('$name', (adapter) => {
         { at: T0 + 1000, statusCode: null, error: timeout, durationMs: 10_000 },
         { status: 'dead' },
       )
-      expect(await store.getJob(a.id, a.owner)).toMatchObject({
+      expect(await store.getJob(a.id, a.owner, T0)).toMatchObject({
         status: 'dead',
         deliveryAttempts: 2,
         deliveryFailures: 2,
@@ -431,7 +394,10 @@ describe.each(adapters)('$name', (adapter) => {
       expect(await claim(store, { workerId: 'w3', now: T0 + 100 * LEASE })).toEqual([])
 
       expect(await store.redeliver(a.id, a.owner, T0 + 2000)).toBe('scheduled')
-      expect(await store.getJob(a.id, a.owner)).toMatchObject({ status: 'delivering', deliveryFailures: 0 })
+      expect(await store.getJob(a.id, a.owner, T0)).toMatchObject({
+        status: 'delivering',
+        deliveryFailures: 0,
+      })
       expect(ids(await claim(store, { workerId: 'w3', now: T0 + 2000 }))).toEqual([a.id])
       await store.recordDeliveryAttempt(
         a.id,
@@ -439,7 +405,7 @@ describe.each(adapters)('$name', (adapter) => {
         { at: T0 + 2001, statusCode: 204, error: null, durationMs: 2 },
         { status: 'delivered' },
       )
-      expect(await store.getJob(a.id, a.owner)).toMatchObject({
+      expect(await store.getJob(a.id, a.owner, T0)).toMatchObject({
         status: 'delivered',
         deliveryAttempts: 3,
         deliveryFailures: 0,
@@ -451,6 +417,36 @@ describe.each(adapters)('$name', (adapter) => {
         { attempt: 3, at: T0 + 2001, statusCode: 204, error: null, durationMs: 2 },
       ])
       expect(await store.listDeliveryAttempts('no-such-job')).toEqual([])
+    })
+
+    test('a dead job reads with its last delivery error; a failed job keeps the error it failed with', async () => {
+      const store = await openStore()
+      const answered = await answer(store, await accept(store))
+      const refused = { code: 'callback_forbidden', message: 'The address 10.0.0.1 is private.' } as const
+      const attempt = (error: typeof refused | null, at: number) => ({
+        at,
+        statusCode: null,
+        error,
+        durationMs: 1,
+      })
+      await store.recordDeliveryAttempt(answered.id, 'w1', attempt(refused, T0 + 1), { status: 'dead' })
+      expect(await store.getJob(answered.id, answered.owner, T0 + 2)).toMatchObject({
+        status: 'dead',
+        error: refused,
+      })
+      // Redelivered, it is not dead any more: no error of its own.
+      await store.redeliver(answered.id, answered.owner, T0 + 3)
+      expect((await store.getJob(answered.id, answered.owner, T0 + 3))?.error).toBeNull()
+
+      const failed = await accept(store, { conversationId: 'conv-2' })
+      await claim(store, { now: T0 + 4 })
+      const llmError = { code: 'llm_bad_request', message: 'No.' } as const
+      await store.recordLlmFailure(failed.id, 'w1', llmError, T0 + 4)
+      await store.recordDeliveryAttempt(failed.id, 'w1', attempt(refused, T0 + 5), { status: 'dead' })
+      expect(await store.getJob(failed.id, failed.owner, T0 + 6)).toMatchObject({
+        status: 'dead',
+        error: llmError,
+      })
     })
 
     test('redeliver schedules finished jobs only, and only for their owner', async () => {
@@ -535,7 +531,7 @@ describe.each(adapters)('$name', (adapter) => {
       await store.recordAnswer(b.id, 'w1', answerTo(b), T0 + 1)
       expect(await store.releaseLeases('w2', T0 + 10)).toBe(0)
       expect(await store.releaseLeases('w1', T0 + 10)).toBe(2)
-      expect(await store.getJob(a.id, a.owner)).toMatchObject({ status: 'queued', llmAttempts: 0 })
+      expect(await store.getJob(a.id, a.owner, T0)).toMatchObject({ status: 'queued', llmAttempts: 0 })
       const taken = await claim(store, { workerId: 'w2', now: T0 + 10 })
       expect(ids(taken)).toEqual(ids([a, b]))
       expect(taken.find((j) => j.id === b.id)?.status).toBe('delivering')
@@ -561,7 +557,7 @@ describe.each(adapters)('$name', (adapter) => {
       expect(await store.countOpenJobs()).toEqual({ queued: 1, processing: 2, delivering: 1 })
       expect(await store.purgeFinishedJobs(T0 + 10)).toBe(0)
       expect(await store.purgeFinishedJobs(T0 + 11)).toBe(1)
-      expect(await store.getJob(done.id, done.owner)).toBeUndefined()
+      expect(await store.getJob(done.id, done.owner, T0)).toBeUndefined()
       expect(await store.listDeliveryAttempts(done.id)).toEqual([])
       // The user messages (conv-1's and conv-3's) are as old as their jobs; the answers came later.
       expect(await store.purgeHistory(T0 + 1)).toBe(2)
@@ -659,7 +655,7 @@ describe.each(adapters)('$name', (adapter) => {
 })
 
 describeIf(postgres)('PostgresStore wake-ups', () => {
-  const adapter = adapters[1] as Adapter
+  const adapter = adapters[1] as StoreAdapter
 
   test('LISTEN wakes an instance when another accepts, retries, lets the next message go or redelivers', async () => {
     const db = adapter.fresh()

@@ -125,7 +125,7 @@ export function createHttpApp(deps: HttpAppDeps) {
                 markAccepted: (request, job) => infos.markAccepted(request, job),
                 waitForAnswer: async (job, ms) => {
                   if (!(await deps.waiters.wait(job, ms))) return undefined
-                  const answered = await deps.store.getJob(job.id, job.owner)
+                  const answered = await deps.store.getJob(job.id, job.owner, deps.clock.now())
                   return answered && jobView(answered, await deps.store.listDeliveryAttempts(job.id))
                 },
               }),

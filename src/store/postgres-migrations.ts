@@ -1,7 +1,11 @@
+import type { SQL } from 'bun'
+
 /**
  * Numbered in order and applied once each, all under one advisory lock so that instances
  * starting together migrate once. Kept in code (not .sql files) so the compiled binary
- * carries them. The tables mirror the SQLite ones; times are epoch milliseconds.
+ * carries them. The tables mirror the SQLite ones; times are epoch milliseconds. A migration
+ * is never edited once released: a new status needs a new migration that widens the CHECK
+ * on `jobs.status` (test/store-migrations.test.ts compares it with JOB_STATUSES).
  */
 export const postgresMigrations: readonly { version: number; name: string; sql: string }[] = [
   {
@@ -85,6 +89,26 @@ CREATE TABLE delivery_attempts (
   // 2 made the fleet-wide limits' tables; src/limits/postgres.ts owns and creates them now.
   {
     version: 3,
+    name: 'jobs.status limited to the statuses of the transition table',
+    sql: `
+ALTER TABLE jobs ADD CONSTRAINT jobs_status_known
+  CHECK (status IN ('queued', 'processing', 'delivering', 'delivered', 'dead'));
+`,
+  },
+  {
+    version: 4,
+    name: 'instances: a heartbeat per running worker, so the leases of a dead one are released early',
+    sql: `
+CREATE TABLE instances (
+  worker_id    TEXT   PRIMARY KEY,
+  -- since when it has beaten without a gap: only an instance alive that long judges others
+  alive_since  BIGINT NOT NULL,
+  heartbeat_at BIGINT NOT NULL
+);
+`,
+  },
+  {
+    version: 5,
     name: 'per-request LLM parameters, structured output, token counts',
     sql: `
 ALTER TABLE jobs ADD COLUMN llm_parameters TEXT;
@@ -97,3 +121,21 @@ ALTER TABLE messages ADD COLUMN tokens INTEGER;
 `,
   },
 ]
+
+/** Applies the missing migrations in one transaction, under a lock every instance takes. */
+export async function migratePostgres(sql: SQL, schema: string | undefined, now: number): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(hashtextextended('llm-relay schema migrations', 0))`
+    // The name was checked against SCHEMA_NAME, so it needs no quoting.
+    if (schema !== undefined) await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+    await tx`CREATE TABLE IF NOT EXISTS schema_migrations
+      (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`
+    const rows = await tx<{ version: number }[]>`SELECT version FROM schema_migrations`
+    const applied = new Set(rows.map((r) => r.version))
+    for (const m of postgresMigrations) {
+      if (applied.has(m.version)) continue
+      await tx.unsafe(m.sql)
+      await tx`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${m.version}, ${m.name}, ${now})`
+    }
+  })
+}

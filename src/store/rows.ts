@@ -1,6 +1,6 @@
 import type { LlmParameters } from '../answer/parameters.ts'
 import type { ErrorCode, JobError, JobStatus, Usage } from '../job.ts'
-import type { DeliveryAttempt, HistoryMessage, Job, RejectedAnswer } from './store.ts'
+import type { DeliveryAttempt, HistoryMessage, Job, NewJob, RejectedAnswer } from './store.ts'
 
 /** Column names and types shared by the SQL adapters. */
 export interface JobRow {
@@ -9,6 +9,8 @@ export interface JobRow {
   conversation_id: string
   sequence: number | string
   status: string
+  /** Its due time; while leased, when the lease runs out. */
+  available_at: number | string
   message: string
   callback_url: string
   model: string
@@ -28,6 +30,9 @@ export interface JobRow {
   created_at: number | string
   updated_at: number | string
   completed_at: number | string | null
+  /** Only in the single-job read: a dead job's last delivery error, when it has none of its own. */
+  last_delivery_error_code?: string | null
+  last_delivery_error_message?: string | null
 }
 
 export interface MessageRow {
@@ -68,7 +73,9 @@ export function jobFromRow(row: JobRow): Job {
     output: row.output == null ? null : (JSON.parse(row.output) as unknown),
     rejected: row.rejected_answer == null ? null : (JSON.parse(row.rejected_answer) as RejectedAnswer),
     promptTokens: row.prompt_tokens ?? null,
-    error: errorOf(row.error_code, row.error_message),
+    error:
+      errorOf(row.error_code, row.error_message) ??
+      errorOf(row.last_delivery_error_code ?? null, row.last_delivery_error_message ?? null),
     usage: row.usage === null ? null : (JSON.parse(row.usage) as Usage),
     llmAttempts: row.llm_attempts,
     deliveryAttempts: row.delivery_attempts,
@@ -76,6 +83,47 @@ export function jobFromRow(row: JobRow): Job {
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
     completedAt: row.completed_at === null ? null : Number(row.completed_at),
+  }
+}
+
+/**
+ * A job as it stands at `now`. A processing job whose lease ran out is held by nobody and
+ * taken by the next claim: it reads as `queued` (its attempt still counted), the
+ * `lease expired` transition that no statement writes.
+ */
+export function jobAsOf(row: JobRow, now: number): Job {
+  const job = jobFromRow(row)
+  return job.status === 'processing' && Number(row.available_at) <= now ? { ...job, status: 'queued' } : job
+}
+
+/** The row an accept inserts, as it is read back (so no RETURNING * is needed to answer with it). */
+export function acceptedRow(job: NewJob, sequence: number): JobRow {
+  return {
+    id: job.id,
+    owner: job.owner,
+    conversation_id: job.conversationId,
+    sequence,
+    status: 'queued',
+    available_at: job.now,
+    message: job.message,
+    callback_url: job.callbackUrl,
+    model: job.model,
+    system_prompt: job.systemPrompt,
+    metadata: job.metadata === null ? null : JSON.stringify(job.metadata),
+    llm_parameters: job.llm == null ? null : JSON.stringify(job.llm),
+    response: null,
+    output: null,
+    rejected_answer: null,
+    prompt_tokens: null,
+    error_code: null,
+    error_message: null,
+    usage: null,
+    llm_attempts: 0,
+    delivery_attempts: 0,
+    delivery_failures: 0,
+    created_at: job.now,
+    updated_at: job.now,
+    completed_at: null,
   }
 }
 

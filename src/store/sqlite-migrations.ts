@@ -1,6 +1,10 @@
+import type { Database } from 'bun:sqlite'
+
 /**
  * Numbered in order and applied once each, inside one transaction per migration.
- * Kept in code (not .sql files) so the compiled binary carries them.
+ * Kept in code (not .sql files) so the compiled binary carries them. A migration is never
+ * edited once released: a new status needs a new migration that widens the CHECK on
+ * `jobs.status` (test/store-migrations.test.ts compares it with JOB_STATUSES).
  */
 export const sqliteMigrations: readonly { version: number; name: string; sql: string }[] = [
   {
@@ -81,6 +85,73 @@ CREATE TABLE delivery_attempts (
   },
   {
     version: 2,
+    name: 'jobs.status limited to the statuses of the transition table',
+    // SQLite cannot add a CHECK to a table: the table is rebuilt with it, rows, indexes and
+    // the AUTOINCREMENT counter kept (https://sqlite.org/lang_altertable.html#otheralter).
+    sql: `
+CREATE TABLE jobs_checked (
+  seq               INTEGER PRIMARY KEY AUTOINCREMENT, -- acceptance order
+  id                TEXT    NOT NULL UNIQUE,
+  owner             TEXT    NOT NULL,
+  conversation_id   TEXT    NOT NULL,
+  sequence          INTEGER NOT NULL,
+  status            TEXT    NOT NULL CHECK (status IN ('queued', 'processing', 'delivering', 'delivered', 'dead')),
+  -- 1 while an earlier message of the same conversation is still unanswered
+  waiting           INTEGER NOT NULL,
+  -- when the job may be claimed: its due time, or while leased, when the lease runs out
+  available_at      INTEGER NOT NULL,
+  lease_owner       TEXT,
+  message           TEXT    NOT NULL,
+  callback_url      TEXT    NOT NULL,
+  model             TEXT    NOT NULL,
+  system_prompt     TEXT    NOT NULL,
+  metadata          TEXT,
+  response          TEXT,
+  error_code        TEXT,
+  error_message     TEXT,
+  usage             TEXT,
+  llm_attempts      INTEGER NOT NULL DEFAULT 0,
+  delivery_attempts INTEGER NOT NULL DEFAULT 0,
+  delivery_failures INTEGER NOT NULL DEFAULT 0,
+  idempotency_key   TEXT,
+  request_hash      TEXT    NOT NULL,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  completed_at      INTEGER
+);
+INSERT INTO jobs_checked (seq, id, owner, conversation_id, sequence, status, waiting, available_at, lease_owner, message,
+  callback_url, model, system_prompt, metadata, response, error_code, error_message, usage, llm_attempts,
+  delivery_attempts, delivery_failures, idempotency_key, request_hash, created_at, updated_at, completed_at)
+  SELECT seq, id, owner, conversation_id, sequence, status, waiting, available_at, lease_owner, message,
+  callback_url, model, system_prompt, metadata, response, error_code, error_message, usage, llm_attempts,
+  delivery_attempts, delivery_failures, idempotency_key, request_hash, created_at, updated_at, completed_at FROM jobs;
+-- seq keeps rising past every job ever accepted, purged ones included
+DELETE FROM sqlite_sequence WHERE name = 'jobs_checked';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs_checked', seq FROM sqlite_sequence WHERE name = 'jobs';
+DROP TABLE jobs;
+ALTER TABLE jobs_checked RENAME TO jobs;
+CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_llm_due ON jobs (available_at, seq) WHERE status IN ('queued', 'processing') AND waiting = 0;
+CREATE INDEX jobs_delivery_due ON jobs (available_at) WHERE status = 'delivering';
+CREATE INDEX jobs_conversation_waiting ON jobs (owner, conversation_id, seq) WHERE waiting = 1;
+CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE INDEX jobs_finished ON jobs (updated_at) WHERE status IN ('delivered', 'dead');
+`,
+  },
+  {
+    version: 3,
+    name: 'readiness: the row ping() writes',
+    sql: `
+CREATE TABLE readiness (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  checks     INTEGER NOT NULL,
+  checked_at INTEGER NOT NULL
+);
+INSERT INTO readiness (id, checks, checked_at) VALUES (1, 0, 0);
+`,
+  },
+  {
+    version: 4,
     name: 'per-request LLM parameters, structured output, token counts',
     sql: `
 ALTER TABLE jobs ADD COLUMN llm_parameters TEXT;
@@ -93,3 +164,27 @@ ALTER TABLE messages ADD COLUMN tokens INTEGER;
 `,
   },
 ]
+
+/** Applies the migrations this database lacks, each in one IMMEDIATE transaction. */
+export function migrateSqlite(db: Database, now: number): void {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+  )
+  const applied = new Set(
+    db
+      .query<{ version: number }, []>('SELECT version FROM schema_migrations')
+      .all()
+      .map((r) => r.version),
+  )
+  for (const m of sqliteMigrations) {
+    if (applied.has(m.version)) continue
+    db.transaction(() => {
+      db.exec(m.sql)
+      db.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        now,
+      )
+    }).immediate()
+  }
+}

@@ -1,17 +1,29 @@
+/*
+ * Over the ~250 lines of most files here, on purpose: this is the whole Store port for
+ * SQLite, one short method per port method, and each transaction must stay in one place to be
+ * read as one. The SQL lives in sqlite-statements.ts, the migrations and the row mapping in
+ * files of their own.
+ */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { type Clock, systemClock } from '../clock.ts'
 import type { JobError } from '../job.ts'
+import { sqliteFault } from './faults.ts'
 import { GroupCommit } from './group-commit.ts'
 import {
+  acceptedRow,
   type DeliveryAttemptRow,
   deliveryAttemptFromRow,
   type JobRow,
+  jobAsOf,
   jobFromRow,
   type MessageRow,
   messageFromRow,
 } from './rows.ts'
 import { StoreDatabase } from './sqlite-database.ts'
-import { sqliteMigrations } from './sqlite-migrations.ts'
+import { migrateSqlite } from './sqlite-migrations.ts'
+import { SqlitePresence } from './sqlite-presence.ts'
+import { SQLITE_STATEMENTS as SQL } from './sqlite-statements.ts'
 import {
   type AcceptResult,
   type Answer,
@@ -26,44 +38,16 @@ import {
   type RedeliverResult,
   type RejectedAnswer,
   type Store,
+  StoreUnavailableError,
 } from './store.ts'
 
-const LLM_STAGE = `status IN ('queued', 'processing') AND waiting = 0`
+type Param = string | number | null
 
-/**
- * The statements on every job's path, named so `bench/curves.ts` can print their
- * EXPLAIN QUERY PLAN (docs/benchmarks.md): each must be an index search, never a scan.
- */
-export const SQLITE_HOT_STATEMENTS = {
-  /** Is any job due for the LLM? Cheaper than an UPDATE that finds nothing. */
-  llmDue: `SELECT EXISTS (SELECT 1 FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?1) AS due`,
-  claimLlmStage: `UPDATE jobs SET status = 'processing', lease_owner = ?1, available_at = ?2,
-      llm_attempts = llm_attempts + 1, updated_at = ?3
-    WHERE seq IN (SELECT seq FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?3
-                  ORDER BY available_at, seq LIMIT ?4)
-    RETURNING *`,
-  deliveryDue: `SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'delivering' AND available_at <= ?1) AS due`,
-  claimDeliveryStage: `UPDATE jobs SET lease_owner = ?1, available_at = ?2, updated_at = ?3
-    WHERE seq IN (SELECT seq FROM jobs WHERE status = 'delivering' AND available_at <= ?3
-                  ORDER BY available_at LIMIT ?4)
-    RETURNING *`,
-  nextWakeAt: `SELECT MIN(at) AS at FROM (
-      SELECT MIN(available_at) AS at FROM jobs WHERE ${LLM_STAGE} AND available_at > ?1
-      UNION ALL
-      SELECT MIN(available_at) AS at FROM jobs WHERE status = 'delivering' AND available_at > ?1)`,
-  nextInLine: `UPDATE jobs SET waiting = 0 WHERE seq =
-      (SELECT seq FROM jobs WHERE owner = ?1 AND conversation_id = ?2 AND waiting = 1 ORDER BY seq LIMIT 1)`,
-  /** The queue-depth metric: one partial index each, so finished history is never read. */
-  countOpen: `SELECT
-      (SELECT COUNT(*) FROM jobs WHERE ${LLM_STAGE}) AS dueOrRunning,
-      (SELECT COUNT(*) FROM jobs WHERE waiting = 1) AS waiting,
-      (SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL AND status = 'processing') AS processing,
-      (SELECT COUNT(*) FROM jobs WHERE status = 'delivering') AS delivering`,
-  /** Newest first; reversed in JS, which spares SQLite a temporary sort. */
-  readHistory: `SELECT role, content, job_id, created_at, tokens FROM messages
-    WHERE owner = ?1 AND conversation_id = ?2 ORDER BY id DESC LIMIT ?3`,
-} as const
-const SQL = SQLITE_HOT_STATEMENTS
+export interface SqliteStoreOptions {
+  clock?: Clock
+  /** How long a write waits for another process's write lock before it fails as unavailable. */
+  busyTimeoutMs?: number
+}
 
 /**
  * The embedded default: one SQLite file in WAL mode. Every write is atomic on its own (a
@@ -73,135 +57,108 @@ const SQL = SQLITE_HOT_STATEMENTS
 export class SqliteStore implements Store {
   private readonly db: StoreDatabase
   private readonly writes: GroupCommit
+  private readonly clock: Clock
+  private presence: SqlitePresence | undefined
 
-  constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-    this.db = new StoreDatabase(path, { create: true, strict: true })
-    this.db.exec('PRAGMA journal_mode = WAL')
-    // FULL: a 202 promises the job survives a power cut, not only a crash of the process.
-    this.db.exec('PRAGMA synchronous = FULL')
-    this.db.exec('PRAGMA busy_timeout = 5000')
-    this.migrate()
+  constructor(
+    private readonly path: string,
+    options: SqliteStoreOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+      this.db = new StoreDatabase(path, { create: true, strict: true })
+      this.db.exec('PRAGMA journal_mode = WAL')
+      // FULL: a 202 promises the job survives a power cut, not only a crash of the process.
+      this.db.exec('PRAGMA synchronous = FULL')
+      this.db.exec(`PRAGMA busy_timeout = ${Math.round(options.busyTimeoutMs ?? 5000)}`)
+      migrateSqlite(this.db, this.clock.now())
+    } catch (error) {
+      throw sqliteFault(error)
+    }
     this.writes = new GroupCommit(this.db)
   }
 
-  private migrate(): void {
-    this.db.exec(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
-    )
-    const applied = new Set(
-      this.db
-        .query<{ version: number }, []>('SELECT version FROM schema_migrations')
-        .all()
-        .map((r) => r.version),
-    )
-    for (const m of sqliteMigrations) {
-      if (applied.has(m.version)) continue
-      this.db
-        .transaction(() => {
-          this.db.exec(m.sql)
-          this.db
-            .query('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-            .run(m.version, m.name, Date.now())
-        })
-        .immediate()
+  /** Reads run on the spot, after the writes asked for before them; a database fault becomes StoreUnavailableError. */
+  private async read<T>(work: () => T): Promise<T> {
+    await this.writes.flushed()
+    try {
+      return work()
+    } catch (error) {
+      throw sqliteFault(error)
     }
   }
 
-  private jobBy(sql: string, ...params: (string | number | null)[]): Job | undefined {
-    const row = this.db.query<JobRow, (string | number | null)[]>(sql).get(...params)
+  private all<R>(sql: string, ...params: Param[]): R[] {
+    return this.db.query<R, Param[]>(sql).all(...params)
+  }
+
+  private one<R>(sql: string, ...params: Param[]): R | undefined {
+    return this.db.query<R, Param[]>(sql).get(...params) ?? undefined
+  }
+
+  private changes(sql: string, ...params: Param[]): number {
+    return this.db.query<never, Param[]>(sql).run(...params).changes
+  }
+
+  private jobBy(sql: string, ...params: Param[]): Job | undefined {
+    const row = this.one<JobRow>(sql, ...params)
     return row ? jobFromRow(row) : undefined
   }
 
   async acceptJob(job: NewJob): Promise<AcceptResult> {
     return this.writes.run((): AcceptResult => {
       if (job.idempotencyKey !== null) {
-        const row = this.db
-          .query<JobRow & { request_hash: string }, [string, string]>(
-            'SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?',
-          )
-          .get(job.owner, job.idempotencyKey)
+        const row = this.one<JobRow & { request_hash: string }>(
+          SQL.findByIdempotencyKey,
+          job.owner,
+          job.idempotencyKey,
+        )
         if (row) {
           const kind = row.request_hash === job.requestHash ? 'existing' : 'idempotency_conflict'
           return { kind, job: jobFromRow(row) }
         }
       }
-      const conversation = this.db
-        .query<{ last_sequence: number; open_jobs: number }, [string, string, number]>(
-          `INSERT INTO conversations (owner, id, last_sequence, open_jobs, created_at) VALUES (?1, ?2, 1, 1, ?3)
-           ON CONFLICT (owner, id) DO UPDATE SET last_sequence = last_sequence + 1, open_jobs = open_jobs + 1
-           RETURNING last_sequence, open_jobs`,
-        )
-        .get(job.owner, job.conversationId, job.now)
-      if (!conversation) throw new Error('conversation upsert returned nothing')
-      // The row as inserted (no RETURNING *: reading 20 columns back costs more than the insert's indexes).
-      const row: JobRow = {
-        id: job.id,
-        owner: job.owner,
-        conversation_id: job.conversationId,
-        sequence: conversation.last_sequence,
-        status: 'queued',
-        message: job.message,
-        callback_url: job.callbackUrl,
-        model: job.model,
-        system_prompt: job.systemPrompt,
-        metadata: job.metadata === null ? null : JSON.stringify(job.metadata),
-        llm_parameters: job.llm == null ? null : JSON.stringify(job.llm),
-        response: null,
-        output: null,
-        rejected_answer: null,
-        prompt_tokens: null,
-        error_code: null,
-        error_message: null,
-        usage: null,
-        llm_attempts: 0,
-        delivery_attempts: 0,
-        delivery_failures: 0,
-        created_at: job.now,
-        updated_at: job.now,
-        completed_at: null,
-      }
-      this.db
-        .query<never, (string | number | null)[]>(
-          `INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message, callback_url,
-             model, system_prompt, metadata, llm_parameters, idempotency_key, request_hash, created_at, updated_at)
-           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          row.id,
-          row.owner,
-          row.conversation_id,
-          row.sequence,
-          conversation.open_jobs > 1 ? 1 : 0,
-          job.now,
-          row.message,
-          row.callback_url,
-          row.model,
-          row.system_prompt,
-          row.metadata,
-          row.llm_parameters,
-          job.idempotencyKey,
-          job.requestHash,
-          job.now,
-          job.now,
-        )
+      const turn = this.one<{ last_sequence: number; open_jobs: number }>(
+        SQL.openConversationTurn,
+        job.owner,
+        job.conversationId,
+        job.now,
+      )
+      if (!turn) throw new Error('conversation upsert returned nothing')
+      const row = acceptedRow(job, turn.last_sequence)
+      this.changes(
+        SQL.accepted,
+        job.id,
+        job.owner,
+        job.conversationId,
+        turn.last_sequence,
+        turn.open_jobs > 1 ? 1 : 0,
+        job.now,
+        job.message,
+        job.callbackUrl,
+        job.model,
+        job.systemPrompt,
+        row.metadata,
+        job.idempotencyKey,
+        job.requestHash,
+        row.llm_parameters,
+      )
       return { kind: 'created', job: jobFromRow(row) }
     })
   }
 
-  async getJob(id: string, owner: string): Promise<Job | undefined> {
-    await this.writes.flushed()
-    return this.jobBy('SELECT * FROM jobs WHERE id = ? AND owner = ?', id, owner)
+  async getJob(id: string, owner: string, now: number): Promise<Job | undefined> {
+    return this.read(() => {
+      const row = this.one<JobRow>(SQL.jobById, id, owner)
+      return row ? jobAsOf(row, now) : undefined
+    })
   }
 
   async listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]> {
-    await this.writes.flushed()
-    return this.db
-      .query<DeliveryAttemptRow, [string]>(
-        'SELECT * FROM delivery_attempts WHERE job_id = ? ORDER BY attempt',
-      )
-      .all(jobId)
-      .map(deliveryAttemptFromRow)
+    return this.read(() =>
+      this.all<DeliveryAttemptRow>(SQL.deliveryAttempts, jobId).map(deliveryAttemptFromRow),
+    )
   }
 
   async claimJobs(r: ClaimRequest): Promise<Job[]> {
@@ -209,94 +166,59 @@ export class SqliteStore implements Store {
     return this.writes.run((): Job[] => {
       const claimed: JobRow[] = []
       const llmLimit = Math.min(r.limit, r.llmLimit)
-      if (llmLimit > 0 && this.isDue(SQL.llmDue, r.now)) {
-        claimed.push(
-          ...this.db
-            .query<JobRow, [string, number, number, number]>(SQL.claimLlmStage)
-            .all(r.workerId, until, r.now, llmLimit),
-        )
-      }
+      if (llmLimit > 0 && this.isDue(SQL.llmDue, r.now))
+        claimed.push(...this.all<JobRow>(SQL.claimLlmStage, r.workerId, until, r.now, llmLimit))
       const deliveryLimit = Math.min(r.limit - claimed.length, r.deliveryLimit ?? Number.POSITIVE_INFINITY)
-      if (deliveryLimit > 0 && this.isDue(SQL.deliveryDue, r.now)) {
-        claimed.push(
-          ...this.db
-            .query<JobRow, [string, number, number, number]>(SQL.claimDeliveryStage)
-            .all(r.workerId, until, r.now, deliveryLimit),
-        )
-      }
+      if (deliveryLimit > 0 && this.isDue(SQL.deliveryDue, r.now))
+        claimed.push(...this.all<JobRow>(SQL.claimDeliveryStage, r.workerId, until, r.now, deliveryLimit))
       return claimed.map(jobFromRow)
     })
   }
 
   private isDue(sql: string, now: number): boolean {
-    return this.db.query<{ due: number }, [number]>(sql).get(now)?.due === 1
+    return this.one<{ due: number }>(sql, now)?.due === 1
   }
 
   async renewLease(jobId: string, workerId: string, until: number): Promise<boolean> {
-    return this.writes.run(
-      () =>
-        this.db
-          .query(
-            `UPDATE jobs SET available_at = ? WHERE id = ? AND lease_owner = ? AND status IN ('processing', 'delivering')`,
-          )
-          .run(until, jobId, workerId).changes === 1,
-    )
+    return this.writes.run(() => this.changes(SQL.renewLease, until, jobId, workerId) === 1)
   }
 
   async releaseLease(jobId: string, workerId: string, now: number): Promise<boolean> {
-    return this.writes.run(
-      () =>
-        this.db
-          .query(
-            `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?1,
-               llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
-               status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
-             WHERE id = ?2 AND lease_owner = ?3 AND status IN ('processing', 'delivering')`,
-          )
-          .run(now, jobId, workerId).changes === 1,
-    )
+    return this.writes.run(() => this.changes(SQL.leaseReleased, now, jobId, workerId) === 1)
   }
 
   async readHistory(owner: string, conversationId: string, limit: number): Promise<HistoryMessage[]> {
     if (limit <= 0) return []
-    return this.db
-      .query<MessageRow, [string, string, number]>(SQL.readHistory)
-      .all(owner, conversationId, limit)
-      .reverse()
-      .map(messageFromRow)
+    return this.read(() =>
+      this.all<MessageRow>(SQL.readHistory, owner, conversationId, limit).reverse().map(messageFromRow),
+    )
   }
 
   /** The conversation's turn is over: let its next waiting message go. */
   private endTurn(job: Job): void {
-    this.db
-      .query('UPDATE conversations SET open_jobs = open_jobs - 1 WHERE owner = ? AND id = ?')
-      .run(job.owner, job.conversationId)
-    this.db.query(SQL.nextInLine).run(job.owner, job.conversationId)
+    this.changes(SQL.endTurn, job.owner, job.conversationId)
+    this.changes(SQL.nextInLine, job.owner, job.conversationId)
   }
 
   async recordAnswer(jobId: string, workerId: string, answer: Answer, now: number): Promise<Job | undefined> {
     return this.writes.run((): Job | undefined => {
+      const usage = answer.usage === null ? null : JSON.stringify(answer.usage)
+      const output = answer.output === undefined ? null : JSON.stringify(answer.output)
       const job = this.jobBy(
-        `UPDATE jobs SET status = 'delivering', response = ?, output = ?, model = ?, usage = ?, prompt_tokens = ?,
-           rejected_answer = NULL, error_code = NULL, error_message = NULL, completed_at = ?, updated_at = ?
-         WHERE id = ? AND lease_owner = ? AND status = 'processing' RETURNING *`,
+        SQL.answered,
         answer.response,
-        answer.output === undefined ? null : JSON.stringify(answer.output),
         answer.model,
-        answer.usage === null ? null : JSON.stringify(answer.usage),
-        answer.promptTokens ?? null,
-        now,
+        usage,
         now,
         jobId,
         workerId,
+        output,
+        answer.promptTokens ?? null,
       )
       if (!job) return undefined
-      const append = this.db.query(
-        `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at, tokens)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, role) DO NOTHING`,
-      )
       const tokens = answer.messageTokens
-      append.run(
+      this.changes(
+        SQL.appendHistory,
         job.owner,
         job.conversationId,
         'user',
@@ -305,7 +227,8 @@ export class SqliteStore implements Store {
         job.createdAt,
         tokens?.user ?? null,
       )
-      append.run(
+      this.changes(
+        SQL.appendHistory,
         job.owner,
         job.conversationId,
         'assistant',
@@ -328,24 +251,21 @@ export class SqliteStore implements Store {
     now: number,
     rejected?: RejectedAnswer,
   ): Promise<boolean> {
+    const givenBack = countAttempt ? 0 : 1
+    const kept = rejected === undefined ? null : JSON.stringify(rejected)
     return this.writes.run(
       () =>
-        this.db
-          .query(
-            `UPDATE jobs SET status = 'queued', lease_owner = NULL, available_at = ?, error_code = ?, error_message = ?,
-               llm_attempts = llm_attempts - ?, rejected_answer = COALESCE(?, rejected_answer), updated_at = ?
-             WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
-          )
-          .run(
-            retryAt,
-            error.code,
-            error.message,
-            countAttempt ? 0 : 1,
-            rejected === undefined ? null : JSON.stringify(rejected),
-            now,
-            jobId,
-            workerId,
-          ).changes === 1,
+        this.changes(
+          SQL.llmRetry,
+          retryAt,
+          error.code,
+          error.message,
+          givenBack,
+          now,
+          jobId,
+          workerId,
+          kept,
+        ) === 1,
     )
   }
 
@@ -356,16 +276,7 @@ export class SqliteStore implements Store {
     now: number,
   ): Promise<Job | undefined> {
     return this.writes.run((): Job | undefined => {
-      const job = this.jobBy(
-        `UPDATE jobs SET status = 'delivering', error_code = ?, error_message = ?, completed_at = ?, updated_at = ?
-         WHERE id = ? AND lease_owner = ? AND status = 'processing' RETURNING *`,
-        error.code,
-        error.message,
-        now,
-        now,
-        jobId,
-        workerId,
-      )
+      const job = this.jobBy(SQL.llmFailed, error.code, error.message, now, jobId, workerId)
       if (job) this.endTurn(job)
       return job
     })
@@ -378,75 +289,45 @@ export class SqliteStore implements Store {
     outcome: DeliveryOutcome,
   ): Promise<boolean> {
     return this.writes.run((): boolean => {
-      const failed = outcome.status === 'delivered' ? 0 : 1
-      const row = this.db
-        .query<{ delivery_attempts: number }, (string | number)[]>(
-          `UPDATE jobs SET status = ?, lease_owner = NULL, available_at = ?, delivery_attempts = delivery_attempts + 1,
-             delivery_failures = CASE WHEN ? = 1 THEN delivery_failures + 1 ELSE 0 END, updated_at = ?
-           WHERE id = ? AND lease_owner = ? AND status = 'delivering' RETURNING delivery_attempts`,
-        )
-        .get(
-          outcome.status,
-          outcome.status === 'delivering' ? outcome.retryAt : attempt.at,
-          failed,
-          attempt.at,
-          jobId,
-          workerId,
-        )
+      const row =
+        outcome.status === 'delivering'
+          ? this.one<{ delivery_attempts: number }>(
+              SQL.deliveryRetry,
+              attempt.at,
+              jobId,
+              workerId,
+              outcome.retryAt,
+            )
+          : this.one<{ delivery_attempts: number }>(SQL[outcome.status], attempt.at, jobId, workerId)
       if (!row) return false
-      this.db
-        .query(
-          `INSERT INTO delivery_attempts (job_id, attempt, at, status_code, error_code, error_message, duration_ms)
-           VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          jobId,
-          row.delivery_attempts,
-          attempt.at,
-          attempt.statusCode,
-          attempt.error?.code ?? null,
-          attempt.error?.message ?? null,
-          attempt.durationMs,
-        )
+      this.changes(
+        SQL.insertDeliveryAttempt,
+        jobId,
+        row.delivery_attempts,
+        attempt.at,
+        attempt.statusCode,
+        attempt.error?.code ?? null,
+        attempt.error?.message ?? null,
+        attempt.durationMs,
+      )
       return true
     })
   }
 
   async redeliver(jobId: string, owner: string, now: number): Promise<RedeliverResult> {
     return this.writes.run((): RedeliverResult => {
-      const result = this.db
-        .query(
-          `UPDATE jobs SET status = 'delivering', available_at = ?, delivery_failures = 0, lease_owner = NULL,
-             updated_at = ?
-           WHERE id = ? AND owner = ? AND status IN ('delivered', 'dead')`,
-        )
-        .run(now, now, jobId, owner)
-      if (result.changes === 1) return 'scheduled'
-      return this.jobBy('SELECT * FROM jobs WHERE id = ? AND owner = ?', jobId, owner)
-        ? 'not_finished'
-        : 'not_found'
+      if (this.changes(SQL.redelivered, now, jobId, owner) === 1) return 'scheduled'
+      return this.one(SQL.jobExists, jobId, owner) ? 'not_finished' : 'not_found'
     })
   }
 
   /** Undefined for a conversation with no history and nothing in line. */
   async readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined> {
-    await this.writes.flushed()
-    const messages = this.db
-      .query<MessageRow, [string, string]>(
-        'SELECT role, content, job_id, created_at FROM messages WHERE owner = ? AND conversation_id = ? ORDER BY id',
-      )
-      .all(owner, conversationId)
-      .map(messageFromRow)
-    if (messages.length > 0) return messages
-    return this.hasOpenJobs(owner, conversationId) ? [] : undefined
-  }
-
-  private hasOpenJobs(owner: string, conversationId: string): boolean {
-    return (
-      this.db
-        .query('SELECT 1 FROM conversations WHERE owner = ? AND id = ? AND open_jobs > 0')
-        .get(owner, conversationId) !== null
-    )
+    return this.read(() => {
+      const messages = this.all<MessageRow>(SQL.readConversation, owner, conversationId).map(messageFromRow)
+      if (messages.length > 0) return messages
+      return this.one(SQL.hasOpenJobs, owner, conversationId) ? [] : undefined
+    })
   }
 
   /**
@@ -454,75 +335,84 @@ export class SqliteStore implements Store {
    * and messages still in line keep their order.
    */
   async deleteConversation(owner: string, conversationId: string): Promise<boolean> {
-    return this.writes.run((): boolean => {
-      const deleted = this.db
-        .query('DELETE FROM messages WHERE owner = ? AND conversation_id = ?')
-        .run(owner, conversationId).changes
-      return deleted > 0 || this.hasOpenJobs(owner, conversationId)
-    })
+    return this.writes.run(
+      (): boolean =>
+        this.changes(SQL.deleteHistory, owner, conversationId) > 0 ||
+        this.one(SQL.hasOpenJobs, owner, conversationId) !== undefined,
+    )
   }
 
   async countOpenJobs(): Promise<OpenJobCounts> {
-    await this.writes.flushed()
-    const row = this.db
-      .query<{ dueOrRunning: number; waiting: number; processing: number; delivering: number }, []>(
+    return this.read(() => {
+      const row = this.one<{ dueOrRunning: number; waiting: number; processing: number; delivering: number }>(
         SQL.countOpen,
       )
-      .get()
-    if (!row) throw new Error('the open-job count returned nothing')
-    return openJobCounts(row)
+      if (!row) throw new Error('the open-job count returned nothing')
+      return openJobCounts(row)
+    })
   }
 
   async purgeFinishedJobs(before: number): Promise<number> {
     return this.writes.run((): number => {
-      this.db
-        .query(
-          `DELETE FROM delivery_attempts WHERE job_id IN
-             (SELECT id FROM jobs WHERE status IN ('delivered', 'dead') AND updated_at < ?)`,
-        )
-        .run(before)
-      return this.db
-        .query(`DELETE FROM jobs WHERE status IN ('delivered', 'dead') AND updated_at < ?`)
-        .run(before).changes
+      this.changes(SQL.purgeFinishedAttempts, before)
+      return this.changes(SQL.purgeFinishedJobs, before)
     })
   }
 
   async purgeHistory(before: number): Promise<number> {
-    return this.writes.run(
-      () => this.db.query('DELETE FROM messages WHERE created_at < ?').run(before).changes,
-    )
+    return this.writes.run(() => this.changes(SQL.purgeHistory, before))
   }
 
   async maintain(): Promise<void> {
-    this.db.exec('PRAGMA optimize')
-    this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    return this.read(() => {
+      this.db.exec('PRAGMA optimize')
+      this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    })
   }
 
   async nextWakeAt(now: number): Promise<number | undefined> {
-    const row = this.db.query<{ at: number | null }, [number]>(SQL.nextWakeAt).get(now)
-    return row?.at ?? undefined
+    return this.read(() => this.one<{ at: number | null }>(SQL.nextWakeAt, now)?.at ?? undefined)
   }
 
   async releaseLeases(workerId: string, now: number): Promise<number> {
-    return this.writes.run(
-      () =>
-        this.db
-          .query(
-            `UPDATE jobs SET lease_owner = NULL, available_at = ?, updated_at = ?,
-               llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
-               status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
-             WHERE lease_owner = ? AND status IN ('processing', 'delivering')`,
-          )
-          .run(now, now, workerId).changes,
-    )
+    return this.writes.run(() => this.changes(SQL.leasesReleased, now, workerId))
   }
 
+  /** One process on a file has no fleet to report to: its presence lock says it is alive. */
+  async heartbeat(_workerId: string, _now: number, _silentForMs: number): Promise<boolean> {
+    return true
+  }
+
+  /**
+   * On the first call, takes this process's presence lock (sqlite-presence.ts). Taken while
+   * no other worker is alive, every lease not `workerId`'s belongs to a process that died:
+   * they are expired at once. Later calls, and a process that found another alive, release
+   * nothing: a lease of a live process is never taken from it.
+   */
+  async recoverAbandonedLeases(workerId: string, now: number, _silentForMs: number): Promise<number> {
+    if (this.presence !== undefined || this.path === ':memory:') return 0
+    const presence = new SqlitePresence(this.path)
+    this.presence = presence
+    try {
+      return presence.alone ? await this.writes.run(() => this.changes(SQL.leasesExpired, now, workerId)) : 0
+    } finally {
+      presence.share()
+    }
+  }
+
+  /** A real write: a full disk, an I/O error or a lock held past the timeout make it false. */
   async ping(): Promise<boolean> {
-    return this.db.query('SELECT 1 AS ok').get() !== null
+    try {
+      return await this.writes.run(() => this.changes(SQL.readinessChecked, this.clock.now()) === 1)
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) return false
+      throw error
+    }
   }
 
   async close(): Promise<void> {
     this.writes.commit()
+    this.presence?.close()
     this.db.close()
   }
 }

@@ -141,12 +141,19 @@ export type DeliveryOutcome =
 export type RedeliverResult = 'scheduled' | 'not_found' | 'not_finished'
 
 /**
- * The port every room uses for durable state. Each method is one transaction; a method
- * that takes a `workerId` only acts while that worker still holds the job's lease.
+ * The port every room uses for durable state. Each method is one transaction, and each
+ * one that changes a job's status is a step of TRANSITIONS (src/job.ts), taken only from its
+ * from-status; a method that takes a `workerId` only acts while that worker still holds the
+ * job's lease. A fault of the database itself rejects with StoreUnavailableError.
  */
 export interface Store {
   acceptJob(job: NewJob): Promise<AcceptResult>
-  getJob(id: string, owner: string): Promise<Job | undefined>
+  /**
+   * The job as it stands at `now`: a processing job whose lease ran out reads as `queued`
+   * (claimable again, its attempt still counted); a dead job without an error of its own
+   * shows its last delivery error.
+   */
+  getJob(id: string, owner: string, now: number): Promise<Job | undefined>
   listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]>
 
   /** Claims due jobs under a lease: at most one per conversation for the LLM stage, the head of its line. */
@@ -203,10 +210,27 @@ export interface Store {
   /** Gives back every lease a worker holds, so others take its jobs at once (shutdown). */
   releaseLeases(workerId: string, now: number): Promise<number>
   /**
+   * This worker is alive (PostgreSQL: its row in `instances`; a gap longer than `silentForMs`
+   * since its last heartbeat starts its unbroken run again). False for its first heartbeat,
+   * and when it had been presumed dead: its leases were released, and others may be running
+   * its jobs.
+   */
+  heartbeat(workerId: string, now: number, silentForMs: number): Promise<boolean>
+  /**
+   * Expires at once the leases of workers known to be dead, so their jobs need not wait out
+   * JOB_LEASE; the attempts stay counted. SQLite: on the first call, every lease held when no
+   * other process is alive on the file. PostgreSQL: the leases of instances whose heartbeat
+   * is older than `silentForMs`, whose rows it deletes, and only when `workerId` has itself
+   * beaten without a gap for that long (after a database outage every heartbeat is old).
+   * Idempotent; never a live worker's.
+   */
+  recoverAbandonedLeases(workerId: string, now: number, silentForMs: number): Promise<number>
+  /**
    * Calls `onWake` when another process commits work this one could take (PostgreSQL's
    * LISTEN/NOTIFY). Absent where one process owns the database: its own wake-ups suffice.
    */
   listen?(onWake: () => void): Promise<() => Promise<void>>
+  /** Whether the store can accept work now: false on a database fault, never a hang. */
   ping(): Promise<boolean>
   close(): Promise<void>
 }

@@ -22,7 +22,7 @@ const JobParams = t.Object({
 
 export function jobRoutes(deps: JobsDeps) {
   const find = async (id: string, request: Request): Promise<Job> => {
-    const job = await deps.store.getJob(id, deps.owner(request))
+    const job = await deps.store.getJob(id, deps.owner(request), deps.clock.now())
     if (!job) throw notFound(`No job ${id}.`)
     return job
   }

@@ -1,0 +1,137 @@
+/**
+ * Every statement of the SQLite store, named for the transition it makes (src/job.ts) or the
+ * read it serves. A transition's WHERE names its from-status, so a job in any other status
+ * is left alone and the caller learns it from `changes` or an empty RETURNING.
+ * `bench/curves.ts` prints their EXPLAIN QUERY PLAN and `test/store-plans.test.ts` fails on
+ * a table scan.
+ */
+
+/** Jobs the LLM stage may take: queued ones, and processing ones once their lease ran out. */
+const LLM_STAGE = `status IN ('queued', 'processing') AND waiting = 0`
+
+/** The last delivery error of a dead job that has no error of its own: why it died. */
+const WHY_DEAD = (column: 'error_code' | 'error_message') =>
+  `CASE WHEN jobs.status = 'dead' AND jobs.error_code IS NULL THEN
+     (SELECT d.${column} FROM delivery_attempts d WHERE d.job_id = jobs.id ORDER BY d.attempt DESC LIMIT 1)
+   END AS last_delivery_${column}`
+
+export const SQLITE_STATEMENTS = {
+  // accepted: one transaction of these three (see SqliteStore.acceptJob).
+  findByIdempotencyKey: 'SELECT * FROM jobs WHERE owner = ?1 AND idempotency_key = ?2',
+  openConversationTurn: `INSERT INTO conversations (owner, id, last_sequence, open_jobs, created_at)
+    VALUES (?1, ?2, 1, 1, ?3)
+    ON CONFLICT (owner, id) DO UPDATE SET last_sequence = last_sequence + 1, open_jobs = open_jobs + 1
+    RETURNING last_sequence, open_jobs`,
+  accepted: `INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message,
+      callback_url, model, system_prompt, metadata, idempotency_key, request_hash, llm_parameters, created_at,
+      updated_at)
+    VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?6, ?6)`,
+
+  /** Is any job due for the LLM? Cheaper than an UPDATE that finds nothing. */
+  llmDue: `SELECT EXISTS (SELECT 1 FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?1) AS due`,
+  /*
+   * claimed (LLM stage): queued → processing. SQLite has one writer at a time, and every
+   * write runs in a BEGIN IMMEDIATE transaction (group-commit.ts), so the subquery and the
+   * UPDATE see the same rows and no other claimer can take them in between: no row lock or
+   * SKIP LOCKED is needed, also with two processes on one file. `waiting = 0` only holds for
+   * the head of a conversation, so at most one job per conversation is taken; `processing`
+   * past its lease is the lease-expired case, claimed again with one more attempt.
+   * Served by the partial index jobs_llm_due in due order.
+   */
+  claimLlmStage: `UPDATE jobs SET status = 'processing', lease_owner = ?1, available_at = ?2,
+      llm_attempts = llm_attempts + 1, updated_at = ?3
+    WHERE seq IN (SELECT seq FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?3
+                  ORDER BY available_at, seq LIMIT ?4)
+    RETURNING *`,
+  deliveryDue: `SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'delivering' AND available_at <= ?1) AS due`,
+  /** claimed (delivery stage): delivering → delivering, leased; same single-writer argument. */
+  claimDeliveryStage: `UPDATE jobs SET lease_owner = ?1, available_at = ?2, updated_at = ?3
+    WHERE seq IN (SELECT seq FROM jobs WHERE status = 'delivering' AND available_at <= ?3
+                  ORDER BY available_at LIMIT ?4)
+    RETURNING *`,
+  /** Not a transition: the holder keeps its job for longer (an expired lease nobody took yet included). */
+  renewLease: `UPDATE jobs SET available_at = ?1
+    WHERE id = ?2 AND lease_owner = ?3 AND status IN ('processing', 'delivering')`,
+
+  answered: `UPDATE jobs SET status = 'delivering', response = ?1, model = ?2, usage = ?3, error_code = NULL,
+      error_message = NULL, completed_at = ?4, updated_at = ?4, output = ?7, prompt_tokens = ?8,
+      rejected_answer = NULL
+    WHERE id = ?5 AND lease_owner = ?6 AND status = 'processing' RETURNING *`,
+  appendHistory: `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at, tokens)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (job_id, role) DO NOTHING`,
+  /** The end of a conversation's turn (answered, llm failed): these two let its next message go. */
+  endTurn: 'UPDATE conversations SET open_jobs = open_jobs - 1 WHERE owner = ?1 AND id = ?2',
+  nextInLine: `UPDATE jobs SET waiting = 0 WHERE seq =
+      (SELECT seq FROM jobs WHERE owner = ?1 AND conversation_id = ?2 AND waiting = 1 ORDER BY seq LIMIT 1)`,
+  llmRetry: `UPDATE jobs SET status = 'queued', lease_owner = NULL, available_at = ?1, error_code = ?2,
+      error_message = ?3, llm_attempts = llm_attempts - ?4, updated_at = ?5,
+      rejected_answer = COALESCE(?8, rejected_answer)
+    WHERE id = ?6 AND lease_owner = ?7 AND status = 'processing'`,
+  llmFailed: `UPDATE jobs SET status = 'delivering', error_code = ?1, error_message = ?2, completed_at = ?3,
+      updated_at = ?3
+    WHERE id = ?4 AND lease_owner = ?5 AND status = 'processing' RETURNING *`,
+
+  // delivered, delivery retry, dead: each with insertDeliveryAttempt, in one transaction.
+  delivered: `UPDATE jobs SET status = 'delivered', lease_owner = NULL, available_at = ?1,
+      delivery_attempts = delivery_attempts + 1, delivery_failures = 0, updated_at = ?1
+    WHERE id = ?2 AND lease_owner = ?3 AND status = 'delivering' RETURNING delivery_attempts`,
+  deliveryRetry: `UPDATE jobs SET lease_owner = NULL, available_at = ?4,
+      delivery_attempts = delivery_attempts + 1, delivery_failures = delivery_failures + 1, updated_at = ?1
+    WHERE id = ?2 AND lease_owner = ?3 AND status = 'delivering' RETURNING delivery_attempts`,
+  dead: `UPDATE jobs SET status = 'dead', lease_owner = NULL, available_at = ?1,
+      delivery_attempts = delivery_attempts + 1, delivery_failures = delivery_failures + 1, updated_at = ?1
+    WHERE id = ?2 AND lease_owner = ?3 AND status = 'delivering' RETURNING delivery_attempts`,
+  insertDeliveryAttempt: `INSERT INTO delivery_attempts
+      (job_id, attempt, at, status_code, error_code, error_message, duration_ms)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
+  redelivered: `UPDATE jobs SET status = 'delivering', available_at = ?1, delivery_failures = 0, lease_owner = NULL,
+      updated_at = ?1
+    WHERE id = ?2 AND owner = ?3 AND status IN ('delivered', 'dead')`,
+
+  /** lease released, one job: processing → queued with its attempt given back; delivering stays. */
+  leaseReleased: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?1,
+      llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
+      status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
+    WHERE id = ?2 AND lease_owner = ?3 AND status IN ('processing', 'delivering')`,
+  /** lease released, every job of one worker (shutdown). */
+  leasesReleased: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?1,
+      llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
+      status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
+    WHERE lease_owner = ?2 AND status IN ('processing', 'delivering')`,
+  /**
+   * lease expired, written at once: the holders are known to be dead (sqlite-presence.ts).
+   * The attempt stays counted, as when the lease runs out, so a job that kills its process
+   * runs out of attempts instead of crashing every restart.
+   */
+  leasesExpired: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?1,
+      status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
+    WHERE lease_owner IS NOT NULL AND lease_owner <> ?2 AND status IN ('processing', 'delivering')`,
+
+  jobById: `SELECT jobs.*, ${WHY_DEAD('error_code')}, ${WHY_DEAD('error_message')}
+    FROM jobs WHERE id = ?1 AND owner = ?2`,
+  jobExists: 'SELECT 1 FROM jobs WHERE id = ?1 AND owner = ?2',
+  deliveryAttempts: 'SELECT * FROM delivery_attempts WHERE job_id = ?1 ORDER BY attempt',
+  /** Newest first; reversed in JS, which spares SQLite a temporary sort. */
+  readHistory: `SELECT role, content, job_id, created_at, tokens FROM messages
+    WHERE owner = ?1 AND conversation_id = ?2 ORDER BY id DESC LIMIT ?3`,
+  readConversation: `SELECT role, content, job_id, created_at FROM messages
+    WHERE owner = ?1 AND conversation_id = ?2 ORDER BY id`,
+  hasOpenJobs: 'SELECT 1 FROM conversations WHERE owner = ?1 AND id = ?2 AND open_jobs > 0',
+  deleteHistory: 'DELETE FROM messages WHERE owner = ?1 AND conversation_id = ?2',
+  nextWakeAt: `SELECT MIN(at) AS at FROM (
+      SELECT MIN(available_at) AS at FROM jobs WHERE ${LLM_STAGE} AND available_at > ?1
+      UNION ALL
+      SELECT MIN(available_at) AS at FROM jobs WHERE status = 'delivering' AND available_at > ?1)`,
+  /** The queue-depth metric: one partial index each, so finished history is never read. */
+  countOpen: `SELECT
+      (SELECT COUNT(*) FROM jobs WHERE ${LLM_STAGE}) AS dueOrRunning,
+      (SELECT COUNT(*) FROM jobs WHERE waiting = 1) AS waiting,
+      (SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL AND status = 'processing') AS processing,
+      (SELECT COUNT(*) FROM jobs WHERE status = 'delivering') AS delivering`,
+  purgeFinishedAttempts: `DELETE FROM delivery_attempts WHERE job_id IN
+      (SELECT id FROM jobs WHERE status IN ('delivered', 'dead') AND updated_at < ?1)`,
+  purgeFinishedJobs: `DELETE FROM jobs WHERE status IN ('delivered', 'dead') AND updated_at < ?1`,
+  purgeHistory: 'DELETE FROM messages WHERE created_at < ?1',
+  /** A real write for ping(): a full disk or a lost lock fails it, as it would fail an accept. */
+  readinessChecked: 'UPDATE readiness SET checks = checks + 1, checked_at = ?1 WHERE id = 1',
+} as const

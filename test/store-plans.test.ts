@@ -1,0 +1,139 @@
+import { Database } from 'bun:sqlite'
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SQL } from 'bun'
+import { PostgresStore } from '../src/store/postgres.ts'
+import { POSTGRES_STATEMENTS } from '../src/store/postgres-statements.ts'
+import { SqliteStore } from '../src/store/sqlite.ts'
+import { SQLITE_STATEMENTS } from '../src/store/sqlite-statements.ts'
+import {
+  describeIf,
+  dropSchema,
+  freshSchema,
+  POSTGRES_URL,
+  postgres,
+  reportUnavailable,
+} from './support/postgres.ts'
+import { T0 } from './support/stores.ts'
+
+/*
+ * The statements on every job's path (claim, accept, history, the job read and the end of a
+ * turn) are index searches on both databases: their cost follows the rows they touch, never
+ * the size of the queue or the finished history kept for RETENTION.
+ */
+
+const HOT = [
+  'llmDue',
+  'claimLlmStage',
+  'deliveryDue',
+  'claimDeliveryStage',
+  'findByIdempotencyKey',
+  'openConversationTurn',
+  'accepted',
+  'answered',
+  'appendHistory',
+  'endTurn',
+  'nextInLine',
+  'readHistory',
+  'jobById',
+] as const
+
+const dir = mkdtempSync(join(tmpdir(), 'relay-plans-'))
+const schema = freshSchema('relay_plans')
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true })
+  if (postgres.available) await dropSchema(schema)
+})
+
+describe('SQLite: EXPLAIN QUERY PLAN', () => {
+  const path = join(dir, 'plans.db')
+  let db: Database
+
+  test.each(HOT.filter((name) => name in SQLITE_STATEMENTS))('%s scans no table', async (name) => {
+    if (!db) {
+      await new SqliteStore(path).close()
+      db = new Database(path, { readonly: true })
+    }
+    const sql = SQLITE_STATEMENTS[name as keyof typeof SQLITE_STATEMENTS]
+    const plan = db
+      .query<{ detail: string }, []>(`EXPLAIN QUERY PLAN ${sql}`)
+      .all()
+      .map((row) => row.detail)
+    // "SCAN jobs" reads every row; "SEARCH … USING INDEX" reads the matching ones.
+    expect({
+      name,
+      scans: plan.filter((d) => /^SCAN (?!CONSTANT ROW)/.test(d) && !/USING .*INDEX/.test(d)),
+    }).toEqual({
+      name,
+      scans: [],
+    })
+    // The claim and the history read also need no sort of their own: the index gives the order.
+    if (name.startsWith('claim') || name === 'readHistory')
+      expect({ name, sorts: plan.filter((d) => d.includes('TEMP B-TREE')) }).toEqual({ name, sorts: [] })
+  })
+})
+
+if (!postgres.available) reportUnavailable(postgres, 'PostgreSQL query plans')
+describeIf(postgres)('PostgreSQL: EXPLAIN with sequential scans turned off', () => {
+  const bytes = (text: string) => Buffer.from(text)
+  /** Values of the right types for each statement's parameters. */
+  const values: Record<(typeof HOT)[number], unknown[]> = {
+    llmDue: [],
+    deliveryDue: [],
+    claimLlmStage: ['w1', T0 + 1000, T0, 10],
+    claimDeliveryStage: ['w1', T0 + 1000, T0, 10],
+    findByIdempotencyKey: ['owner', 'key'],
+    openConversationTurn: ['owner', 'conv', T0],
+    accepted: [
+      'id',
+      'owner',
+      'conv',
+      1,
+      false,
+      T0,
+      bytes('m'),
+      bytes('u'),
+      bytes('m'),
+      bytes('s'),
+      null,
+      'k',
+      'h',
+      null,
+    ],
+    answered: [bytes('a'), bytes('m'), null, T0, 'id', 'w1', null, null],
+    appendHistory: ['owner', 'conv', bytes('q'), 'id', T0, bytes('a'), T0, null, null],
+    endTurn: ['owner', 'conv'],
+    nextInLine: ['owner', 'conv'],
+    readHistory: ['owner', 'conv', 20],
+    jobById: ['id', 'owner'],
+  }
+
+  /** The relations a plan reads with a sequential scan, anywhere in its tree. */
+  function seqScans(node: unknown, found: string[] = []): string[] {
+    if (Array.isArray(node)) for (const child of node) seqScans(child, found)
+    else if (node && typeof node === 'object') {
+      const record = node as Record<string, unknown>
+      if (record['Node Type'] === 'Seq Scan') found.push(String(record['Relation Name']))
+      for (const value of Object.values(record)) seqScans(value, found)
+    }
+    return found
+  }
+
+  test.each(HOT.filter((name) => name in POSTGRES_STATEMENTS))('%s scans no table', async (name) => {
+    await (await PostgresStore.open(POSTGRES_URL, { schema, max: 1 })).close()
+    const sql = new SQL(POSTGRES_URL, { max: 1, connection: { search_path: schema } })
+    try {
+      // With sequential scans priced out, the planner still picks one only where no index serves.
+      const plan = await sql.begin(async (tx) => {
+        await tx`SET LOCAL enable_seqscan = off`
+        const text = POSTGRES_STATEMENTS[name as keyof typeof POSTGRES_STATEMENTS]
+        return tx.unsafe(`EXPLAIN (FORMAT JSON) ${text}`, values[name])
+      })
+      expect({ name, scans: seqScans(plan) }).toEqual({ name, scans: [] })
+    } finally {
+      await sql.close()
+    }
+  })
+})
