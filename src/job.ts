@@ -7,7 +7,7 @@
  * per new row in each adapter, and a driver for each new event in the transition walk; the
  * state diagram in docs/architecture.md is regenerated from this table.
  */
-export const JOB_STATUSES = ['queued', 'processing', 'delivering', 'delivered', 'dead'] as const
+export const JOB_STATUSES = ['queued', 'processing', 'delivering', 'delivered', 'dead', 'cancelled'] as const
 export type JobStatus = (typeof JOB_STATUSES)[number]
 
 export const JOB_EVENTS = [
@@ -22,6 +22,7 @@ export const JOB_EVENTS = [
   'redelivered',
   'lease expired',
   'lease released',
+  'cancelled',
 ] as const
 export type JobEvent = (typeof JOB_EVENTS)[number]
 
@@ -138,6 +139,27 @@ export const TRANSITIONS: readonly Transition[] = [
     from: 'delivering',
     to: 'delivering',
     guarantee: 'Lease holder only (no free callback slot, or shutdown): due now for any worker.',
+  },
+  {
+    event: 'cancelled',
+    from: 'queued',
+    to: 'cancelled',
+    guarantee:
+      'Owner only. One transaction: nothing joins history, no callback is sent. The head of its conversation ends its turn as a failure does (the next message released); a job waiting its turn leaves the line, which keeps its order.',
+  },
+  {
+    event: 'cancelled',
+    from: 'processing',
+    to: 'cancelled',
+    guarantee:
+      'Owner only. One transaction: the lease taken from its holder, the turn ended as a failure ends it (the next message released); nothing joins history, no callback is sent. The holder learns it within a second and aborts the LLM call; an answer that comes anyway is refused.',
+  },
+  {
+    event: 'cancelled',
+    from: 'delivering',
+    to: 'cancelled',
+    guarantee:
+      'Owner only. The lease taken from its holder: no callback attempt is claimed again; one in flight may still reach the receiver, but its outcome is not recorded. The answer already in history stays.',
   },
 ]
 

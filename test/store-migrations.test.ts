@@ -37,8 +37,11 @@ const sortedStatuses = [...JOB_STATUSES].sort()
 const quotedIn = (text: string): string[] =>
   [...text.matchAll(/'([a-z_]+)'/g)].map((m) => m[1] as string).sort()
 
+/** The statuses release 1 wrote; later ones came with the migrations that allow them. */
+const RELEASE_1_STATUSES = ['queued', 'processing', 'delivering', 'delivered', 'dead'] as const
+
 /** One job row per status, as release 1 wrote them, with a history message and an attempt. */
-const STATUS_ROWS = JOB_STATUSES.map((status, i) => ({
+const STATUS_ROWS = RELEASE_1_STATUSES.map((status, i) => ({
   seq: 100 + i,
   id: `old-${status}`,
   status,
@@ -136,6 +139,34 @@ describe('SQLite', () => {
     expect(await store.readHistory('owner-a', 'old', 10)).toHaveLength(1)
     db.close()
     await store.close()
+  })
+
+  test('the rebuild that allows cancelled keeps the columns added since release 1', async () => {
+    const path = join(dir, 'before-cancelled.db')
+    const old = new Database(path, { strict: true })
+    old.exec(
+      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    )
+    const cancelled = sqliteMigrations.find((m) => m.name.includes('cancelled'))
+    if (!cancelled) throw new Error('no migration for cancelled')
+    for (const m of sqliteMigrations.filter((m) => m.version < cancelled.version)) {
+      old.exec(m.sql)
+      old.query('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, T0)
+    }
+    old.exec(`INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message,
+        callback_url, model, system_prompt, request_hash, created_at, updated_at, llm_parameters, output,
+        rejected_answer, prompt_tokens)
+      VALUES ('j', 'o', 'c', 1, 'queued', 0, ${T0}, 'hi', 'https://example.com/h', 'm', 's', 'h', ${T0}, ${T0},
+        '{"temperature":0.2}', '{"a":1}', '{"answer":"x","problem":"y"}', 42)`)
+    const before = old.query('SELECT * FROM jobs').all()
+    old.close()
+
+    await new SqliteStore(path).close()
+    const db = new Database(path)
+    expect(db.query('SELECT * FROM jobs').all()).toEqual(before)
+    db.exec("UPDATE jobs SET status = 'cancelled'")
+    expect(db.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' })
+    db.close()
   })
 })
 

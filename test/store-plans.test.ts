@@ -19,8 +19,8 @@ import {
 import { T0 } from './support/stores.ts'
 
 /*
- * The statements on every job's path (claim, accept, history, the job read and the end of a
- * turn) are index searches on both databases: their cost follows the rows they touch, never
+ * The statements on every job's path (claim, accept, history, the job read, the end of a
+ * turn, a cancel and the check a running call makes every second) are index searches on both databases: their cost follows the rows they touch, never
  * the size of the queue or the finished history kept for RETENTION.
  */
 
@@ -38,6 +38,13 @@ const HOT = [
   'nextInLine',
   'readHistory',
   'jobById',
+  // A cancel, and what a running LLM call asks every second.
+  'cancelTarget',
+  'cancelledFromQueued',
+  'cancelledFromProcessing',
+  'cancelledFromDelivering',
+  'leaveLine',
+  'leaseHeld',
 ] as const
 
 const dir = mkdtempSync(join(tmpdir(), 'relay-plans-'))
@@ -108,6 +115,12 @@ describeIf(postgres)('PostgreSQL: EXPLAIN with sequential scans turned off', () 
     nextInLine: ['owner', 'conv'],
     readHistory: ['owner', 'conv', 20],
     jobById: ['id', 'owner'],
+    cancelTarget: ['id', 'owner'],
+    cancelledFromQueued: [T0, 'id', 'owner'],
+    cancelledFromProcessing: [T0, 'id', 'owner'],
+    cancelledFromDelivering: [T0, 'id', 'owner'],
+    leaveLine: ['owner', 'conv'],
+    leaseHeld: ['id', 'w1'],
   }
 
   /** The relations a plan reads with a sequential scan, anywhere in its tree. */

@@ -77,6 +77,9 @@ const drivers: Record<JobEvent, (s: Subject) => Promise<boolean | undefined>> = 
     return undefined
   },
   'lease released': ({ store, job, now }) => store.releaseLease(job.id, 'w1', now),
+  // An operator or the client, at any moment of the job's life.
+  cancelled: async ({ store, job, now }) =>
+    (await store.cancelJob(job.id, job.owner, now)).kind === 'cancelled',
 }
 
 /** The shortest way to each status through the table, from acceptance. */

@@ -120,6 +120,17 @@ ALTER TABLE jobs ADD COLUMN prompt_tokens INTEGER;
 ALTER TABLE messages ADD COLUMN tokens INTEGER;
 `,
   },
+  {
+    version: 6,
+    name: 'jobs.status may be cancelled; cancelled jobs are purged with the finished ones',
+    sql: `
+ALTER TABLE jobs DROP CONSTRAINT jobs_status_known;
+ALTER TABLE jobs ADD CONSTRAINT jobs_status_known
+  CHECK (status IN ('queued', 'processing', 'delivering', 'delivered', 'dead', 'cancelled'));
+DROP INDEX jobs_finished;
+CREATE INDEX jobs_finished ON jobs (updated_at) WHERE status IN ('delivered', 'dead', 'cancelled');
+`,
+  },
 ]
 
 /** Applies the missing migrations in one transaction, under a lock every instance takes. */

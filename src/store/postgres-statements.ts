@@ -8,7 +8,8 @@
  * Locks, in the one order every transaction takes them, so none waits in a cycle: a job row
  * before its conversation row (the end of a turn), and a conversation row before the job
  * row it inserts (accept; that row is new, nobody else can hold it). Claims never wait for a
- * row at all (SKIP LOCKED).
+ * row at all (SKIP LOCKED), nor does the cancel of a job waiting its turn for the
+ * conversation row (leaveLine).
  */
 
 const LLM_STAGE = `status IN ('queued', 'processing') AND NOT waiting`
@@ -72,7 +73,7 @@ export const POSTGRES_STATEMENTS = {
     VALUES ($1, $2, 'user', $3, $4, $5, $8), ($1, $2, 'assistant', $6, $4, $7, $9)
     ON CONFLICT (job_id, role) DO NOTHING`,
   /*
-   * The end of a conversation's turn (answered, llm failed). This UPDATE comes first on
+   * The end of a conversation's turn (answered, llm failed, cancelled). This UPDATE comes first on
    * purpose: it waits for an accept of this conversation still in flight (that accept holds
    * the row lock), so nextInLine's snapshot sees the job it inserted. An accept that comes
    * after sees the decremented counter instead.
@@ -104,6 +105,26 @@ export const POSTGRES_STATEMENTS = {
   redelivered: `UPDATE jobs SET status = 'delivering', available_at = $1, delivery_failures = 0, lease_owner = NULL,
       updated_at = $1
     WHERE id = $2 AND owner = $3 AND status IN ('delivered', 'dead')`,
+
+  /*
+   * cancelled: one transaction. cancelTarget locks the job row first, as every end of a
+   * turn does, so its status and `waiting` hold still (nextInLine changes `waiting` only with
+   * that row locked). The head of a conversation then ends its turn with endTurn and
+   * nextInLine. A job waiting its turn leaves the line with leaveLine, which takes the
+   * conversation row only if nobody holds it: an end of turn holding it may be waiting for
+   * this very job row (its nextInLine), and waiting for each other would deadlock. When the
+   * row is taken, the transaction is rolled back and tried again.
+   */
+  cancelTarget: 'SELECT status, waiting, conversation_id FROM jobs WHERE id = $1 AND owner = $2 FOR UPDATE',
+  leaveLine: `UPDATE conversations SET open_jobs = open_jobs - 1 WHERE (owner, id) IN
+      (SELECT owner, id FROM conversations WHERE owner = $1 AND id = $2 FOR UPDATE SKIP LOCKED)`,
+  cancelledFromQueued: `UPDATE jobs SET status = 'cancelled', waiting = false, updated_at = $1
+    WHERE id = $2 AND owner = $3 AND status = 'queued' RETURNING *`,
+  cancelledFromProcessing: `UPDATE jobs SET status = 'cancelled', lease_owner = NULL, updated_at = $1
+    WHERE id = $2 AND owner = $3 AND status = 'processing' RETURNING *`,
+  cancelledFromDelivering: `UPDATE jobs SET status = 'cancelled', lease_owner = NULL, updated_at = $1
+    WHERE id = $2 AND owner = $3 AND status = 'delivering' RETURNING *`,
+  leaseHeld: `SELECT 1 FROM jobs WHERE id = $1 AND lease_owner = $2 AND status IN ('processing', 'delivering')`,
 
   leaseReleased: `UPDATE jobs SET lease_owner = NULL, available_at = $1, updated_at = $1,
       llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
@@ -164,7 +185,7 @@ export const POSTGRES_STATEMENTS = {
       (SELECT COUNT(*) FROM jobs WHERE status = 'delivering') AS delivering`,
   /** One statement, so a job redelivered meanwhile keeps both itself and its attempts. */
   purgeFinishedJobs: `WITH gone AS (
-      DELETE FROM jobs WHERE status IN ('delivered', 'dead') AND updated_at < $1 RETURNING id
+      DELETE FROM jobs WHERE status IN ('delivered', 'dead', 'cancelled') AND updated_at < $1 RETURNING id
     ), attempts AS (
       DELETE FROM delivery_attempts WHERE job_id IN (SELECT id FROM gone)
     )

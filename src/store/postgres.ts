@@ -25,10 +25,12 @@ import { type DeliveryAttemptRow, deliveryAttemptFromRow, jobAsOf } from './rows
 import {
   type AcceptResult,
   type Answer,
+  type CancelResult,
   type ClaimRequest,
   type DeliveryAttempt,
   type DeliveryOutcome,
   type HistoryMessage,
+  isCancellable,
   type Job,
   type NewJob,
   type OpenJobCounts,
@@ -51,6 +53,20 @@ const PING_TIMEOUT_MS = 2000
 class IdempotencyRace extends Error {
   override name = 'IdempotencyRace'
 }
+
+/** The conversation row of a job waiting its turn is held by another transaction: try the cancel again. */
+class ConversationBusy extends Error {
+  override name = 'ConversationBusy'
+}
+
+/** Tries of a cancel refused its conversation row, each a round trip, before it gives up. */
+const CANCEL_TRIES = 50
+
+const CANCELLED_FROM = {
+  queued: S.cancelledFromQueued,
+  processing: S.cancelledFromProcessing,
+  delivering: S.cancelledFromDelivering,
+} as const
 
 /** Runs one named statement with bound values (`unsafe` only means the text is not a template). */
 const run = <R>(db: SQL, text: string, values: unknown[] = []): Promise<Rows<R>> =>
@@ -341,6 +357,52 @@ export class PostgresStore implements Store {
     })
     if (scheduled) return 'scheduled'
     return (await this.one(S.jobExists, [jobId, owner])).length > 0 ? 'not_finished' : 'not_found'
+  }
+
+  async cancelJob(jobId: string, owner: string, now: number): Promise<CancelResult> {
+    // Only a cancel of a job waiting its turn can be refused its conversation row (leaveLine);
+    // the end of a turn holding it commits in a moment.
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.transaction((tx) => this.cancelOnce(tx, jobId, owner, now))
+      } catch (error) {
+        if (!(error instanceof ConversationBusy) || tries >= CANCEL_TRIES) throw error
+      }
+    }
+  }
+
+  private async cancelOnce(
+    tx: TransactionSQL,
+    jobId: string,
+    owner: string,
+    now: number,
+  ): Promise<CancelResult> {
+    const [target] = await run<{ status: string; waiting: boolean; conversation_id: string }>(
+      tx,
+      S.cancelTarget,
+      [jobId, owner],
+    )
+    if (!target) return { kind: 'not_found' }
+    const from = target.status
+    if (!isCancellable(from)) {
+      const [row] = await run<PgJobRow>(tx, S.jobById, [jobId, owner])
+      if (!row) throw new Error(`job ${jobId} vanished inside its transaction`)
+      const job = jobFromPg(row)
+      return from === 'cancelled' ? { kind: 'already_cancelled', job } : { kind: 'finished', job }
+    }
+    const waitingTurn = from === 'queued' && target.waiting
+    if (waitingTurn && (await run(tx, S.leaveLine, [owner, target.conversation_id])).count !== 1)
+      throw new ConversationBusy()
+    const [row] = await run<PgJobRow>(tx, CANCELLED_FROM[from], [now, jobId, owner])
+    if (!row) throw new Error(`job ${jobId} was not ${from} inside its transaction`)
+    const job = jobFromPg(row)
+    // A job that had its conversation's turn ends it; a delivering one ended it when answered.
+    if (!waitingTurn && from !== 'delivering') await this.endTurn(tx, job)
+    return { kind: 'cancelled', job, from }
+  }
+
+  async leaseHeld(jobId: string, workerId: string): Promise<boolean> {
+    return (await this.one(S.leaseHeld, [jobId, workerId])).length > 0
   }
 
   /** Undefined for a conversation with no history and nothing in line. */

@@ -163,6 +163,69 @@ ALTER TABLE jobs ADD COLUMN prompt_tokens INTEGER;
 ALTER TABLE messages ADD COLUMN tokens INTEGER;
 `,
   },
+  {
+    version: 5,
+    name: 'jobs.status may be cancelled; cancelled jobs are purged with the finished ones',
+    // The table is rebuilt to widen its CHECK, as in migration 2: rows, indexes and the
+    // AUTOINCREMENT counter kept.
+    sql: `
+CREATE TABLE jobs_checked (
+  seq               INTEGER PRIMARY KEY AUTOINCREMENT, -- acceptance order
+  id                TEXT    NOT NULL UNIQUE,
+  owner             TEXT    NOT NULL,
+  conversation_id   TEXT    NOT NULL,
+  sequence          INTEGER NOT NULL,
+  status            TEXT    NOT NULL
+    CHECK (status IN ('queued', 'processing', 'delivering', 'delivered', 'dead', 'cancelled')),
+  -- 1 while an earlier message of the same conversation is still unanswered
+  waiting           INTEGER NOT NULL,
+  -- when the job may be claimed: its due time, or while leased, when the lease runs out
+  available_at      INTEGER NOT NULL,
+  lease_owner       TEXT,
+  message           TEXT    NOT NULL,
+  callback_url      TEXT    NOT NULL,
+  model             TEXT    NOT NULL,
+  system_prompt     TEXT    NOT NULL,
+  metadata          TEXT,
+  response          TEXT,
+  error_code        TEXT,
+  error_message     TEXT,
+  usage             TEXT,
+  llm_attempts      INTEGER NOT NULL DEFAULT 0,
+  delivery_attempts INTEGER NOT NULL DEFAULT 0,
+  delivery_failures INTEGER NOT NULL DEFAULT 0,
+  idempotency_key   TEXT,
+  request_hash      TEXT    NOT NULL,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  completed_at      INTEGER,
+  llm_parameters    TEXT,
+  output            TEXT,
+  -- an answer that missed its response_format, and why: shown to the model on the one retry
+  rejected_answer   TEXT,
+  prompt_tokens     INTEGER
+);
+INSERT INTO jobs_checked (seq, id, owner, conversation_id, sequence, status, waiting, available_at, lease_owner, message,
+  callback_url, model, system_prompt, metadata, response, error_code, error_message, usage, llm_attempts,
+  delivery_attempts, delivery_failures, idempotency_key, request_hash, created_at, updated_at, completed_at,
+  llm_parameters, output, rejected_answer, prompt_tokens)
+  SELECT seq, id, owner, conversation_id, sequence, status, waiting, available_at, lease_owner, message,
+  callback_url, model, system_prompt, metadata, response, error_code, error_message, usage, llm_attempts,
+  delivery_attempts, delivery_failures, idempotency_key, request_hash, created_at, updated_at, completed_at,
+  llm_parameters, output, rejected_answer, prompt_tokens FROM jobs;
+-- seq keeps rising past every job ever accepted, purged ones included
+DELETE FROM sqlite_sequence WHERE name = 'jobs_checked';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs_checked', seq FROM sqlite_sequence WHERE name = 'jobs';
+DROP TABLE jobs;
+ALTER TABLE jobs_checked RENAME TO jobs;
+CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_llm_due ON jobs (available_at, seq) WHERE status IN ('queued', 'processing') AND waiting = 0;
+CREATE INDEX jobs_delivery_due ON jobs (available_at) WHERE status = 'delivering';
+CREATE INDEX jobs_conversation_waiting ON jobs (owner, conversation_id, seq) WHERE waiting = 1;
+CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE INDEX jobs_finished ON jobs (updated_at) WHERE status IN ('delivered', 'dead', 'cancelled');
+`,
+  },
 ]
 
 /** Applies the migrations this database lacks, each in one IMMEDIATE transaction. */

@@ -59,7 +59,7 @@ export const SQLITE_STATEMENTS = {
     WHERE id = ?5 AND lease_owner = ?6 AND status = 'processing' RETURNING *`,
   appendHistory: `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at, tokens)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (job_id, role) DO NOTHING`,
-  /** The end of a conversation's turn (answered, llm failed): these two let its next message go. */
+  /** The end of a conversation's turn (answered, llm failed, cancelled): these two let its next message go. */
   endTurn: 'UPDATE conversations SET open_jobs = open_jobs - 1 WHERE owner = ?1 AND id = ?2',
   nextInLine: `UPDATE jobs SET waiting = 0 WHERE seq =
       (SELECT seq FROM jobs WHERE owner = ?1 AND conversation_id = ?2 AND waiting = 1 ORDER BY seq LIMIT 1)`,
@@ -87,6 +87,23 @@ export const SQLITE_STATEMENTS = {
   redelivered: `UPDATE jobs SET status = 'delivering', available_at = ?1, delivery_failures = 0, lease_owner = NULL,
       updated_at = ?1
     WHERE id = ?2 AND owner = ?3 AND status IN ('delivered', 'dead')`,
+
+  /*
+   * cancelled: one transaction that reads the job (cancelTarget), then takes the step its
+   * status allows. The head of a conversation ends its turn with endTurn and nextInLine; a
+   * job waiting its turn only leaves the line (endTurn alone: one open job fewer, nobody
+   * released). `waiting = 0` takes it out of the line's index; the lease goes, so its holder's
+   * renewals and writes are refused.
+   */
+  cancelTarget: 'SELECT status, waiting FROM jobs WHERE id = ?1 AND owner = ?2',
+  cancelledFromQueued: `UPDATE jobs SET status = 'cancelled', waiting = 0, updated_at = ?1
+    WHERE id = ?2 AND owner = ?3 AND status = 'queued' RETURNING *`,
+  cancelledFromProcessing: `UPDATE jobs SET status = 'cancelled', lease_owner = NULL, updated_at = ?1
+    WHERE id = ?2 AND owner = ?3 AND status = 'processing' RETURNING *`,
+  cancelledFromDelivering: `UPDATE jobs SET status = 'cancelled', lease_owner = NULL, updated_at = ?1
+    WHERE id = ?2 AND owner = ?3 AND status = 'delivering' RETURNING *`,
+  /** Not a transition: asked every second while an LLM call runs, so a cancel stops the call. */
+  leaseHeld: `SELECT 1 FROM jobs WHERE id = ?1 AND lease_owner = ?2 AND status IN ('processing', 'delivering')`,
 
   /** lease released, one job: processing → queued with its attempt given back; delivering stays. */
   leaseReleased: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?1,
@@ -129,8 +146,8 @@ export const SQLITE_STATEMENTS = {
       (SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL AND status = 'processing') AS processing,
       (SELECT COUNT(*) FROM jobs WHERE status = 'delivering') AS delivering`,
   purgeFinishedAttempts: `DELETE FROM delivery_attempts WHERE job_id IN
-      (SELECT id FROM jobs WHERE status IN ('delivered', 'dead') AND updated_at < ?1)`,
-  purgeFinishedJobs: `DELETE FROM jobs WHERE status IN ('delivered', 'dead') AND updated_at < ?1`,
+      (SELECT id FROM jobs WHERE status IN ('delivered', 'dead', 'cancelled') AND updated_at < ?1)`,
+  purgeFinishedJobs: `DELETE FROM jobs WHERE status IN ('delivered', 'dead', 'cancelled') AND updated_at < ?1`,
   purgeHistory: 'DELETE FROM messages WHERE created_at < ?1',
   /** A real write for ping(): a full disk or a lost lock fails it, as it would fail an accept. */
   readinessChecked: 'UPDATE readiness SET checks = checks + 1, checked_at = ?1 WHERE id = 1',

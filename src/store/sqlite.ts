@@ -27,10 +27,12 @@ import { SQLITE_STATEMENTS as SQL } from './sqlite-statements.ts'
 import {
   type AcceptResult,
   type Answer,
+  type CancelResult,
   type ClaimRequest,
   type DeliveryAttempt,
   type DeliveryOutcome,
   type HistoryMessage,
+  isCancellable,
   type Job,
   type NewJob,
   type OpenJobCounts,
@@ -42,6 +44,12 @@ import {
 } from './store.ts'
 
 type Param = string | number | null
+
+const CANCELLED_FROM = {
+  queued: SQL.cancelledFromQueued,
+  processing: SQL.cancelledFromProcessing,
+  delivering: SQL.cancelledFromDelivering,
+} as const
 
 export interface SqliteStoreOptions {
   clock?: Clock
@@ -319,6 +327,30 @@ export class SqliteStore implements Store {
       if (this.changes(SQL.redelivered, now, jobId, owner) === 1) return 'scheduled'
       return this.one(SQL.jobExists, jobId, owner) ? 'not_finished' : 'not_found'
     })
+  }
+
+  async cancelJob(jobId: string, owner: string, now: number): Promise<CancelResult> {
+    return this.writes.run((): CancelResult => {
+      const target = this.one<{ status: string; waiting: number }>(SQL.cancelTarget, jobId, owner)
+      if (!target) return { kind: 'not_found' }
+      const from = target.status
+      if (!isCancellable(from)) {
+        const job = this.jobBy(SQL.jobById, jobId, owner)
+        if (!job) throw new Error(`job ${jobId} vanished inside its transaction`)
+        return from === 'cancelled' ? { kind: 'already_cancelled', job } : { kind: 'finished', job }
+      }
+      const job = this.jobBy(CANCELLED_FROM[from], now, jobId, owner)
+      if (!job) throw new Error(`job ${jobId} was not ${from} inside its transaction`)
+      // A job waiting its turn leaves the line; one that had the turn ends it. A delivering
+      // job ended its turn when it was answered or failed.
+      if (from === 'queued' && target.waiting === 1) this.changes(SQL.endTurn, job.owner, job.conversationId)
+      else if (from !== 'delivering') this.endTurn(job)
+      return { kind: 'cancelled', job, from }
+    })
+  }
+
+  async leaseHeld(jobId: string, workerId: string): Promise<boolean> {
+    return this.read(() => this.one(SQL.leaseHeld, jobId, workerId) !== undefined)
   }
 
   /** Undefined for a conversation with no history and nothing in line. */

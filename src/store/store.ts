@@ -140,6 +140,20 @@ export type DeliveryOutcome =
 
 export type RedeliverResult = 'scheduled' | 'not_found' | 'not_finished'
 
+export type CancellableStatus = 'queued' | 'processing' | 'delivering'
+
+/** The statuses `cancelJob` can stop; the rest are final. */
+export const isCancellable = (status: string): status is CancellableStatus =>
+  status === 'queued' || status === 'processing' || status === 'delivering'
+
+/** What `cancelJob` did: the job as it stands now, and the status it was cancelled from. */
+export type CancelResult =
+  | { kind: 'cancelled'; job: Job; from: CancellableStatus }
+  | { kind: 'already_cancelled'; job: Job }
+  /** Delivered or dead: there is nothing left to stop. */
+  | { kind: 'finished'; job: Job }
+  | { kind: 'not_found' }
+
 /**
  * The port every room uses for durable state. Each method is one transaction, and each
  * one that changes a job's status is a step of TRANSITIONS (src/job.ts), taken only from its
@@ -188,6 +202,18 @@ export interface Store {
     outcome: DeliveryOutcome,
   ): Promise<boolean>
   redeliver(jobId: string, owner: string, now: number): Promise<RedeliverResult>
+  /**
+   * The `cancelled` steps of TRANSITIONS: a queued, processing or delivering job of `owner`
+   * ends as `cancelled`, its lease taken from whoever holds it. Nothing joins history; a job
+   * that had the turn of its conversation ends it (the next message released), one waiting
+   * for its turn leaves the line.
+   */
+  cancelJob(jobId: string, owner: string, now: number): Promise<CancelResult>
+  /**
+   * Whether `workerId` still holds the job's lease: false once the job was cancelled or
+   * claimed by another worker. A read, cheap enough to ask every second while an LLM call runs.
+   */
+  leaseHeld(jobId: string, workerId: string): Promise<boolean>
 
   readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined>
   deleteConversation(owner: string, conversationId: string): Promise<boolean>
@@ -195,10 +221,10 @@ export interface Store {
   /**
    * Unfinished jobs by status, for the queue-depth metric. Each count reads one partial index,
    * so a scrape costs in proportion to the open jobs, never to the finished history kept for
-   * RETENTION (delivered and dead jobs are counted by `llm_relay_jobs_finished_total`).
+   * RETENTION (finished jobs are counted by `llm_relay_jobs_finished_total`).
    */
   countOpenJobs(): Promise<OpenJobCounts>
-  /** Deletes delivered and dead jobs (and their attempts) finished before `before`. */
+  /** Deletes delivered, dead and cancelled jobs (and their attempts) last changed before `before`. */
   purgeFinishedJobs(before: number): Promise<number>
   /** Deletes history messages created before `before` (HISTORY_RETENTION). */
   purgeHistory(before: number): Promise<number>
