@@ -171,6 +171,15 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     clock,
     version: VERSION,
     wake: () => worker.wake(),
+    onCancelled: (job, from) => {
+      // No callback carries anything for a cancelled job: its type is `none`.
+      metrics.jobsFinished.inc({ status: 'cancelled', type: 'none' })
+      logger.info({ job_id: job.id, conversation_id: job.conversationId, from }, 'job cancelled')
+      worker.jobCancelled(job.id)
+      waiters.settled(job.id)
+      // Its conversation's next message may be due now.
+      worker.wake()
+    },
     accepting: () => accepting,
     readiness: backing.readiness,
     maxMessageChars: config.maxMessageChars,

@@ -101,7 +101,7 @@ export class RelayMetrics {
   readonly jobsAccepted = new Counter('llm_relay_jobs_accepted_total', 'Jobs accepted by POST /webhook.')
   readonly jobsFinished = new Counter(
     'llm_relay_jobs_finished_total',
-    'Jobs that reached a final status (delivered or dead), by status and type (completed or failed).',
+    'Jobs that reached a final status (delivered, dead or cancelled), by status and type (completed, failed; none for cancelled).',
   )
   readonly llmDuration = new Histogram(
     'llm_relay_llm_call_duration_seconds',

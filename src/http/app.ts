@@ -6,7 +6,7 @@ import type { ApiKey } from '../config/config.ts'
 import type { Intake } from '../intake/intake.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
-import type { Store } from '../store/store.ts'
+import type { CancellableStatus, Job, Store } from '../store/store.ts'
 import { accessLog } from './access-log.ts'
 import { AllowedMethods } from './allowed-methods.ts'
 import { apiKeyGuard } from './api-key-guard.ts'
@@ -37,6 +37,8 @@ export interface HttpAppDeps {
   clock: Clock
   version: string
   wake: () => void
+  /** A job was cancelled by a request here. */
+  onCancelled: (job: Job, from: CancellableStatus) => void
   accepting: () => boolean
   /** What /ready checks beside `accepting`: the store, and Redis when it keeps the limits. */
   readiness: readonly ReadinessCheck[]
@@ -130,7 +132,15 @@ export function createHttpApp(deps: HttpAppDeps) {
                 },
               }),
             )
-            .use(jobRoutes({ store: deps.store, wake: deps.wake, clock: deps.clock, owner }))
+            .use(
+              jobRoutes({
+                store: deps.store,
+                wake: deps.wake,
+                clock: deps.clock,
+                owner,
+                onCancelled: deps.onCancelled,
+              }),
+            )
             .use(conversationRoutes({ store: deps.store, owner }))
         : new Elysia(),
     )

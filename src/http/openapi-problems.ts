@@ -81,9 +81,14 @@ const STATUSES: Record<number, StatusText> = {
   },
   409: {
     title: 'Conflict',
-    description: () => 'The job is still in progress.',
-    example: () => ({
-      detail: 'Only a delivered or dead job can be redelivered; this one is still in progress.',
+    description: (c) =>
+      c.path.endsWith('/cancel')
+        ? 'The job is finished (`delivered` or `dead`): there is nothing left to cancel.'
+        : 'The job is still in progress, or was cancelled.',
+    example: (c) => ({
+      detail: c.path.endsWith('/cancel')
+        ? 'The job is delivered already; there is nothing left to cancel.'
+        : 'Only a delivered or dead job can be redelivered; this one is still in progress or was cancelled.',
     }),
   },
   413: {

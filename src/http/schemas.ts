@@ -86,7 +86,7 @@ export type WebhookBody = Static<ReturnType<typeof webhookBodySchema>>
 
 const Status = StringEnum(JOB_STATUSES, {
   description:
-    '`queued` waits for the LLM · `processing` the LLM call runs · `delivering` the answer is stored and the callback is being sent · `delivered` · `dead` every callback attempt failed (redeliverable).',
+    '`queued` waits for the LLM · `processing` the LLM call runs · `delivering` the answer is stored and the callback is being sent · `delivered` · `dead` every callback attempt failed (redeliverable) · `cancelled` stopped by `POST /jobs/{id}/cancel`.',
 })
 
 export const WebhookAccepted = t.Object(
@@ -150,6 +150,32 @@ export const JobView = t.Object(
   { description: 'A job and everything that happened to it.' },
 )
 export type JobView = Static<typeof JobView>
+
+/** The job view, with the example of a job cancelled while its LLM call ran. */
+export const CancelledJobView = t.Object(JobView.properties, {
+  description: 'The job, now `cancelled`.',
+  examples: [
+    {
+      id: '01a213ab-1cdb-75ba-8eea-470df95e15a7',
+      conversation_id: 'customer-42',
+      status: 'cancelled',
+      message: 'Summarize the attached contract.',
+      response: null,
+      output: null,
+      error: null,
+      model: 'openrouter/auto',
+      llm: null,
+      usage: null,
+      prompt_tokens_counted: null,
+      metadata: null,
+      attempts: { llm: 1, delivery: 0 },
+      deliveries: [],
+      created_at: '2025-01-01T12:00:00.000Z',
+      updated_at: '2025-01-01T12:00:04.250Z',
+      completed_at: null,
+    },
+  ],
+})
 
 export const ConversationView = t.Object(
   {

@@ -13,6 +13,8 @@ export interface LlmRequest {
   messages: ChatMessage[]
   /** The job's `llm` object, with the configured defaults filled in at intake. */
   parameters?: LlmParameters
+  /** Aborts the call: the job was cancelled, or is another worker's now. */
+  signal?: AbortSignal
 }
 
 export interface LlmAnswer {

@@ -59,7 +59,10 @@ export class OpenAiLlmClient implements LlmClient {
     })
     let completion: OpenAI.Chat.ChatCompletion & { error?: unknown }
     try {
-      completion = await this.client.chat.completions.create(body)
+      completion = await this.client.chat.completions.create(
+        body,
+        request.signal === undefined ? undefined : { signal: request.signal },
+      )
     } catch (error) {
       return { ok: false, failure: classifyLlmError(error, this.options.clock.now(), this.options.scrub) }
     }

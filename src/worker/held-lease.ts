@@ -9,7 +9,15 @@ export interface HeldLeaseOptions {
   jobId: string
   workerId: string
   leaseMs: number
+  /** Once, when the store says the job is no longer this worker's (cancelled, or claimed by another). */
+  onLost?: () => void
 }
+
+/**
+ * While an LLM call runs, how often the store is asked whether the job is still ours: a cancel
+ * made on another instance stops the call within about this long.
+ */
+export const WATCH_MS = 1000
 
 /**
  * A claimed job's lease while this process works on it: renewed every third of JOB_LEASE,
@@ -45,8 +53,31 @@ export class HeldLease {
     const until = clock.now() + leaseMs
     const held = await store.renewLease(jobId, workerId, until)
     if (held) this.heldUntil = until
-    else this.lost = true
+    else this.markLost()
     return held
+  }
+
+  /**
+   * Asks the store every WATCH_MS whether the job is still ours (a read, not a renewal), until
+   * the function it returns is called. A store that is away is asked again at the next turn.
+   */
+  watch(): () => void {
+    const { store, clock, logger, jobId, workerId } = this.o
+    const timer = clock.setInterval(() => {
+      store.leaseHeld(jobId, workerId).then(
+        (held) => {
+          if (!held) this.markLost()
+        },
+        (err) => logger.debug({ err, job_id: jobId }, 'lease check failed'),
+      )
+    }, WATCH_MS)
+    return () => timer.cancel()
+  }
+
+  private markLost(): void {
+    if (this.lost) return
+    this.lost = true
+    this.o.onLost?.()
   }
 
   /** Stops renewing; before the lease is given back, so no renewal lands after it. */

@@ -6,6 +6,8 @@ import { type StageWrite, type StoreWaits, type WriteUntil, writeWhileLeased } f
 
 /** One run of a claimed job through its stages: its slot, its lease, and how each stage ends. */
 export class JobRun {
+  private readonly stopper = new AbortController()
+
   constructor(
     readonly jobId: string,
     readonly slot: Slot,
@@ -35,6 +37,16 @@ export class JobRun {
     const written = writeWhileLeased(write, { lease: this.lease, until, clock, log, waits, what })
     this.o.pools.leave(this.slot)
     return written
+  }
+
+  /** Aborted once the job is no longer this run's to work on: cancelled, or claimed by another worker. */
+  get signal(): AbortSignal {
+    return this.stopper.signal
+  }
+
+  /** Stops the work in flight (the LLM call); whatever it brings back is not written. */
+  stop(): void {
+    this.stopper.abort()
   }
 
   /** Gives the lease back: no renewal may land after it. */

@@ -81,11 +81,20 @@ export class LlmStage {
       { maxTokens: this.o.historyMaxTokens, counter: this.o.tokens },
     )
     const started = clock.now()
-    const result = await llm.complete({
-      model: job.model,
-      messages: prompt.messages,
-      ...(job.llm && { parameters: job.llm }),
-    })
+    const unwatch = run.lease.watch()
+    const result = await llm
+      .complete({
+        model: job.model,
+        messages: prompt.messages,
+        ...(job.llm && { parameters: job.llm }),
+        signal: run.signal,
+      })
+      .finally(unwatch)
+    if (run.signal.aborted) {
+      // Every write for the job would be refused now: whatever the call brought is dropped.
+      log.info({ outcome: 'cancelled' }, 'LLM call stopped: the job was cancelled or is another worker’s now')
+      return undefined
+    }
     const now = clock.now()
     const seconds = (now - started) / 1000
     if (result.ok) {

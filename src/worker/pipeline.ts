@@ -40,12 +40,22 @@ export class Pipeline {
 
   async run(claimed: Job, slot: Slot): Promise<void> {
     const { store, clock, logger, workerId, leaseMs, pools, waits } = this.o
-    const lease = new HeldLease({ store, clock, logger, jobId: claimed.id, workerId, leaseMs })
+    // A lease found lost stops the run: its writes would be refused, so its LLM call is wasted.
+    const lease = new HeldLease({
+      store,
+      clock,
+      logger,
+      jobId: claimed.id,
+      workerId,
+      leaseMs,
+      onLost: () => run.stop(),
+    })
     const run = new JobRun(claimed.id, slot, lease, { clock, pools, waits, letGo: (r) => this.letGo(r) })
     this.holding.set(claimed.id, run)
     try {
       const job = claimed.status === 'processing' ? await this.o.llmStage.answer(claimed, run) : claimed
-      if (job?.status !== 'delivering') return
+      // Cancelled (or another's) by now: no callback is started for it.
+      if (job?.status !== 'delivering' || run.signal.aborted) return
       if (slot.pool === undefined) {
         // Answered here: on to a callback slot, or, with none free, give the lease back for
         // the delivery stage to claim the job when one is.
@@ -63,6 +73,11 @@ export class Pipeline {
     } finally {
       run.letGo()
     }
+  }
+
+  /** The job was cancelled: a run here stops its LLM call and starts no callback. */
+  cancel(jobId: string): void {
+    this.holding.get(jobId)?.stop()
   }
 
   private letGo(run: JobRun): void {

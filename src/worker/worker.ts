@@ -91,6 +91,14 @@ export class Worker {
     this.loop.wake()
   }
 
+  /**
+   * The job was cancelled (by a request to this process): a run here stops at once, instead of
+   * at its next lease check.
+   */
+  jobCancelled(jobId: string): void {
+    this.pipeline.cancel(jobId)
+  }
+
   /** Stops claiming, lets running jobs finish for up to `timeoutMs`, then gives back the leases left. */
   async stop(timeoutMs: number): Promise<void> {
     // A claim still in flight hands its jobs over first, so they are waited for (or released) too.

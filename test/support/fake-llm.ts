@@ -122,6 +122,8 @@ export function echoAnswer(call: LlmCall): Response {
  */
 export class FakeLlm {
   readonly calls: LlmCall[] = []
+  /** Calls whose client went away before they were answered (the relay aborted them). */
+  readonly aborted: LlmCall[] = []
   readonly signal = new Signal()
   latencyMs = 0
   /** Calls being answered now, and the most there ever were at once. */
@@ -140,6 +142,10 @@ export class FakeLlm {
           return apiError(404, `no route ${request.method} ${path}`)
         const call: LlmCall = { body: (await request.json()) as LlmCall['body'], headers: request.headers }
         this.calls.push(call)
+        request.signal.addEventListener('abort', () => {
+          this.aborted.push(call)
+          this.signal.changed()
+        })
         this.signal.changed()
         const behaviour = this.queue.shift()
         this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight)
@@ -178,6 +184,10 @@ export class FakeLlm {
       return then(call)
     })
     return { release, received: arrived }
+  }
+
+  async waitForAbort(call: LlmCall, timeoutMs?: number): Promise<void> {
+    await this.signal.until(() => this.aborted.includes(call), 'the LLM call to be aborted', timeoutMs)
   }
 
   async waitForCalls(count: number, timeoutMs?: number): Promise<LlmCall[]> {

@@ -1,15 +1,17 @@
 import { Elysia, t } from 'elysia'
 import type { Clock } from '../../clock.ts'
-import type { Job, Store } from '../../store/store.ts'
+import type { CancellableStatus, Job, Store } from '../../store/store.ts'
 import { jobView } from '../job-view.ts'
 import { conflict, notFound, problems } from '../problem.ts'
-import { JobView, RedeliverAccepted } from '../schemas.ts'
+import { CancelledJobView, JobView, RedeliverAccepted } from '../schemas.ts'
 
 export interface JobsDeps {
   store: Store
   wake: () => void
   clock: Clock
   owner: (request: Request) => string
+  /** A job was cancelled by this request: stop a run of it here, count it, wake the next in line. */
+  onCancelled: (job: Job, from: CancellableStatus) => void
 }
 
 const JobParams = t.Object({
@@ -45,12 +47,36 @@ export function jobRoutes(deps: JobsDeps) {
       },
     )
     .post(
+      '/jobs/:id/cancel',
+      async ({ params, request }) => {
+        const result = await deps.store.cancelJob(params.id, deps.owner(request), deps.clock.now())
+        if (result.kind === 'not_found') throw notFound(`No job ${params.id}.`)
+        if (result.kind === 'finished')
+          throw conflict(`The job is ${result.job.status} already; there is nothing left to cancel.`)
+        if (result.kind === 'cancelled') deps.onCancelled(result.job, result.from)
+        const job = await find(params.id, request)
+        return jobView(job, await deps.store.listDeliveryAttempts(job.id))
+      },
+      {
+        params: JobParams,
+        response: { 200: CancelledJobView, ...problems(404, 409) },
+        detail: {
+          tags: ['Jobs'],
+          summary: 'Cancel a job',
+          description:
+            'Stops a job that is not finished; it ends as `cancelled`, and nothing of it joins the conversation’s history. A `queued` job is cancelled at once, whether it waits for its conversation’s turn or not. A `processing` job has its LLM call aborted by the instance running it (within a second, also in a fleet); an answer that arrives anyway is dropped. A `delivering` job gets no further callback attempts; one already in flight may still reach the receiver, but its outcome is not recorded, and the answer stays in history. No callback is sent for a cancelled job, and the conversation’s next message goes on. Cancelling a `cancelled` job again answers 200 with the job; a `delivered` or `dead` job answers 409.',
+        },
+      },
+    )
+    .post(
       '/jobs/:id/redeliver',
       async ({ params, request, status }) => {
         const result = await deps.store.redeliver(params.id, deps.owner(request), deps.clock.now())
         if (result === 'not_found') throw notFound(`No job ${params.id}.`)
         if (result === 'not_finished')
-          throw conflict('Only a delivered or dead job can be redelivered; this one is still in progress.')
+          throw conflict(
+            'Only a delivered or dead job can be redelivered; this one is still in progress or was cancelled.',
+          )
         deps.wake()
         return status(202, { id: params.id, status: 'delivering' as const })
       },
