@@ -185,6 +185,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     maxMessageChars: config.maxMessageChars,
     maxBodyBytes: config.maxBodyBytes,
     apiKeys: config.apiKeys,
+    adminApiKeys: config.adminApiKeys,
     rateLimit: {
       max: config.rateLimitMax,
       windowMs: config.rateLimitWindow,

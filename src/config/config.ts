@@ -155,14 +155,20 @@ export interface ApiKey {
   named: boolean
 }
 
-const apiKeys = (raw: string): ApiKey[] =>
-  list(raw).map((entry, i) => {
-    const colon = entry.indexOf(':')
-    const named = colon > 0
-    const [name, key] = named ? [entry.slice(0, colon), entry.slice(colon + 1)] : [`key${i + 1}`, entry]
-    if (key.length < 16) throw new Error(`entry ${i + 1} is shorter than 16 characters; use long random keys`)
-    return { name, key, named }
-  })
+/** `unnamed`: what an entry without `name:` is called in logs (`key1`, `admin1`, …). */
+const apiKeys =
+  (unnamed: string) =>
+  (raw: string): ApiKey[] =>
+    list(raw).map((entry, i) => {
+      const colon = entry.indexOf(':')
+      const named = colon > 0
+      const [name, key] = named
+        ? [entry.slice(0, colon), entry.slice(colon + 1)]
+        : [`${unnamed}${i + 1}`, entry]
+      if (key.length < 16)
+        throw new Error(`entry ${i + 1} is shorter than 16 characters; use long random keys`)
+      return { name, key, named }
+    })
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -401,7 +407,14 @@ export const variables = {
     'API_KEYS',
     '',
     'Comma list of client keys (`key` or `name:key`); when set, every API route needs one.',
-    apiKeys,
+    apiKeys('key'),
+    { secret: true },
+  ),
+  adminApiKeys: variable(
+    'ADMIN_API_KEYS',
+    '',
+    'Comma list of operator keys (`key` or `name:key`): they work on every route, and see and act on every client’s jobs and conversations. Setting only these closes the API too.',
+    apiKeys('admin'),
     { secret: true },
   ),
   rateLimitMax: variable(
@@ -484,6 +497,20 @@ export function isFreeModel(model: string): boolean {
   return model === 'openrouter/free' || model.endsWith(':free')
 }
 
+/** A key or a name in both lists would make an operator and a client one owner. */
+function keyOverlaps(parsed: Pick<Parsed, 'apiKeys' | 'adminApiKeys'>): string[] {
+  const problems: string[] = []
+  for (const admin of parsed.adminApiKeys) {
+    if (parsed.apiKeys.some((k) => k.key === admin.key))
+      problems.push(
+        `ADMIN_API_KEYS: the key named ${admin.name} is also in API_KEYS; give operators keys of their own`,
+      )
+    else if (admin.named && parsed.apiKeys.some((k) => k.named && k.name === admin.name))
+      problems.push(`ADMIN_API_KEYS: the name ${admin.name} is also a client's in API_KEYS`)
+  }
+  return problems
+}
+
 /** Reads and validates the whole environment at once; throws one ConfigError naming every bad variable. */
 export function parseConfig(env: Record<string, string | undefined>): Config {
   const problems: string[] = []
@@ -500,6 +527,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       problems.push(`${found ?? v.env}: ${(error as Error).message}`)
     }
   }
+  if (problems.length === 0) problems.push(...keyOverlaps(out as Parsed))
   if (problems.length > 0) throw new ConfigError(problems)
   const parsed = out as Parsed
   return {

@@ -44,6 +44,7 @@ export const SECTIONS: readonly { title: string; names: readonly string[] }[] = 
     title: 'Security',
     names: [
       'API_KEYS',
+      'ADMIN_API_KEYS',
       'RATE_LIMIT_MAX',
       'RATE_LIMIT_WINDOW',
       'TRUST_PROXY',

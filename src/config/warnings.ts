@@ -17,7 +17,7 @@ export function startWarnings(config: Config): string[] {
     warnings.push(
       `WORKER_CONCURRENCY=${config.workerConcurrency} allows ${httpAtOnce} HTTP requests at once (LLM calls and callbacks), but Bun keeps at most ${config.bunMaxHttpRequests} open: set BUN_CONFIG_MAX_HTTP_REQUESTS=${httpAtOnce} or more, or slow callback receivers can hold up LLM calls`,
     )
-  if (config.apiKeys.length === 0)
-    warnings.push('API_KEYS is empty: the API is open to anyone who can reach it')
+  if (config.apiKeys.length === 0 && config.adminApiKeys.length === 0)
+    warnings.push('API_KEYS is empty, and ADMIN_API_KEYS too: the API is open to anyone who can reach it')
   return warnings
 }

@@ -19,9 +19,11 @@ import { correctOpenApiDocument } from './openapi-document.ts'
 import { problemMapping } from './problem-mapping.ts'
 import { type ApiRateLimit, apiRateLimit } from './rate-limit.ts'
 import { RequestInfos } from './request-info.ts'
+import { conversationListingRoutes } from './routes/conversation-listing.ts'
 import { conversationRoutes } from './routes/conversations.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts'
+import { jobListingRoutes } from './routes/job-listing.ts'
 import { jobRoutes } from './routes/jobs.ts'
 import { rootRoutes } from './routes/root.ts'
 import { webhookRoutes } from './routes/webhook.ts'
@@ -45,6 +47,7 @@ export interface HttpAppDeps {
   maxMessageChars: number
   maxBodyBytes: number
   apiKeys: readonly ApiKey[]
+  adminApiKeys: readonly ApiKey[]
   rateLimit: ApiRateLimit
   trustProxy: boolean
   /** PUBLIC_URL: the origin of every `status_url` when set. */
@@ -56,8 +59,9 @@ export interface HttpAppDeps {
 
 /** The HTTP app: the plugins every request passes, in order, then the routes. */
 export function createHttpApp(deps: HttpAppDeps) {
-  const auth = new ApiKeyAuth(deps.apiKeys)
+  const auth = new ApiKeyAuth(deps.apiKeys, deps.adminApiKeys)
   const owner = (request: Request): string => auth.clientOf(request).owner
+  const visibleOwner = (request: Request) => auth.visibleOwner(request)
   const infos = new RequestInfos()
   const allowed = new AllowedMethods(() => app.routes)
   // normalize off: a body is validated as sent, never coerced (Elysia would turn an array into an object).
@@ -133,14 +137,24 @@ export function createHttpApp(deps: HttpAppDeps) {
               }),
             )
             .use(
+              jobListingRoutes({
+                store: deps.store,
+                wake: deps.wake,
+                clock: deps.clock,
+                visibleOwner,
+                maxBodyBytes: deps.maxBodyBytes,
+              }),
+            )
+            .use(
               jobRoutes({
                 store: deps.store,
                 wake: deps.wake,
                 clock: deps.clock,
-                owner,
+                visibleOwner,
                 onCancelled: deps.onCancelled,
               }),
             )
+            .use(conversationListingRoutes({ store: deps.store, visibleOwner }))
             .use(conversationRoutes({ store: deps.store, owner }))
         : new Elysia(),
     )

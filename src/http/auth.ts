@@ -7,9 +7,11 @@ export interface Client {
   name: string
   /** Whose jobs and conversations these are. */
   owner: string
+  /** An ADMIN_API_KEYS key: sees and acts on every owner's. */
+  admin: boolean
 }
 
-const ANONYMOUS: Client = { name: 'anonymous', owner: '' }
+const ANONYMOUS: Client = { name: 'anonymous', owner: '', admin: false }
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
 
@@ -25,19 +27,24 @@ export function isOpenPath(path: string): boolean {
 }
 
 /**
- * API_KEYS: `Authorization: Bearer <key>` or `X-API-Key: <key>`. Keys are compared as
- * SHA-256 digests with timingSafeEqual, every key every time, so timing tells nothing.
+ * API_KEYS and ADMIN_API_KEYS: `Authorization: Bearer <key>` or `X-API-Key: <key>`. Keys are
+ * compared as SHA-256 digests with timingSafeEqual, every key every time, so timing tells nothing.
  */
 export class ApiKeyAuth {
   private readonly keys: { client: Client; digest: Buffer }[]
   private readonly clients = new WeakMap<Request, Client>()
 
-  constructor(keys: readonly ApiKey[]) {
-    this.keys = keys.map((k) => ({
+  constructor(keys: readonly ApiKey[], adminKeys: readonly ApiKey[] = []) {
+    const entry = (k: ApiKey, admin: boolean) => ({
       // A named key owns its data by name, so the key can be rotated; an unnamed one by its digest.
-      client: { name: k.name, owner: k.named ? k.name : `key:${digest(k.key).toString('hex').slice(0, 16)}` },
+      client: {
+        name: k.name,
+        owner: k.named ? k.name : `key:${digest(k.key).toString('hex').slice(0, 16)}`,
+        admin,
+      },
       digest: digest(k.key),
-    }))
+    })
+    this.keys = [...keys.map((k) => entry(k, false)), ...adminKeys.map((k) => entry(k, true))]
   }
 
   get enabled(): boolean {
@@ -59,6 +66,15 @@ export class ApiKeyAuth {
 
   clientOf(request: Request): Client {
     return this.clients.get(request) ?? ANONYMOUS
+  }
+
+  /**
+   * Whose jobs and conversations a request may see and act on: its key's owner, or undefined
+   * for every owner's (an admin key, or a relay without keys, where everything is open).
+   */
+  visibleOwner(request: Request): string | undefined {
+    const client = this.clientOf(request)
+    return !this.enabled || client.admin ? undefined : client.owner
   }
 }
 

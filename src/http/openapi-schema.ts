@@ -59,15 +59,17 @@ export function normalizeSchema(schema: Schema): Schema {
   }
   if (schema.nullable === true) withNull(schema)
   else delete schema.nullable
+  // An enum lists every value allowed: a nullable one (an error code or null) lists null too.
+  const nullable = Array.isArray(schema.type) && schema.type.includes('null')
+  if (nullable && Array.isArray(schema.enum) && !schema.enum.includes(null)) schema.enum.push(null)
   for (const [key, value] of Object.entries(schema)) {
     if (key === 'examples' || key === 'example' || key === 'default' || key === 'const' || key === 'enum')
       continue
     if (Array.isArray(value)) for (const item of value) if (isObject(item)) normalizeSchema(item)
     if (isObject(value)) {
-      if (key === 'properties' || key === 'patternProperties' || key === '$defs')
-        for (const child of Object.values(value))
-          if (isObject(child)) normalizeSchema(child)
-          else normalizeSchema(value)
+      if (key === 'properties' || key === 'patternProperties' || key === '$defs') {
+        for (const child of Object.values(value)) if (isObject(child)) normalizeSchema(child)
+      } else normalizeSchema(value)
     }
   }
   return schema

@@ -40,6 +40,10 @@ export function classify(
     const part = error.type as InputPart
     return { problem: invalidInput(part, fieldErrors(part, error)), severity: 'none' }
   }
+  // Elysia's coercing types (a number in the query, e.g. GET /jobs?limit=0) check the value
+  // they decoded on their own and report it as `property`: still the caller's query.
+  if (code === 'VALIDATION' && error instanceof ValidationError && error.type === 'property')
+    return { problem: invalidInput('query', fieldErrors('query', error)), severity: 'none' }
   if (code === 'PARSE')
     return { problem: new Problem(400, 'The body could not be parsed.'), severity: 'none' }
   if (code === 'NOT_FOUND') {

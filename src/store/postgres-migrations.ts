@@ -131,6 +131,21 @@ DROP INDEX jobs_finished;
 CREATE INDEX jobs_finished ON jobs (updated_at) WHERE status IN ('delivered', 'dead', 'cancelled');
 `,
   },
+  {
+    version: 7,
+    name: 'listing: indexes for GET /jobs and GET /conversations',
+    // GET /jobs reads ranges of these (src/store/job-listing.ts); two only, as each costs every
+    // accept and every update of a job an index entry.
+    sql: `
+CREATE INDEX jobs_owner_status_created ON jobs (owner, status, created_at, seq);
+CREATE INDEX jobs_owner_conversation_created ON jobs (owner, conversation_id, created_at, seq);
+-- When the conversation's latest message was accepted: openConversationTurn sets it.
+ALTER TABLE conversations ADD COLUMN last_message_at BIGINT NOT NULL DEFAULT 0;
+UPDATE conversations c SET last_message_at = COALESCE(
+  (SELECT MAX(j.created_at) FROM jobs j WHERE j.owner = c.owner AND j.conversation_id = c.id), c.created_at);
+CREATE INDEX conversations_owner_active ON conversations (owner, last_message_at, id);
+`,
+  },
 ]
 
 /** Applies the missing migrations in one transaction, under a lock every instance takes. */

@@ -25,10 +25,10 @@ export const POSTGRES_STATEMENTS = {
    * Locks the conversation row until commit: accepts and turn ends of one conversation run
    * one after the other, and `seq` follows `sequence` within a conversation.
    */
-  openConversationTurn: `INSERT INTO conversations (owner, id, last_sequence, open_jobs, created_at)
-    VALUES ($1, $2, 1, 1, $3)
+  openConversationTurn: `INSERT INTO conversations (owner, id, last_sequence, open_jobs, created_at, last_message_at)
+    VALUES ($1, $2, 1, 1, $3, $3)
     ON CONFLICT (owner, id) DO UPDATE SET last_sequence = conversations.last_sequence + 1,
-      open_jobs = conversations.open_jobs + 1
+      open_jobs = conversations.open_jobs + 1, last_message_at = $3
     RETURNING last_sequence, open_jobs`,
   /** A concurrent accept with the same key that committed first makes this a no-op (no row back). */
   accepted: `INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message,

@@ -7,7 +7,18 @@
 import { SQL, type TransactionSQL } from 'bun'
 import { type Clock, systemClock, type Timer } from '../clock.ts'
 import type { JobError } from '../job.ts'
+import { readConversationPage } from './conversation-listing.ts'
 import { postgresFault } from './faults.ts'
+import { readJobPage, redeliverMatchingSteps } from './job-listing.ts'
+import type {
+  ConversationListQuery,
+  ConversationPage,
+  JobListQuery,
+  JobPage,
+  RedeliverFilter,
+  RedeliverMatchingResult,
+} from './listing.ts'
+import { type ListingDialect, type RunStatement, runSteps } from './listing-sql.ts'
 import { migratePostgres } from './postgres-migrations.ts'
 import {
   bytes,
@@ -48,6 +59,19 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
 /** How long ping() waits for `SELECT 1` before it says the database is not there. */
 const PING_TIMEOUT_MS = 2000
+
+export const POSTGRES_LISTING: ListingDialect = {
+  placeholder: (n) => `$${n}`,
+  // Byte for byte on the UTF-8 BYTEA, which matches whole characters: UTF-8 is self-synchronizing.
+  messageContains: (p) => `position(${p}::bytea in message) > 0`,
+  searchValue: bytes,
+  // Bytes, not characters: 4 per character at most, so `chars` of them always fit.
+  messageHead: (chars) => `substring(message from 1 for ${chars * 4})`,
+  // Locked as selected, and re-checked once locked (READ COMMITTED): a row another
+  // transaction holds (a concurrent bulk redelivery, a purge) is left to it.
+  lockedForUpdate: (select) => `${select} FOR UPDATE SKIP LOCKED`,
+  binary: (column) => `${column} COLLATE "C"`,
+}
 
 /** Another accept with the same idempotency key committed first: roll back and answer with its job. */
 class IdempotencyRace extends Error {
@@ -463,6 +487,39 @@ export class PostgresStore implements Store {
       if (count > 0) await this.wakeOthers(tx)
       return count
     })
+  }
+
+  // Operators: list, find and recover (src/store/job-listing.ts, conversation-listing.ts).
+
+  private readonly runListing: RunStatement = (s) => this.sql.unsafe(s.sql, s.values)
+
+  listJobs(query: JobListQuery): Promise<JobPage> {
+    return readJobPage(this.runListing, POSTGRES_LISTING, query)
+  }
+
+  listConversations(query: ConversationListQuery): Promise<ConversationPage> {
+    return readConversationPage(this.runListing, POSTGRES_LISTING, query)
+  }
+
+  async redeliverMatching(
+    filter: RedeliverFilter,
+    limit: number,
+    now: number,
+  ): Promise<RedeliverMatchingResult> {
+    return this.sql.begin(async (tx): Promise<RedeliverMatchingResult> => {
+      const result = await runSteps(
+        redeliverMatchingSteps(POSTGRES_LISTING, filter, limit, now),
+        (s) => tx.unsafe(s.sql, s.values),
+        async (s) => (await tx.unsafe(s.sql, s.values)).count,
+      )
+      if (result.scheduled > 0) await this.wakeOthers(tx)
+      return result
+    })
+  }
+
+  async ownerOfJob(id: string): Promise<string | undefined> {
+    const [row] = await this.sql<{ owner: string }[]>`SELECT owner FROM jobs WHERE id = ${id}`
+    return row?.owner
   }
 
   async heartbeat(workerId: string, now: number, silentForMs: number): Promise<boolean> {

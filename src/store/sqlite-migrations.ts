@@ -226,6 +226,23 @@ CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NUL
 CREATE INDEX jobs_finished ON jobs (updated_at) WHERE status IN ('delivered', 'dead', 'cancelled');
 `,
   },
+  {
+    version: 6,
+    name: 'listing: indexes for GET /jobs and GET /conversations',
+    // GET /jobs reads ranges of these (src/store/job-listing.ts); two only, as each costs every
+    // accept a write. seq is the rowid, which ends every SQLite index: (…, created_at) orders
+    // by (created_at, seq). A later migration that rebuilds jobs must create them again.
+    sql: `
+CREATE INDEX jobs_owner_status_created ON jobs (owner, status, created_at);
+CREATE INDEX jobs_owner_conversation_created ON jobs (owner, conversation_id, created_at);
+-- When the conversation's latest message was accepted: openConversationTurn sets it.
+ALTER TABLE conversations ADD COLUMN last_message_at INTEGER NOT NULL DEFAULT 0;
+UPDATE conversations SET last_message_at = COALESCE(
+  (SELECT MAX(j.created_at) FROM jobs j WHERE j.owner = conversations.owner AND j.conversation_id = conversations.id),
+  created_at);
+CREATE INDEX conversations_owner_active ON conversations (owner, last_message_at, id);
+`,
+  },
 ]
 
 /** Applies the migrations this database lacks, each in one IMMEDIATE transaction. */

@@ -18,9 +18,10 @@ const WHY_DEAD = (column: 'error_code' | 'error_message') =>
 export const SQLITE_STATEMENTS = {
   // accepted: one transaction of these three (see SqliteStore.acceptJob).
   findByIdempotencyKey: 'SELECT * FROM jobs WHERE owner = ?1 AND idempotency_key = ?2',
-  openConversationTurn: `INSERT INTO conversations (owner, id, last_sequence, open_jobs, created_at)
-    VALUES (?1, ?2, 1, 1, ?3)
-    ON CONFLICT (owner, id) DO UPDATE SET last_sequence = last_sequence + 1, open_jobs = open_jobs + 1
+  openConversationTurn: `INSERT INTO conversations (owner, id, last_sequence, open_jobs, created_at, last_message_at)
+    VALUES (?1, ?2, 1, 1, ?3, ?3)
+    ON CONFLICT (owner, id) DO UPDATE SET last_sequence = last_sequence + 1, open_jobs = open_jobs + 1,
+      last_message_at = ?3
     RETURNING last_sequence, open_jobs`,
   accepted: `INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message,
       callback_url, model, system_prompt, metadata, idempotency_key, request_hash, llm_parameters, created_at,

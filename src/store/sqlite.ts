@@ -8,8 +8,19 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { type Clock, systemClock } from '../clock.ts'
 import type { JobError } from '../job.ts'
+import { readConversationPage } from './conversation-listing.ts'
 import { sqliteFault } from './faults.ts'
 import { GroupCommit } from './group-commit.ts'
+import { readJobPage, redeliverMatchingSteps } from './job-listing.ts'
+import type {
+  ConversationListQuery,
+  ConversationPage,
+  JobListQuery,
+  JobPage,
+  RedeliverFilter,
+  RedeliverMatchingResult,
+} from './listing.ts'
+import { type ListingDialect, type RunStatement, runStepsNow } from './listing-sql.ts'
 import {
   acceptedRow,
   type DeliveryAttemptRow,
@@ -55,6 +66,17 @@ export interface SqliteStoreOptions {
   clock?: Clock
   /** How long a write waits for another process's write lock before it fails as unavailable. */
   busyTimeoutMs?: number
+}
+
+export const SQLITE_LISTING: ListingDialect = {
+  placeholder: (n) => `?${n}`,
+  messageContains: (p) => `instr(message, ${p}) > 0`,
+  searchValue: (text) => text,
+  // substr counts characters in TEXT.
+  messageHead: (chars) => `substr(message, 1, ${chars})`,
+  // One writer at a time: the rows it reads are the rows it writes.
+  lockedForUpdate: (select) => select,
+  binary: (column) => column,
 }
 
 /**
@@ -408,6 +430,40 @@ export class SqliteStore implements Store {
 
   async releaseLeases(workerId: string, now: number): Promise<number> {
     return this.writes.run(() => this.changes(SQL.leasesReleased, now, workerId))
+  }
+
+  // Operators: list, find and recover (src/store/job-listing.ts, conversation-listing.ts).
+
+  private readonly runListing: RunStatement = async (s) =>
+    this.db.query<Record<string, unknown>, never[]>(s.sql).all(...(s.values as never[]))
+
+  async listJobs(query: JobListQuery): Promise<JobPage> {
+    await this.writes.flushed()
+    return readJobPage(this.runListing, SQLITE_LISTING, query)
+  }
+
+  async listConversations(query: ConversationListQuery): Promise<ConversationPage> {
+    await this.writes.flushed()
+    return readConversationPage(this.runListing, SQLITE_LISTING, query)
+  }
+
+  async redeliverMatching(
+    filter: RedeliverFilter,
+    limit: number,
+    now: number,
+  ): Promise<RedeliverMatchingResult> {
+    return this.writes.run(() =>
+      runStepsNow(
+        redeliverMatchingSteps(SQLITE_LISTING, filter, limit, now),
+        (s) => this.db.query<Record<string, unknown>, never[]>(s.sql).all(...(s.values as never[])),
+        (s) => this.db.query(s.sql).run(...(s.values as never[])).changes,
+      ),
+    )
+  }
+
+  async ownerOfJob(id: string): Promise<string | undefined> {
+    await this.writes.flushed()
+    return this.db.query<{ owner: string }, [string]>('SELECT owner FROM jobs WHERE id = ?').get(id)?.owner
   }
 
   /** One process on a file has no fleet to report to: its presence lock says it is alive. */

@@ -1,5 +1,13 @@
 import type { LlmParameters } from '../answer/parameters.ts'
 import type { JobError, JobStatus, Usage } from '../job.ts'
+import type {
+  ConversationListQuery,
+  ConversationPage,
+  JobListQuery,
+  JobPage,
+  RedeliverFilter,
+  RedeliverMatchingResult,
+} from './listing.ts'
 
 /**
  * A fault of the database itself (disk full, I/O error, connection lost or refused): the
@@ -256,6 +264,20 @@ export interface Store {
    * LISTEN/NOTIFY). Absent where one process owns the database: its own wake-ups suffice.
    */
   listen?(onWake: () => void): Promise<() => Promise<void>>
+
+  // Operators: list, find and recover (src/store/listing.ts). Each page reads O(limit) rows.
+  /** Jobs newest first, filtered; keyset pages that stay stable while jobs are accepted. */
+  listJobs(query: JobListQuery): Promise<JobPage>
+  /** Conversations, most recently active (a message accepted) first. */
+  listConversations(query: ConversationListQuery): Promise<ConversationPage>
+  /**
+   * Schedules up to `limit` matching finished jobs for redelivery, as `redeliver` does each
+   * one; `more` says whether matching jobs remain. Repeating it takes the next ones.
+   */
+  redeliverMatching(filter: RedeliverFilter, limit: number, now: number): Promise<RedeliverMatchingResult>
+  /** Whose job this is, for an operator acting on any owner's job; undefined if there is none. */
+  ownerOfJob(id: string): Promise<string | undefined>
+
   /** Whether the store can accept work now: false on a database fault, never a hang. */
   ping(): Promise<boolean>
   close(): Promise<void>

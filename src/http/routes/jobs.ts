@@ -1,6 +1,7 @@
 import { Elysia, t } from 'elysia'
 import type { Clock } from '../../clock.ts'
 import type { CancellableStatus, Job, Store } from '../../store/store.ts'
+import { ownerForJob } from '../job-owner.ts'
 import { jobView } from '../job-view.ts'
 import { conflict, notFound, problems } from '../problem.ts'
 import { CancelledJobView, JobView, RedeliverAccepted } from '../schemas.ts'
@@ -9,7 +10,8 @@ export interface JobsDeps {
   store: Store
   wake: () => void
   clock: Clock
-  owner: (request: Request) => string
+  /** Whose jobs the request may see; undefined for every owner's. */
+  visibleOwner: (request: Request) => string | undefined
   /** A job was cancelled by this request: stop a run of it here, count it, wake the next in line. */
   onCancelled: (job: Job, from: CancellableStatus) => void
 }
@@ -23,8 +25,9 @@ const JobParams = t.Object({
 })
 
 export function jobRoutes(deps: JobsDeps) {
+  const ownerOf = (request: Request, id: string) => ownerForJob(deps.store, deps.visibleOwner(request), id)
   const find = async (id: string, request: Request): Promise<Job> => {
-    const job = await deps.store.getJob(id, deps.owner(request), deps.clock.now())
+    const job = await deps.store.getJob(id, await ownerOf(request, id), deps.clock.now())
     if (!job) throw notFound(`No job ${id}.`)
     return job
   }
@@ -49,7 +52,8 @@ export function jobRoutes(deps: JobsDeps) {
     .post(
       '/jobs/:id/cancel',
       async ({ params, request }) => {
-        const result = await deps.store.cancelJob(params.id, deps.owner(request), deps.clock.now())
+        const owner = await ownerOf(request, params.id)
+        const result = await deps.store.cancelJob(params.id, owner, deps.clock.now())
         if (result.kind === 'not_found') throw notFound(`No job ${params.id}.`)
         if (result.kind === 'finished')
           throw conflict(`The job is ${result.job.status} already; there is nothing left to cancel.`)
@@ -71,7 +75,8 @@ export function jobRoutes(deps: JobsDeps) {
     .post(
       '/jobs/:id/redeliver',
       async ({ params, request, status }) => {
-        const result = await deps.store.redeliver(params.id, deps.owner(request), deps.clock.now())
+        const owner = await ownerForJob(deps.store, deps.visibleOwner(request), params.id)
+        const result = await deps.store.redeliver(params.id, owner, deps.clock.now())
         if (result === 'not_found') throw notFound(`No job ${params.id}.`)
         if (result === 'not_finished')
           throw conflict(
