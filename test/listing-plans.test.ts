@@ -308,7 +308,7 @@ describe.each(plans)('$name', (p) => {
   })
 
   test('GET /conversations: one range for each owner', async () => {
-    const after = { activeAt: at(JOBS / 2), owner: 'o9', id: 'c5009' }
+    const after = { lastMessageAt: at(JOBS / 2), owner: 'o9', id: 'c5009' }
     await p.check(
       conversationPageStatement(p.dialect, ['o9'], after, bound),
       bound,

@@ -413,7 +413,7 @@ export const variables = {
   adminApiKeys: variable(
     'ADMIN_API_KEYS',
     '',
-    'Comma list of operator keys (`key` or `name:key`): they work on every route, and see and act on every client’s jobs and conversations. Setting only these closes the API too.',
+    'Comma list of operator keys (`key` or `name:key`): they work on every route, see and act on every client’s jobs, and list every client’s conversations. Setting only these closes the API too.',
     apiKeys('admin'),
     { secret: true },
   ),

@@ -38,7 +38,7 @@ export function jobPositionOf(cursor: string): JobPosition {
 }
 
 export const conversationCursor = (p: ConversationPosition): string =>
-  encode(['c', p.activeAt, p.owner, p.id])
+  encode(['c', p.lastMessageAt, p.owner, p.id])
 
 export function conversationPositionOf(cursor: string): ConversationPosition {
   const v = decode(cursor)
@@ -51,5 +51,5 @@ export function conversationPositionOf(cursor: string): ConversationPosition {
     !isName(v[3])
   )
     throw invalid()
-  return { activeAt: v[1], owner: v[2], id: v[3] }
+  return { lastMessageAt: v[1], owner: v[2], id: v[3] }
 }

@@ -30,7 +30,7 @@ function ownerPart(
 ): string {
   const where = [`owner = ${s.param(owner)}`]
   if (after) {
-    const at = s.param(after.activeAt)
+    const at = s.param(after.lastMessageAt)
     if (owner === after.owner) where.push(`(last_message_at, id) < (${at}, ${s.param(after.id)})`)
     else where.push(owner < after.owner ? `last_message_at <= ${at}` : `last_message_at < ${at}`)
   }
@@ -55,7 +55,7 @@ export function conversationPageStatement(
 
 function summaryOf(row: Record<string, unknown>): ConversationSummary {
   const position: ConversationPosition = {
-    activeAt: Number(row.last_message_at),
+    lastMessageAt: Number(row.last_message_at),
     owner: String(row.owner),
     id: String(row.id),
   }
@@ -63,7 +63,7 @@ function summaryOf(row: Record<string, unknown>): ConversationSummary {
     owner: position.owner,
     id: position.id,
     messages: Number(row.last_sequence),
-    lastMessageAt: position.activeAt,
+    lastMessageAt: position.lastMessageAt,
     openJobs: Number(row.open_jobs),
     position,
   }
@@ -74,7 +74,7 @@ function summaryOf(row: Record<string, unknown>): ConversationSummary {
  * gave them (its collation orders ids, within an owner, in the index and the cursor alike).
  */
 function newer(a: ConversationPosition, b: ConversationPosition): number {
-  if (a.activeAt !== b.activeAt) return b.activeAt - a.activeAt
+  if (a.lastMessageAt !== b.lastMessageAt) return b.lastMessageAt - a.lastMessageAt
   return a.owner === b.owner ? 0 : a.owner < b.owner ? 1 : -1
 }
 

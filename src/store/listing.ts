@@ -60,8 +60,7 @@ export const MESSAGE_PREVIEW_CHARS = 200
 
 /** A conversation's place in the listing order: most recently active first. */
 export interface ConversationPosition {
-  /** Its `lastMessageAt`. */
-  activeAt: number
+  lastMessageAt: number
   owner: string
   id: string
 }

@@ -165,6 +165,8 @@ export const POSTGRES_STATEMENTS = {
   jobById: `SELECT jobs.*, ${WHY_DEAD('error_code')}, ${WHY_DEAD('error_message')}
     FROM jobs WHERE id = $1 AND owner = $2`,
   jobExists: 'SELECT 1 FROM jobs WHERE id = $1 AND owner = $2',
+  /** For an operator acting on any owner's job (the listings' statements: job-listing.ts). */
+  jobOwner: 'SELECT owner FROM jobs WHERE id = $1',
   deliveryAttempts: 'SELECT * FROM delivery_attempts WHERE job_id = $1 ORDER BY attempt',
   readHistory: `SELECT role, content, job_id, created_at, tokens FROM
       (SELECT id, role, content, job_id, created_at, tokens FROM messages

@@ -491,7 +491,7 @@ export class PostgresStore implements Store {
 
   // Operators: list, find and recover (src/store/job-listing.ts, conversation-listing.ts).
 
-  private readonly runListing: RunStatement = (s) => this.sql.unsafe(s.sql, s.values)
+  private readonly runListing: RunStatement = (s) => this.one<Record<string, unknown>>(s.sql, s.values)
 
   listJobs(query: JobListQuery): Promise<JobPage> {
     return readJobPage(this.runListing, POSTGRES_LISTING, query)
@@ -506,11 +506,11 @@ export class PostgresStore implements Store {
     limit: number,
     now: number,
   ): Promise<RedeliverMatchingResult> {
-    return this.sql.begin(async (tx): Promise<RedeliverMatchingResult> => {
+    return this.transaction(async (tx): Promise<RedeliverMatchingResult> => {
       const result = await runSteps(
         redeliverMatchingSteps(POSTGRES_LISTING, filter, limit, now),
-        (s) => tx.unsafe(s.sql, s.values),
-        async (s) => (await tx.unsafe(s.sql, s.values)).count,
+        (s) => run<Record<string, unknown>>(tx, s.sql, s.values),
+        async (s) => (await run(tx, s.sql, s.values)).count,
       )
       if (result.scheduled > 0) await this.wakeOthers(tx)
       return result
@@ -518,7 +518,7 @@ export class PostgresStore implements Store {
   }
 
   async ownerOfJob(id: string): Promise<string | undefined> {
-    const [row] = await this.sql<{ owner: string }[]>`SELECT owner FROM jobs WHERE id = ${id}`
+    const [row] = await this.one<{ owner: string }>(S.jobOwner, [id])
     return row?.owner
   }
 

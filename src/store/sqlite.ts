@@ -434,8 +434,13 @@ export class SqliteStore implements Store {
 
   // Operators: list, find and recover (src/store/job-listing.ts, conversation-listing.ts).
 
-  private readonly runListing: RunStatement = async (s) =>
-    this.db.query<Record<string, unknown>, never[]>(s.sql).all(...(s.values as never[]))
+  private readonly runListing: RunStatement = async (s) => {
+    try {
+      return this.all<Record<string, unknown>>(s.sql, ...(s.values as Param[]))
+    } catch (error) {
+      throw sqliteFault(error)
+    }
+  }
 
   async listJobs(query: JobListQuery): Promise<JobPage> {
     await this.writes.flushed()
@@ -455,15 +460,14 @@ export class SqliteStore implements Store {
     return this.writes.run(() =>
       runStepsNow(
         redeliverMatchingSteps(SQLITE_LISTING, filter, limit, now),
-        (s) => this.db.query<Record<string, unknown>, never[]>(s.sql).all(...(s.values as never[])),
-        (s) => this.db.query(s.sql).run(...(s.values as never[])).changes,
+        (s) => this.all<Record<string, unknown>>(s.sql, ...(s.values as Param[])),
+        (s) => this.changes(s.sql, ...(s.values as Param[])),
       ),
     )
   }
 
   async ownerOfJob(id: string): Promise<string | undefined> {
-    await this.writes.flushed()
-    return this.db.query<{ owner: string }, [string]>('SELECT owner FROM jobs WHERE id = ?').get(id)?.owner
+    return this.read(() => this.one<{ owner: string }>(SQL.jobOwner, id)?.owner)
   }
 
   /** One process on a file has no fleet to report to: its presence lock says it is alive. */

@@ -265,7 +265,8 @@ export interface Store {
    */
   listen?(onWake: () => void): Promise<() => Promise<void>>
 
-  // Operators: list, find and recover (src/store/listing.ts). Each page reads O(limit) rows.
+  // Operators: list, find and recover (src/store/listing.ts). A page reads O(limit) index
+  // entries a stream (an owner's status or conversation), however many jobs are kept.
   /** Jobs newest first, filtered; keyset pages that stay stable while jobs are accepted. */
   listJobs(query: JobListQuery): Promise<JobPage>
   /** Conversations, most recently active (a message accepted) first. */

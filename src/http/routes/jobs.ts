@@ -75,7 +75,7 @@ export function jobRoutes(deps: JobsDeps) {
     .post(
       '/jobs/:id/redeliver',
       async ({ params, request, status }) => {
-        const owner = await ownerForJob(deps.store, deps.visibleOwner(request), params.id)
+        const owner = await ownerOf(request, params.id)
         const result = await deps.store.redeliver(params.id, owner, deps.clock.now())
         if (result === 'not_found') throw notFound(`No job ${params.id}.`)
         if (result === 'not_finished')
