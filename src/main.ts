@@ -19,6 +19,7 @@ import { createLogger, type Logger } from './log.ts'
 import { Gauge, RelayMetrics } from './metrics.ts'
 import { configuredSecrets, SecretScrubber } from './scrub.ts'
 import type { Store } from './store/store.ts'
+import { noTracer, type Tracer } from './telemetry/tracer.ts'
 import { USER_AGENT, VERSION } from './version.ts'
 import { scheduleHousekeeping } from './worker/housekeeping.ts'
 import { Liveness } from './worker/liveness.ts'
@@ -58,6 +59,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   const secrets = new SecretScrubber(configuredSecrets(config))
   const scrub = (text: string) => secrets.scrub(text)
   const workerId = `${process.pid}-${newJobId()}`
+  const tracer = await openTracer(config, { logger, scrub, instanceId: workerId })
   const deliverer = new HttpDeliverer({
     guard,
     secret: config.callbackSecret,
@@ -109,6 +111,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     historyMaxTokens: config.historyMaxTokens,
     tokens,
     onSettled: (jobId) => waiters.settled(jobId),
+    tracer,
     llmRetrySchedule: config.llmRetrySchedule,
     callbackRetrySchedule: config.callbackRetrySchedule,
     llmMaxPauseMs: config.llmMaxPause,
@@ -195,12 +198,14 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     trustProxy: config.trustProxy,
     publicUrl: config.publicUrl,
     docsEnabled: config.docsEnabled,
+    tracer,
   })
   let server: ReturnType<typeof listenOn>
   try {
     server = listenOn(app, config.port, config.host)
   } catch (error) {
     await backing.close()
+    await tracer.shutdown()
     throw error
   }
   // Only once listening: a start that fails leaves no timer behind.
@@ -252,11 +257,32 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
         deliverer.close()
         await app.stop(true)
         await backing.close()
+        // The last spans go out before the process does (the exporter gives up after 10 s).
+        await tracer.shutdown().catch((err: unknown) => logger.warn({ err }, 'traces could not be sent'))
         logger.info('llm-relay stopped')
       })()
       return stopping
     },
   }
+}
+
+/**
+ * The OpenTelemetry SDK only with OTEL_EXPORTER_OTLP_ENDPOINT: without it, not even loaded, and
+ * every call site's cost is a check for undefined.
+ */
+async function openTracer(
+  config: Config,
+  o: { logger: Logger; scrub: (text: string) => string; instanceId: string },
+): Promise<Tracer> {
+  if (config.otelEndpoint === undefined) return noTracer
+  const { OtlpTracer } = await import('./telemetry/otlp-tracer.ts')
+  return new OtlpTracer({
+    ...o,
+    endpoint: config.otelEndpoint,
+    headers: config.otelHeaders,
+    serviceName: config.otelServiceName,
+    serviceVersion: VERSION,
+  })
 }
 
 async function main(): Promise<void> {

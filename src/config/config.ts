@@ -230,6 +230,29 @@ const listenHost = (raw: string): string => {
   throw new Error(`must be an IP address (0.0.0.0, 127.0.0.1, ::) or a host name, got "${raw}"`)
 }
 
+/** OTLP's header list (`name=value,…`, values URL-encoded), as the OpenTelemetry specification spells it. */
+const otlpHeaders = writing(
+  (raw: string): Record<string, string> => {
+    const headers: Record<string, string> = {}
+    for (const pair of list(raw)) {
+      const eq = pair.indexOf('=')
+      const name = pair.slice(0, eq).trim().toLowerCase()
+      if (eq <= 0 || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name))
+        throw new Error('must be name=value pairs separated by commas, e.g. x-api-key=abc123')
+      try {
+        headers[name] = decodeURIComponent(pair.slice(eq + 1).trim())
+      } catch {
+        throw new Error(`the value of ${name} is not URL-encoded text`)
+      }
+    }
+    return headers
+  },
+  (headers) =>
+    Object.entries(headers)
+      .map(([name, value]) => `${name}=${encodeURIComponent(value)}`)
+      .join(','),
+)
+
 const maxRpm = (raw: string): number | undefined => (raw.trim() === '' ? undefined : integer(0, 100_000)(raw))
 
 export const variables = {
@@ -467,6 +490,25 @@ export const variables = {
       if (raw !== 'json' && raw !== 'pretty') throw new Error(`must be json or pretty, got "${raw}"`)
       return raw
     },
+  ),
+  otelEndpoint: variable(
+    'OTEL_EXPORTER_OTLP_ENDPOINT',
+    '',
+    'Optional: an OpenTelemetry collector’s OTLP/HTTP base URL (`http://collector:4318`); traces go to its `/v1/traces` as JSON: one trace per job, from POST /webhook through each LLM and callback attempt. Empty: no tracing, and none of its code is loaded.',
+    (raw: string): string | undefined => (raw.trim() === '' ? undefined : httpUrl(raw)),
+  ),
+  otelHeaders: variable(
+    'OTEL_EXPORTER_OTLP_HEADERS',
+    '',
+    'Headers sent with every export, as `name=value` pairs, comma-separated, values URL-encoded (a collector’s API key).',
+    otlpHeaders,
+    { secret: true },
+  ),
+  otelServiceName: variable(
+    'OTEL_SERVICE_NAME',
+    'llm-relay',
+    'The `service.name` of the spans this instance sends.',
+    nonEmptyText('llm-relay'),
   ),
   appUrl: variable(
     'APP_URL',

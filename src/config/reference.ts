@@ -52,7 +52,16 @@ export const SECTIONS: readonly { title: string; names: readonly string[] }[] = 
       'DOCS_ENABLED',
     ],
   },
-  { title: 'Logging', names: ['LOG_LEVEL', 'LOG_FORMAT'] },
+  {
+    title: 'Logging and traces',
+    names: [
+      'LOG_LEVEL',
+      'LOG_FORMAT',
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+      'OTEL_EXPORTER_OTLP_HEADERS',
+      'OTEL_SERVICE_NAME',
+    ],
+  },
 ]
 
 const byName = new Map(Object.values(variables).map((v) => [v.env as string, v]))

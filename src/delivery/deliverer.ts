@@ -12,7 +12,8 @@ export interface DeliveryResult {
 
 /** The port the worker calls: one callback attempt for a job whose result is stored. */
 export interface Deliverer {
-  deliver(job: Job): Promise<DeliveryResult>
+  /** `headers` go with the POST as they are: the W3C trace context of the attempt's span. */
+  deliver(job: Job, headers?: Readonly<Record<string, string>>): Promise<DeliveryResult>
   /** Closes kept-alive connections, at shutdown. */
   close?(): void
 }

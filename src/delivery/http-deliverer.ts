@@ -29,11 +29,12 @@ export class HttpDeliverer implements Deliverer {
     this.agents.close()
   }
 
-  async deliver(job: Job): Promise<DeliveryResult> {
+  async deliver(job: Job, traceHeaders?: Readonly<Record<string, string>>): Promise<DeliveryResult> {
     const body = JSON.stringify(callbackPayload(job))
     const started = this.options.clock.now()
     const timestamp = Math.floor(started / 1000)
     const headers: Record<string, string> = {
+      ...traceHeaders,
       'content-type': 'application/json',
       'user-agent': this.options.userAgent,
       'webhook-id': job.id,

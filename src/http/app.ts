@@ -7,6 +7,7 @@ import type { Intake } from '../intake/intake.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { CancellableStatus, Job, Store } from '../store/store.ts'
+import type { Tracer } from '../telemetry/tracer.ts'
 import { accessLog } from './access-log.ts'
 import { AllowedMethods } from './allowed-methods.ts'
 import { apiKeyGuard } from './api-key-guard.ts'
@@ -55,6 +56,8 @@ export interface HttpAppDeps {
   docsEnabled: boolean
   /** False for RELAY_ROLE=worker: only health, readiness and metrics are served. */
   serveApi: boolean
+  /** Where each job's trace starts: POST /webhook. */
+  tracer: Tracer
 }
 
 /** The HTTP app: the plugins every request passes, in order, then the routes. */
@@ -134,6 +137,7 @@ export function createHttpApp(deps: HttpAppDeps) {
                   const answered = await deps.store.getJob(job.id, job.owner, deps.clock.now())
                   return answered && jobView(answered, await deps.store.listDeliveryAttempts(job.id))
                 },
+                tracer: deps.tracer,
               }),
             )
             .use(

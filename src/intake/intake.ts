@@ -16,6 +16,8 @@ export interface Submission {
   metadata?: Record<string, unknown> | undefined
   llm?: LlmParameters | undefined
   idempotencyKey: string | null
+  /** The trace the job's attempts continue (src/telemetry); absent while tracing is off. */
+  traceContext?: string | undefined
 }
 
 /** A field the intake refuses, named as the API names it. */
@@ -147,6 +149,7 @@ export class Intake {
       idempotencyKey: s.idempotencyKey,
       // Only a replay under the same key is compared with it.
       requestHash: s.idempotencyKey === null ? '' : requestHash(s),
+      traceContext: s.traceContext ?? null,
       now: this.deps.clock.now(),
     }
   }

@@ -15,6 +15,8 @@ export interface LlmRequest {
   parameters?: LlmParameters
   /** Aborts the call: the job was cancelled, or is another worker's now. */
   signal?: AbortSignal
+  /** Sent with the call as they are: the W3C trace context (`traceparent`) of the attempt's span. */
+  headers?: Readonly<Record<string, string>>
 }
 
 export interface LlmAnswer {

@@ -59,9 +59,13 @@ export class OpenAiLlmClient implements LlmClient {
     })
     let completion: OpenAI.Chat.ChatCompletion & { error?: unknown }
     try {
+      const { signal, headers } = request
       completion = await this.client.chat.completions.create(
         body,
-        request.signal === undefined ? undefined : { signal: request.signal },
+        // Per-request options only where there are any: the trace context, the abort of a cancel.
+        signal === undefined && headers === undefined
+          ? undefined
+          : { ...(signal && { signal }), ...(headers && { headers }) },
       )
     } catch (error) {
       return { ok: false, failure: classifyLlmError(error, this.options.clock.now(), this.options.scrub) }

@@ -146,6 +146,15 @@ UPDATE conversations c SET last_message_at = COALESCE(
 CREATE INDEX conversations_owner_active ON conversations (owner, last_message_at, id);
 `,
   },
+  {
+    version: 8,
+    name: 'trace context',
+    sql: `
+-- the W3C trace context of the request that made the job (traceparent, a newline, tracestate):
+-- the parent of each of its LLM and callback attempts' spans; NULL without OTEL_EXPORTER_OTLP_ENDPOINT
+ALTER TABLE jobs ADD COLUMN trace_context TEXT;
+`,
+  },
 ]
 
 /** Applies the missing migrations in one transaction, under a lock every instance takes. */

@@ -32,9 +32,9 @@ export const POSTGRES_STATEMENTS = {
     RETURNING last_sequence, open_jobs`,
   /** A concurrent accept with the same key that committed first makes this a no-op (no row back). */
   accepted: `INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message,
-      callback_url, model, system_prompt, metadata, idempotency_key, request_hash, llm_parameters, created_at,
-      updated_at)
-    VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $6, $6)
+      callback_url, model, system_prompt, metadata, idempotency_key, request_hash, llm_parameters, trace_context,
+      created_at, updated_at)
+    VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $6, $6)
     ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *`,
 

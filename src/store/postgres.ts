@@ -201,6 +201,7 @@ export class PostgresStore implements Store {
           job.idempotencyKey,
           job.requestHash,
           job.llm == null ? null : JSON.stringify(job.llm),
+          job.traceContext ?? null,
         ])
         if (!row) throw new IdempotencyRace()
         await this.wakeOthers(tx)

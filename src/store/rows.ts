@@ -27,6 +27,7 @@ export interface JobRow {
   llm_attempts: number
   delivery_attempts: number
   delivery_failures: number
+  trace_context?: string | null
   created_at: number | string
   updated_at: number | string
   completed_at: number | string | null
@@ -80,6 +81,7 @@ export function jobFromRow(row: JobRow): Job {
     llmAttempts: row.llm_attempts,
     deliveryAttempts: row.delivery_attempts,
     deliveryFailures: row.delivery_failures,
+    traceContext: row.trace_context ?? null,
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
     completedAt: row.completed_at === null ? null : Number(row.completed_at),
@@ -121,6 +123,7 @@ export function acceptedRow(job: NewJob, sequence: number): JobRow {
     llm_attempts: 0,
     delivery_attempts: 0,
     delivery_failures: 0,
+    trace_context: job.traceContext ?? null,
     created_at: job.now,
     updated_at: job.now,
     completed_at: null,

@@ -243,6 +243,15 @@ UPDATE conversations SET last_message_at = COALESCE(
 CREATE INDEX conversations_owner_active ON conversations (owner, last_message_at, id);
 `,
   },
+  {
+    version: 7,
+    name: 'trace context',
+    sql: `
+-- the W3C trace context of the request that made the job (traceparent, a newline, tracestate):
+-- the parent of each of its LLM and callback attempts' spans; NULL without OTEL_EXPORTER_OTLP_ENDPOINT
+ALTER TABLE jobs ADD COLUMN trace_context TEXT;
+`,
+  },
 ]
 
 /** Applies the migrations this database lacks, each in one IMMEDIATE transaction. */

@@ -173,6 +173,7 @@ export class SqliteStore implements Store {
         job.idempotencyKey,
         job.requestHash,
         row.llm_parameters,
+        row.trace_context ?? null,
       )
       return { kind: 'created', job: jobFromRow(row) }
     })

@@ -55,6 +55,8 @@ export interface Job {
   deliveryAttempts: number
   /** Failed callback attempts since the last success or redelivery: the index into the retry schedule. */
   deliveryFailures: number
+  /** The W3C trace context of the request that made it (opaque; src/telemetry reads it); null: not traced. */
+  traceContext: string | null
   createdAt: number
   updatedAt: number
   completedAt: number | null
@@ -93,6 +95,8 @@ export interface NewJob {
   idempotencyKey: string | null
   /** A hash of the request body, to tell a replay from a different body under the same key ('' without a key). */
   requestHash: string
+  /** The trace context to keep with the job (tracing on): its attempts' spans continue that trace. */
+  traceContext?: string | null
   now: number
 }
 

@@ -3,6 +3,7 @@ import type { Deliverer } from '../delivery/deliverer.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { Job, Store } from '../store/store.ts'
+import type { Tracer } from '../telemetry/tracer.ts'
 import type { JobRun } from './job-run.ts'
 import { planDelivery } from './retry-policy.ts'
 
@@ -15,6 +16,7 @@ export interface DeliveryStageOptions {
   workerId: string
   callbackRetrySchedule: readonly number[]
   scrub: (text: string) => string
+  tracer: Tracer
 }
 
 /** A job's callback attempt: one POST, recorded with its outcome (delivered, retry later, dead). */
@@ -23,8 +25,9 @@ export class DeliveryStage {
 
   async deliver(job: Job, run: JobRun): Promise<void> {
     const { store, deliverer, clock, metrics, workerId, logger } = this.o
+    const span = this.o.tracer.startCallbackAttempt(job)
     const started = clock.now()
-    const result = await deliverer.deliver(job)
+    const result = await deliverer.deliver(job, span?.headers)
     const error = result.error && { ...result.error, message: this.o.scrub(result.error.message) }
     const outcome = planDelivery(result, job.deliveryFailures, this.o.callbackRetrySchedule, clock.now())
     const log = logger.child({ job_id: job.id, conversation_id: job.conversationId })
@@ -38,6 +41,7 @@ export class DeliveryStage {
     )
     const recorded = stored.written && stored.value
     const outcomeName = outcome.status === 'delivering' ? 'retry' : outcome.status
+    span?.end({ outcome: outcomeName, statusCode: result.statusCode, error: error?.code })
     metrics.deliveryAttempts.inc({ outcome: outcomeName })
     metrics.deliveryDuration.observe({ outcome: outcomeName }, result.durationMs / 1000)
     if (outcome.status !== 'delivering' && recorded)

@@ -13,6 +13,7 @@ import { messageTokens, type TokenCounter } from '../llm/token-count.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { Job, Store } from '../store/store.ts'
+import type { LlmAttemptSpan, Tracer } from '../telemetry/tracer.ts'
 import type { JobRun } from './job-run.ts'
 import { type ActivePause, pauseMessage, type RateLimitPauses } from './rate-limit-pauses.ts'
 import { type LlmRetryPolicy, planLlmRetry, type RateLimitPause } from './retry-policy.ts'
@@ -35,6 +36,7 @@ export interface LlmStageOptions {
   scrub: (text: string) => string
   /** The job left the LLM stage (answered or failed): a `Prefer: wait` request may answer now. */
   onSettled?: (jobId: string) => void
+  tracer: Tracer
 }
 
 /** How much of a too-long answer its error keeps, for whoever looks into it. */
@@ -80,6 +82,7 @@ export class LlmStage {
       },
       { maxTokens: this.o.historyMaxTokens, counter: this.o.tokens },
     )
+    const span = this.o.tracer.startLlmAttempt(job)
     const started = clock.now()
     const unwatch = run.lease.watch()
     const result = await llm
@@ -88,11 +91,13 @@ export class LlmStage {
         messages: prompt.messages,
         ...(job.llm && { parameters: job.llm }),
         signal: run.signal,
+        ...(span && { headers: span.headers }),
       })
       .finally(unwatch)
     if (run.signal.aborted) {
       // Every write for the job would be refused now: whatever the call brought is dropped.
       log.info({ outcome: 'cancelled' }, 'LLM call stopped: the job was cancelled or is another worker’s now')
+      span?.end({ outcome: 'cancelled' })
       return undefined
     }
     const now = clock.now()
@@ -101,7 +106,7 @@ export class LlmStage {
       metrics.llmDuration.observe({ model: job.model, outcome: 'ok' }, seconds)
       if (result.answer.usage?.cost !== undefined)
         metrics.llmCost.inc({ model: result.answer.model }, result.answer.usage.cost)
-      return this.keep(job, run, result.answer, prompt.tokens, { started, now }, log)
+      return this.keep(job, run, result.answer, prompt.tokens, { started, now, span }, log)
     }
 
     metrics.llmDuration.observe({ model: job.model, outcome: 'error' }, seconds)
@@ -109,13 +114,14 @@ export class LlmStage {
     const plan = planLlmRetry(result.failure, job.llmAttempts, now, this.o.llmRetry)
     const error: JobError = { code: result.failure.code, message: this.o.scrub(result.failure.message) }
     const pause = plan.pause && (await this.pauseCalls(plan.pause, job.model))
-    if (!plan.retry) return this.fail(job, run, error, now, log)
+    if (!plan.retry) return this.fail(job, run, error, now, log, span)
     if (pause) error.message += `; ${pauseMessage(pause)}`
     const { at, countAttempt } = plan.retry
     await run.finishStage('lease runs out', log, 'the LLM retry', () =>
       store.recordLlmRetry(job.id, workerId, error, at, countAttempt, now),
     )
     log.warn({ outcome: 'llm_retry', code: error.code, retry_at: iso(at) }, error.message)
+    span?.end({ outcome: 'retry', error: error.code })
     return undefined
   }
 
@@ -125,16 +131,19 @@ export class LlmStage {
     run: JobRun,
     answer: LlmAnswer,
     promptTokens: number | undefined,
-    at: { started: number; now: number },
+    at: { started: number; now: number; span: LlmAttemptSpan | undefined },
     log: Logger,
   ): Promise<Job | undefined> {
     const { content, model, usage } = answer
-    const { now } = at
-    if (content.length > this.o.maxResponseChars) return this.fail(job, run, this.tooLarge(content), now, log)
-    if (content === '') return this.reject(job, run, content, 'The answer has no text.', now, log)
+    const { now, span } = at
+    // What the span says of the call; the stage's verdict is added where it is reached.
+    const called = span && { model, usage }
+    if (content.length > this.o.maxResponseChars)
+      return this.fail(job, run, this.tooLarge(content), now, log, span, called)
+    if (content === '') return this.reject(job, run, content, 'The answer has no text.', now, log, span)
     const format = jsonFormatOf(job.llm)
     const read = format ? readStructuredOutput(content, format) : undefined
-    if (read && !read.ok) return this.reject(job, run, content, read.error, now, log)
+    if (read && !read.ok) return this.reject(job, run, content, read.error, now, log, span)
     const counter = this.o.tokens
     const stored = await run.finishStage('lease lost', log, 'the answer', () =>
       this.o.store.recordAnswer(
@@ -157,6 +166,7 @@ export class LlmStage {
       ),
     )
     const answered = stored.written ? stored.value : undefined
+    span?.end({ outcome: answered ? 'answered' : 'lease_lost', ...called })
     if (answered) this.o.onSettled?.(job.id)
     if (answered) log.info({ outcome: 'answered', model, ms: now - at.started }, 'job answered')
     else log.warn({ outcome: 'lease_lost' }, 'lease lost during the LLM call; answer dropped')
@@ -174,6 +184,7 @@ export class LlmStage {
     problem: string,
     now: number,
     log: Logger,
+    span: LlmAttemptSpan | undefined,
   ): Promise<Job | undefined> {
     const { store, workerId, scrub } = this.o
     const failure = {
@@ -184,7 +195,7 @@ export class LlmStage {
     const plan = planLlmRetry(failure, job.llmAttempts, now, this.o.llmRetry)
     if (!plan.retry) {
       const message = `${problem} The last answer was: ${scrub(answer)}`
-      return this.fail(job, run, { code: 'llm_invalid_output', message }, now, log)
+      return this.fail(job, run, { code: 'llm_invalid_output', message }, now, log, span)
     }
     const { at } = plan.retry
     const error: JobError = { code: 'llm_invalid_output', message: scrub(problem) }
@@ -192,6 +203,7 @@ export class LlmStage {
       store.recordLlmRetry(job.id, workerId, error, at, true, now, { answer, problem }),
     )
     log.warn({ outcome: 'llm_retry', code: error.code, retry_at: iso(at) }, error.message)
+    span?.end({ outcome: 'retry', error: error.code })
     return undefined
   }
 
@@ -202,11 +214,14 @@ export class LlmStage {
     error: JobError,
     now: number,
     log: Logger,
+    span?: LlmAttemptSpan,
+    called?: { model: string; usage: LlmAnswer['usage'] },
   ): Promise<Job | undefined> {
     const stored = await run.finishStage('lease lost', log, 'the LLM failure', () =>
       this.o.store.recordLlmFailure(job.id, this.o.workerId, error, now),
     )
     log.warn({ outcome: 'failed', code: error.code }, error.message)
+    span?.end({ outcome: stored.written ? 'failed' : 'lease_lost', error: error.code, ...called })
     if (stored.written && stored.value) this.o.onSettled?.(job.id)
     return stored.written ? stored.value : undefined
   }

@@ -6,6 +6,7 @@ import type { TokenCounter } from '../llm/token-count.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { Job, Store } from '../store/store.ts'
+import type { Tracer } from '../telemetry/tracer.ts'
 import { ClaimLoop } from './claim-loop.ts'
 import { DeliveryStage } from './delivery-stage.ts'
 import { LlmStage } from './llm-stage.ts'
@@ -39,6 +40,8 @@ export interface WorkerOptions {
   scrub: (text: string) => string
   /** A job left the LLM stage here (answered or failed). */
   onSettled?: (jobId: string) => void
+  /** A span for each LLM and callback attempt (the no-op tracer while tracing is off). */
+  tracer: Tracer
 }
 
 /**

@@ -2,9 +2,11 @@ import { Elysia, t } from 'elysia'
 import { PREFER_WAIT_MAX_SECONDS, preferredWait } from '../../answer/prefer-wait.ts'
 import type { Intake, Refusal } from '../../intake/intake.ts'
 import type { Job } from '../../store/store.ts'
-import { type FieldError, idempotencyKeyReused, invalidInput, problems } from '../problem.ts'
+import type { Tracer } from '../../telemetry/tracer.ts'
+import { type FieldError, idempotencyKeyReused, invalidInput, Problem, problems } from '../problem.ts'
 import { readJsonBody } from '../request-body.ts'
 import { JobView, WebhookAccepted, type WebhookBody, webhookBodySchema } from '../schemas.ts'
+import { isStoreFault } from '../store-fault.ts'
 
 export interface WebhookDeps {
   intake: Intake
@@ -17,6 +19,8 @@ export interface WebhookDeps {
   markAccepted: (request: Request, job: Job) => void
   /** The job as answered (or failed) within `ms`, or undefined when it was not. */
   waitForAnswer: (job: Job, ms: number) => Promise<JobView | undefined>
+  /** Where each job's trace starts (the no-op tracer while tracing is off). */
+  tracer: Tracer
 }
 
 const STRING_FIELDS = ['message', 'callback_url', 'conversation_id', 'model', 'system_prompt'] as const
@@ -62,36 +66,60 @@ function idempotencyKeyOf(request: Request): string | null {
 const asFieldErrors = (refusals: Refusal[]): FieldError[] =>
   refusals.map((r) => ({ field: `/${r.field}`, message: r.message }))
 
+/** The status a failure of the handler answers with, as problem-mapping.ts maps it. */
+const failureStatus = (error: unknown): number =>
+  error instanceof Problem ? error.status : isStoreFault(error) ? 503 : 500
+
 export function webhookRoutes(deps: WebhookDeps) {
   const Body = webhookBodySchema(deps.maxMessageChars)
   return new Elysia({ name: 'webhook' }).post(
     '/webhook',
     async ({ body, request, set, status }) => {
-      const idempotencyKey = idempotencyKeyOf(request)
-      // Before the commit, like everything that could fail: after it, nothing may.
-      const origin = deps.statusUrlOrigin(request)
-      const outcome = await deps.intake.submit(submissionOf(body, deps.owner(request), idempotencyKey))
-      if (outcome.kind === 'refused') throw invalidInput('body', asFieldErrors(outcome.refusals))
-      if (outcome.kind === 'key_reused') throw idempotencyKeyReused(outcome.jobId)
-      const { job } = outcome
-      if (outcome.kind === 'created') deps.markAccepted(request, job)
-      // Job ids are UUIDs: nothing in them needs escaping.
-      const location = `/jobs/${job.id}`
-      set.headers.location = location
-      const view = {
-        id: job.id,
-        conversation_id: job.conversationId,
-        status: job.status,
-        status_url: `${origin}${location}`,
+      // The job's trace: its root span, the client's traceparent continued (undefined: tracing off).
+      const span = deps.tracer.startIntake(request)
+      try {
+        const idempotencyKey = idempotencyKeyOf(request)
+        // Before the commit, like everything that could fail: after it, nothing may.
+        const origin = deps.statusUrlOrigin(request)
+        const outcome = await deps.intake.submit(
+          submissionOf(body, deps.owner(request), idempotencyKey, span?.context),
+        )
+        if (outcome.kind === 'refused') {
+          span?.decided('refused')
+          throw invalidInput('body', asFieldErrors(outcome.refusals))
+        }
+        if (outcome.kind === 'key_reused') {
+          span?.decided('key_reused')
+          throw idempotencyKeyReused(outcome.jobId)
+        }
+        const { job } = outcome
+        if (outcome.kind === 'created') deps.markAccepted(request, job)
+        span?.decided(outcome.kind === 'created' ? 'accepted' : 'replayed', job)
+        // Job ids are UUIDs: nothing in them needs escaping.
+        const location = `/jobs/${job.id}`
+        set.headers.location = location
+        const view = {
+          id: job.id,
+          conversation_id: job.conversationId,
+          status: job.status,
+          status_url: `${origin}${location}`,
+        }
+        const wait = preferredWait(request.headers.get('prefer'))
+        if (wait !== undefined && outcome.kind === 'created') {
+          // RFC 7240: the preference as honoured (capped at the relay's maximum).
+          set.headers['preference-applied'] = `wait=${wait}`
+          const answered = await deps.waitForAnswer(job, wait * 1000).catch(() => undefined)
+          if (answered) {
+            span?.end(200)
+            return status(200, { ...answered, status_url: view.status_url })
+          }
+        }
+        span?.end(outcome.kind === 'created' ? 202 : 200)
+        return outcome.kind === 'created' ? status(202, view) : status(200, view)
+      } catch (error) {
+        span?.end(failureStatus(error))
+        throw error
       }
-      const wait = preferredWait(request.headers.get('prefer'))
-      if (wait !== undefined && outcome.kind === 'created') {
-        // RFC 7240: the preference as honoured (capped at the relay's maximum).
-        set.headers['preference-applied'] = `wait=${wait}`
-        const answered = await deps.waitForAnswer(job, wait * 1000).catch(() => undefined)
-        if (answered) return status(200, { ...answered, status_url: view.status_url })
-      }
-      return outcome.kind === 'created' ? status(202, view) : status(200, view)
     },
     {
       // Our reader answers first (415/413/400); 'json' names the content type for OpenAPI.
@@ -143,7 +171,12 @@ export function webhookRoutes(deps: WebhookDeps) {
   )
 }
 
-function submissionOf(body: WebhookBody, owner: string, idempotencyKey: string | null) {
+function submissionOf(
+  body: WebhookBody,
+  owner: string,
+  idempotencyKey: string | null,
+  traceContext: string | undefined,
+) {
   return {
     owner,
     message: body.message,
@@ -154,5 +187,6 @@ function submissionOf(body: WebhookBody, owner: string, idempotencyKey: string |
     metadata: body.metadata as Record<string, unknown> | undefined,
     llm: body.llm,
     idempotencyKey,
+    traceContext,
   }
 }
