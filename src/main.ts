@@ -257,14 +257,19 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
         deliverer.close()
         await app.stop(true)
         await backing.close()
-        // The last spans go out before the process does (the exporter gives up after 10 s).
-        await tracer.shutdown().catch((err: unknown) => logger.warn({ err }, 'traces could not be sent'))
+        // The last spans go out before the process does, unless the collector keeps it waiting.
+        await within(clock, TRACES_FLUSH_MS, 'sending the last spans', tracer.shutdown()).catch(
+          (err: unknown) => logger.warn({ err }, 'traces: the last spans could not be sent'),
+        )
         logger.info('llm-relay stopped')
       })()
       return stopping
     },
   }
 }
+
+/** How long a stop waits for the last spans to reach the collector. */
+const TRACES_FLUSH_MS = 3000
 
 /**
  * The OpenTelemetry SDK only with OTEL_EXPORTER_OTLP_ENDPOINT: without it, not even loaded, and

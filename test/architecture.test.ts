@@ -28,6 +28,7 @@ test('one composition root: only main.ts (and backing.ts, its half that opens th
     'delivery/http-deliverer',
     'limits/redis',
     'limits/postgres',
+    'telemetry/otlp-tracer',
   ]
   for (const [path, text] of await sources()) {
     if (path === 'src/main.ts' || path === 'src/backing.ts' || path.startsWith('src/store/')) continue
@@ -50,6 +51,8 @@ test('dependencies point inward: http and worker talk to ports, not to each othe
     contract: ['http', 'worker', 'store', 'llm', 'delivery', 'limits', 'config'],
     // What a client may ask of an answer: pure vocabulary that intake checks and the LLM sends.
     answer: ['http', 'worker', 'store', 'llm', 'delivery', 'limits', 'config'],
+    // Spans of what the others do, told to it through the Tracer port: it calls none of them.
+    telemetry: ['http', 'worker', 'llm', 'delivery', 'limits', 'config', 'intake'],
   }
   for (const [path, text] of await sources()) {
     const banned = forbidden[room(path)] ?? []
@@ -86,4 +89,17 @@ test('time comes from the Clock: these rooms read no Date.now() and set no timer
     const own = [...text.matchAll(/\bDate\.now\(\)|(?<![.\w])set(?:Timeout|Interval)\(/g)].map((m) => m[0])
     expect({ path, own }).toEqual({ path, own: [] })
   }
+})
+
+test('the OpenTelemetry SDK is imported by src/telemetry/otlp-tracer.ts alone, which main.ts loads only when tracing is on', async () => {
+  const files = await sources()
+  for (const [path, text] of files) {
+    if (path === 'src/telemetry/otlp-tracer.ts') continue
+    const sdk = importsOf(text).filter((t) => t.startsWith('@opentelemetry/'))
+    expect({ path, sdk }).toEqual({ path, sdk: [] })
+  }
+  // A static import would load it (and the SDK) in every process.
+  const main = files.get('src/main.ts') ?? ''
+  expect(importsOf(main).some((t) => t.includes('otlp-tracer'))).toBe(false)
+  expect(main).toContain("await import('./telemetry/otlp-tracer.ts')")
 })

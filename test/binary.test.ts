@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CallbackSink } from './support/callback-sink.ts'
 import { FakeLlm } from './support/fake-llm.ts'
+import { OtlpReceiver } from './support/otlp-receiver.ts'
 import { runCommand, spawnRelay } from './support/process.ts'
 import { testEnv } from './support/relay.ts'
 
@@ -78,5 +79,34 @@ test('the binary serves: /health, the embedded docs, one job through, then SIGTE
   } finally {
     llm.stop()
     sink.stop()
+  }
+})
+
+test('the binary traces: with OTEL_EXPORTER_OTLP_ENDPOINT, a job’s spans reach the collector by SIGTERM', async () => {
+  const llm = new FakeLlm()
+  const sink = new CallbackSink()
+  const collector = new OtlpReceiver()
+  try {
+    const env = testEnv(join(dir, 'traced'), llm, {
+      LOG_LEVEL: 'info',
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+    })
+    const relay = await spawnRelay(env, dir, binary)
+    const response = await fetch(`${relay.url}/webhook`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'traced binary', callback_url: `${sink.url}/hook` }),
+    })
+    const { id } = (await response.json()) as { id: string }
+    await sink.waitFor(1)
+    relay.process.kill('SIGTERM')
+    expect(await relay.process.exited).toBe(0)
+    const spans = collector.spansOf(id)
+    expect(spans.map((s) => s.name).sort()).toEqual(['POST /webhook', 'POST callback', 'chat fake/model'])
+    expect(new Set(spans.map((s) => s.traceId)).size).toBe(1)
+  } finally {
+    llm.stop()
+    sink.stop()
+    collector.stop()
   }
 })

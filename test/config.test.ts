@@ -163,3 +163,35 @@ describe('settings that cannot work are refused at parse time, naming the variab
       expect(parseConfig({ HOST: host }).host).toBe(host)
   })
 })
+
+describe('traces', () => {
+  test('off by default; OTEL_EXPORTER_OTLP_ENDPOINT takes an http(s) base URL, OTEL_SERVICE_NAME names the service', () => {
+    const off = parseConfig({})
+    expect(off.otelEndpoint).toBeUndefined()
+    expect(off.otelHeaders).toEqual({})
+    expect(off.otelServiceName).toBe('llm-relay')
+    const on = parseConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+      OTEL_SERVICE_NAME: 'relay-eu',
+    })
+    expect(on.otelEndpoint).toBe('http://collector:4318')
+    expect(on.otelServiceName).toBe('relay-eu')
+  })
+
+  test('OTEL_EXPORTER_OTLP_HEADERS: name=value pairs, values URL-decoded, a secret masked by check-config', () => {
+    const config = parseConfig({ OTEL_EXPORTER_OTLP_HEADERS: 'X-Api-Key=abc%2C123, x-team = blue ' })
+    expect(config.otelHeaders).toEqual({ 'x-api-key': 'abc,123', 'x-team': 'blue' })
+    expect(describeConfig(config).OTEL_EXPORTER_OTLP_HEADERS).toBe('***')
+  })
+
+  test.each([
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, 'OTEL_EXPORTER_OTLP_ENDPOINT:'],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://collector:4317' }, 'OTEL_EXPORTER_OTLP_ENDPOINT:'],
+    [{ OTEL_EXPORTER_OTLP_HEADERS: 'no-equals-sign' }, 'OTEL_EXPORTER_OTLP_HEADERS: must be name=value'],
+    [{ OTEL_EXPORTER_OTLP_HEADERS: 'bad name=1' }, 'OTEL_EXPORTER_OTLP_HEADERS: must be name=value'],
+    [{ OTEL_EXPORTER_OTLP_HEADERS: 'x=%E0%A4%A' }, 'OTEL_EXPORTER_OTLP_HEADERS: the value of x'],
+    [{ OTEL_SERVICE_NAME: ' ' }, 'OTEL_SERVICE_NAME: must not be empty'],
+  ])('%p is refused', (env, start) => {
+    expect(() => parseConfig(env)).toThrow(start)
+  })
+})

@@ -97,6 +97,19 @@ describe.each(adapters)('$name', (adapter) => {
       expect(await store.getJob('no-such-job', 'owner-a', T0)).toBeUndefined()
     })
 
+    test('keeps the trace context with the job: read back, claimed and answered with it; null without', async () => {
+      const store = await openStore()
+      const context = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\nvendor=kept'
+      const traced = await accept(store, { traceContext: context })
+      const plain = await accept(store, { conversationId: 'conv-untraced' })
+      expect(traced.traceContext).toBe(context)
+      expect(plain.traceContext).toBeNull()
+      expect((await store.getJob(traced.id, traced.owner))?.traceContext).toBe(context)
+      const answered = await answer(store, traced)
+      expect(answered.traceContext).toBe(context)
+      expect((await store.getJob(plain.id, plain.owner))?.traceContext).toBeNull()
+    })
+
     test('keeps text byte-exact: NUL, a leading BOM, control bytes, emoji, right-to-left', async () => {
       const store = await openStore()
       const awkward = '\uFEFFbefore\u0000after\u0001\u001f\u007f 👩‍👩‍👧‍👦 مرحبا \u202Eevil\u202C'

@@ -222,6 +222,19 @@ describe('one trace per job', () => {
   })
 })
 
+describe('a collector that is away', () => {
+  test('loses spans, never jobs: the job is delivered, the stop does not hang, the log says so', async () => {
+    const collector = new OtlpReceiver()
+    const unreachable = collector.url
+    collector.stop()
+    const relay = await tracedRelay({ OTEL_EXPORTER_OTLP_ENDPOINT: unreachable })
+    const { id } = await relay.send('nobody collects')
+    await relay.waitForStatus(id, 'delivered')
+    await relay.stop()
+    expect(relay.logs.join('\n')).toContain('traces: ')
+  }, 20_000)
+})
+
 describe('what spans hold', () => {
   test('no attribute holds message text, an answer, metadata, a callback path or a secret; the collector gets its header', async () => {
     const apiKey = 'traces-client-key-0123456789abcdef'
