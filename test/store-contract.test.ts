@@ -104,10 +104,10 @@ describe.each(adapters)('$name', (adapter) => {
       const plain = await accept(store, { conversationId: 'conv-untraced' })
       expect(traced.traceContext).toBe(context)
       expect(plain.traceContext).toBeNull()
-      expect((await store.getJob(traced.id, traced.owner))?.traceContext).toBe(context)
+      expect((await store.getJob(traced.id, traced.owner, T0))?.traceContext).toBe(context)
       const answered = await answer(store, traced)
       expect(answered.traceContext).toBe(context)
-      expect((await store.getJob(plain.id, plain.owner))?.traceContext).toBeNull()
+      expect((await store.getJob(plain.id, plain.owner, T0))?.traceContext).toBeNull()
     })
 
     test('keeps text byte-exact: NUL, a leading BOM, control bytes, emoji, right-to-left', async () => {
