@@ -161,6 +161,14 @@ export function webhookRoutes(deps: WebhookDeps) {
             description: `\`wait=N\` (RFC 7240, N up to ${PREFER_WAIT_MAX_SECONDS}): wait up to N seconds for the answer and answer 200 with the job when it comes in time; else 202 as usual. \`Preference-Applied\` says the wait honoured. The callback is sent either way.`,
             schema: { type: 'string', examples: ['wait=10'] },
           },
+          {
+            name: 'traceparent',
+            in: 'header',
+            required: false,
+            description:
+              'W3C Trace Context. With tracing on (`OTEL_EXPORTER_OTLP_ENDPOINT`), the job’s trace continues this one: its LLM calls and callbacks are spans of the same trace, and each carries a `traceparent` of it. `tracestate` is passed on with it. Ignored when malformed.',
+            schema: { type: 'string', examples: ['00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'] },
+          },
         ],
         tags: ['Messages'],
         summary: 'Send a message to answer',
