@@ -108,6 +108,7 @@ describeIf(postgres)('PostgreSQL: EXPLAIN with sequential scans turned off', () 
       'k',
       'h',
       null,
+      null,
     ],
     answered: [bytes('a'), bytes('m'), null, T0, 'id', 'w1', null, null],
     appendHistory: ['owner', 'conv', bytes('q'), 'id', T0, bytes('a'), T0, null, null],
