@@ -197,6 +197,21 @@ describe('one trace per job', () => {
     expect(intakes[1]?.attributes['llm_relay.job.id']).toBe(first.id)
   })
 
+  test('an LLM call stopped by a cancel is a span with outcome cancelled, and no callback span follows', async () => {
+    const relay = await tracedRelay()
+    const held = relay.llm.hold()
+    const { id } = await relay.send('cancel me mid-call')
+    await held.received
+    expect((await fetch(`${relay.url}/jobs/${id}/cancel`, { method: 'POST' })).status).toBe(200)
+    held.release()
+    await relay.waitForStatus(id, 'cancelled')
+    const spans = await spansAfterStop(id, relay)
+    const [llm, ...more] = named(spans, 'chat fake/model')
+    expect(more).toEqual([])
+    expect(llm?.attributes['llm_relay.outcome']).toBe('cancelled')
+    expect(named(spans, 'POST callback')).toEqual([])
+  })
+
   test('the job keeps its trace across a restart: the attempts of another run are children of the intake span', async () => {
     const accepting = await tracedRelay({ RELAY_ROLE: 'api', OTEL_SERVICE_NAME: 'intake-side' })
     const { id } = await accepting.send('answered after a restart')
