@@ -2,6 +2,8 @@
  * Longer than most files on purpose: this is the whole reference of the environment, each
  * variable with its default, meaning and reader, and a reader beside the spelling it writes back.
  */
+
+import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
 import { formatDuration, parseDuration, parseDurationList } from './duration.ts'
 
@@ -187,6 +189,36 @@ const callbackSecret = (raw: string): string | undefined => {
   if (bytes.length < 16) throw new Error('must hold at least 16 bytes of base64 after whsec_')
   return raw
 }
+
+export interface DataKeyEntry {
+  id: string
+  key: Uint8Array
+}
+
+/**
+ * `id:base64key` entries (32 bytes each), the first sealing; a bare key's id is the start of
+ * its SHA-256, so it stays the same from start to start.
+ */
+const dataKeys = writing(
+  (raw: string): DataKeyEntry[] => {
+    const keys = list(raw).map((entry, i) => {
+      const colon = entry.indexOf(':')
+      const key = Buffer.from(colon > 0 ? entry.slice(colon + 1) : entry, 'base64')
+      if (key.length !== 32)
+        throw new Error(`entry ${i + 1} must be 32 bytes of base64 (openssl rand -base64 32)`)
+      const id =
+        colon > 0 ? entry.slice(0, colon) : createHash('sha256').update(key).digest('hex').slice(0, 8)
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(id))
+        throw new Error(`entry ${i + 1}: the key id must be 1 to 32 of A-Z a-z 0-9 _ -`)
+      return { id, key: new Uint8Array(key) }
+    })
+    const ids = keys.map((k) => k.id)
+    const twice = ids.find((id, i) => ids.indexOf(id) !== i)
+    if (twice !== undefined) throw new Error(`the key id ${twice} is given twice`)
+    return keys
+  },
+  (keys) => keys.map((k) => `${k.id}:${Buffer.from(k.key).toString('base64')}`).join(','),
+)
 
 const byteSize = writing(
   (raw: string): number => {
@@ -407,6 +439,12 @@ export const variables = {
     callbackSecret,
     { secret: true },
   ),
+  callbackSecretGrace: variable(
+    'CALLBACK_SECRET_GRACE',
+    '24h',
+    'After a client’s signing secret is rotated, how long callbacks carry the old signature beside the new one.',
+    duration(0),
+  ),
   callbackTimeout: variable('CALLBACK_TIMEOUT', '10s', 'Time limit of one callback attempt.', duration(1)),
   callbackRetrySchedule: variable(
     'CALLBACK_RETRY_SCHEDULE',
@@ -438,6 +476,13 @@ export const variables = {
     '',
     'Comma list of operator keys (`key` or `name:key`): they work on every route, see and act on every client’s jobs, and list every client’s conversations. Setting only these closes the API too.',
     apiKeys('admin'),
+    { secret: true },
+  ),
+  dataEncryptionKey: variable(
+    'DATA_ENCRYPTION_KEY',
+    '',
+    'Optional comma list of `id:base64key` (32 bytes, `openssl rand -base64 32`): clients’ signing secrets and callback headers are stored encrypted (AES-256-GCM) with the first; the others still open what they sealed.',
+    dataKeys,
     { secret: true },
   ),
   rateLimitMax: variable(

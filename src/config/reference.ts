@@ -34,6 +34,7 @@ export const SECTIONS: readonly { title: string; names: readonly string[] }[] = 
     title: 'Callbacks',
     names: [
       'CALLBACK_SECRET',
+      'CALLBACK_SECRET_GRACE',
       'CALLBACK_TIMEOUT',
       'CALLBACK_RETRY_SCHEDULE',
       'ALLOW_PRIVATE_CALLBACK_URLS',
@@ -45,6 +46,7 @@ export const SECTIONS: readonly { title: string; names: readonly string[] }[] = 
     names: [
       'API_KEYS',
       'ADMIN_API_KEYS',
+      'DATA_ENCRYPTION_KEY',
       'RATE_LIMIT_MAX',
       'RATE_LIMIT_WINDOW',
       'TRUST_PROXY',

@@ -155,6 +155,35 @@ CREATE INDEX conversations_owner_active ON conversations (owner, last_message_at
 ALTER TABLE jobs ADD COLUMN trace_context TEXT;
 `,
   },
+  {
+    version: 9,
+    name: 'clients: their keys (hashed), signing secrets and settings',
+    sql: `
+CREATE TABLE clients (
+  id                      TEXT    PRIMARY KEY,
+  name                    TEXT    NOT NULL,
+  -- hex SHA-256 of the API key; NULL once deleted
+  key_hash                TEXT,
+  -- sealed by src/data-encryption.ts
+  signing_secret          TEXT    NOT NULL,
+  previous_signing_secret TEXT,
+  previous_valid_until    BIGINT,
+  -- settings; NULL means the relay-wide one (texts with U+0000 are refused by the API)
+  allowed_callback_hosts  TEXT,
+  rate_limit              INTEGER,
+  llm_rpm                 INTEGER,
+  daily_token_budget      BIGINT,
+  model                   TEXT,
+  system_prompt           TEXT,
+  disabled                BOOLEAN NOT NULL DEFAULT false,
+  created_at              BIGINT  NOT NULL,
+  updated_at              BIGINT  NOT NULL,
+  deleted_at              BIGINT
+);
+CREATE UNIQUE INDEX clients_key_hash ON clients (key_hash) WHERE key_hash IS NOT NULL;
+CREATE UNIQUE INDEX clients_live_name ON clients (name) WHERE deleted_at IS NULL;
+`,
+  },
 ]
 
 /** Applies the missing migrations in one transaction, under a lock every instance takes. */

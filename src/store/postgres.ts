@@ -7,6 +7,7 @@
 import { SQL, type TransactionSQL } from 'bun'
 import { type Clock, systemClock, type Timer } from '../clock.ts'
 import type { JobError } from '../job.ts'
+import type { ClientStore } from './client-store.ts'
 import { readConversationPage } from './conversation-listing.ts'
 import { postgresFault } from './faults.ts'
 import { readJobPage, redeliverMatchingSteps } from './job-listing.ts'
@@ -19,6 +20,7 @@ import type {
   RedeliverMatchingResult,
 } from './listing.ts'
 import { type ListingDialect, type RunStatement, runSteps } from './listing-sql.ts'
+import { PostgresClientStore } from './postgres-clients.ts'
 import { migratePostgres } from './postgres-migrations.ts'
 import {
   bytes,
@@ -105,10 +107,14 @@ const run = <R>(db: SQL, text: string, values: unknown[] = []): Promise<Rows<R>>
 export class PostgresStore implements Store {
   private readonly subscriptions = new Set<SQL.ListenSubscription>()
 
+  readonly clients: ClientStore
+
   private constructor(
     private readonly sql: SQL,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.clients = new PostgresClientStore(sql)
+  }
 
   /**
    * Connects a pool and migrates. With `schema`, every pooled connection starts with that

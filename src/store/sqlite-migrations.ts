@@ -252,6 +252,35 @@ CREATE INDEX conversations_owner_active ON conversations (owner, last_message_at
 ALTER TABLE jobs ADD COLUMN trace_context TEXT;
 `,
   },
+  {
+    version: 8,
+    name: 'clients: their keys (hashed), signing secrets and settings',
+    sql: `
+CREATE TABLE clients (
+  id                      TEXT    PRIMARY KEY,
+  name                    TEXT    NOT NULL,
+  -- hex SHA-256 of the API key; NULL once deleted
+  key_hash                TEXT,
+  -- sealed by src/data-encryption.ts
+  signing_secret          TEXT    NOT NULL,
+  previous_signing_secret TEXT,
+  previous_valid_until    INTEGER,
+  -- settings; NULL means the relay-wide one
+  allowed_callback_hosts  TEXT,
+  rate_limit              INTEGER,
+  llm_rpm                 INTEGER,
+  daily_token_budget      INTEGER,
+  model                   TEXT,
+  system_prompt           TEXT,
+  disabled                INTEGER NOT NULL DEFAULT 0,
+  created_at              INTEGER NOT NULL,
+  updated_at              INTEGER NOT NULL,
+  deleted_at              INTEGER
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX clients_key_hash ON clients (key_hash) WHERE key_hash IS NOT NULL;
+CREATE UNIQUE INDEX clients_live_name ON clients (name) WHERE deleted_at IS NULL;
+`,
+  },
 ]
 
 /** Applies the migrations this database lacks, each in one IMMEDIATE transaction. */

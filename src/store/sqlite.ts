@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { type Clock, systemClock } from '../clock.ts'
 import type { JobError } from '../job.ts'
+import type { ClientStore } from './client-store.ts'
 import { readConversationPage } from './conversation-listing.ts'
 import { sqliteFault } from './faults.ts'
 import { GroupCommit } from './group-commit.ts'
@@ -31,6 +32,7 @@ import {
   type MessageRow,
   messageFromRow,
 } from './rows.ts'
+import { SqliteClientStore } from './sqlite-clients.ts'
 import { StoreDatabase } from './sqlite-database.ts'
 import { migrateSqlite } from './sqlite-migrations.ts'
 import { SqlitePresence } from './sqlite-presence.ts'
@@ -89,6 +91,7 @@ export class SqliteStore implements Store {
   private readonly writes: GroupCommit
   private readonly clock: Clock
   private presence: SqlitePresence | undefined
+  readonly clients: ClientStore
 
   constructor(
     private readonly path: string,
@@ -107,6 +110,7 @@ export class SqliteStore implements Store {
       throw sqliteFault(error)
     }
     this.writes = new GroupCommit(this.db)
+    this.clients = new SqliteClientStore(this.db, this.writes)
   }
 
   /** Reads run on the spot, after the writes asked for before them; a database fault becomes StoreUnavailableError. */

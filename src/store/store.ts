@@ -1,5 +1,6 @@
 import type { LlmParameters } from '../answer/parameters.ts'
 import type { JobError, JobStatus, Usage } from '../job.ts'
+import type { ClientStore } from './client-store.ts'
 import type {
   ConversationListQuery,
   ConversationPage,
@@ -173,6 +174,8 @@ export type CancelResult =
  * job's lease. A fault of the database itself rejects with StoreUnavailableError.
  */
 export interface Store {
+  /** The clients table, on the same database. */
+  readonly clients: ClientStore
   acceptJob(job: NewJob): Promise<AcceptResult>
   /**
    * The job as it stands at `now`: a processing job whose lease ran out reads as `queued`
