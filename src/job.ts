@@ -198,10 +198,14 @@ export const ERROR_CODES = {
   llm_invalid_output:
     'The answer was not the JSON its response_format asks for, again after the model was shown why; the error holds the last answer.',
   callback_http_status: 'The callback answered with a status other than 2xx.',
+  callback_gone:
+    'The callback answered 410 Gone: the receiver wants no more attempts, so the job is dead at once.',
   callback_redirect: 'The callback answered with a redirect; redirects are not followed.',
   callback_timeout: 'The callback did not answer within CALLBACK_TIMEOUT.',
   callback_connection: 'The callback URL could not be reached.',
   callback_forbidden: 'The callback address is not allowed (private, loopback, link-local, …).',
+  callback_unsigned:
+    'The callback was not sent: its client’s signing secret could not be read (the DATA_ENCRYPTION_KEY that sealed it is missing).',
 } as const
 export type ErrorCode = keyof typeof ERROR_CODES
 

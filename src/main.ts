@@ -7,6 +7,7 @@ import { startWarnings } from './config/warnings.ts'
 import { AddressGuard, systemResolver } from './delivery/address-guard.ts'
 import { HttpDeliverer } from './delivery/http-deliverer.ts'
 import { RememberedVerdicts } from './delivery/remembered-verdicts.ts'
+import { oneSecret } from './delivery/signing-secrets.ts'
 import { createHttpApp } from './http/app.ts'
 import { listenOn } from './http/listen.ts'
 import { METADATA_MAX_BYTES } from './http/schemas.ts'
@@ -62,7 +63,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   const tracer = await openTracer(config, { logger, scrub, instanceId: workerId })
   const deliverer = new HttpDeliverer({
     guard,
-    secret: config.callbackSecret,
+    secrets: oneSecret(config.callbackSecret),
     timeoutMs: config.callbackTimeout,
     userAgent: USER_AGENT,
     clock,

@@ -5,11 +5,13 @@ import { type AddressGuard, parseHostLiteral } from './address-guard.ts'
 import type { Deliverer, DeliveryResult } from './deliverer.ts'
 import { callbackPayload } from './payload.ts'
 import { fetchPinned, PinnedAgents } from './pinned-fetch.ts'
-import { signWebhook } from './signature.ts'
+import { signWebhookWithEach } from './signature.ts'
+import type { SigningSecrets } from './signing-secrets.ts'
 
 export interface HttpDelivererOptions {
   guard: AddressGuard
-  secret: string | undefined
+  /** Per job, read at each attempt: the client's own secret (two during a rotation), or CALLBACK_SECRET. */
+  secrets: SigningSecrets
   timeoutMs: number
   userAgent: string
   clock: Clock
@@ -40,8 +42,6 @@ export class HttpDeliverer implements Deliverer {
       'webhook-id': job.id,
       'webhook-timestamp': String(timestamp),
     }
-    if (this.options.secret)
-      headers['webhook-signature'] = signWebhook(this.options.secret, job.id, timestamp, body)
     const result = (statusCode: number | null, error: JobError | null): DeliveryResult => ({
       ok: error === null,
       statusCode,
@@ -49,6 +49,14 @@ export class HttpDeliverer implements Deliverer {
       durationMs: Math.max(0, this.options.clock.now() - started),
       retryable: true,
     })
+    try {
+      const secrets = await this.options.secrets.secretsFor(job, started)
+      if (secrets.length > 0)
+        headers['webhook-signature'] = signWebhookWithEach(secrets, job.id, timestamp, body)
+    } catch (error) {
+      // Nothing leaves unsigned that should be signed; the operator can bring the key back.
+      return result(null, { code: 'callback_unsigned', message: (error as Error).message })
+    }
     try {
       const check = await this.options.guard.check(job.callbackUrl)
       if (!check.ok)
@@ -71,6 +79,15 @@ export class HttpDeliverer implements Deliverer {
           : await fetchPinned(job.callbackUrl, check.address, { ...init, agents: this.agents })
       await discardBody(response)
       if (response.status >= 200 && response.status < 300) return result(response.status, null)
+      // The receiver's word that this URL is gone for good: no more attempts (as Svix and Stripe do).
+      if (response.status === 410)
+        return {
+          ...result(410, {
+            code: 'callback_gone',
+            message: 'The callback answered 410 Gone; no more attempts.',
+          }),
+          retryable: false,
+        }
       if (response.status >= 300 && response.status < 400)
         return result(response.status, {
           code: 'callback_redirect',
