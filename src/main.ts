@@ -1,13 +1,14 @@
 import { AnswerWaiters } from './answer/answer-waiters.ts'
 import { openBacking } from './backing.ts'
 import { checkHealth, runCli } from './cli.ts'
+import { ClientSigningSecrets } from './clients/client-signing-secrets.ts'
 import { type Clock, newJobId, systemClock, within } from './clock.ts'
 import type { Config } from './config/config.ts'
 import { startWarnings } from './config/warnings.ts'
+import { DataEncryption } from './data-encryption.ts'
 import { AddressGuard, systemResolver } from './delivery/address-guard.ts'
 import { HttpDeliverer } from './delivery/http-deliverer.ts'
 import { RememberedVerdicts } from './delivery/remembered-verdicts.ts'
-import { oneSecret } from './delivery/signing-secrets.ts'
 import { createHttpApp } from './http/app.ts'
 import { listenOn } from './http/listen.ts'
 import { METADATA_MAX_BYTES } from './http/schemas.ts'
@@ -61,9 +62,14 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   const scrub = (text: string) => secrets.scrub(text)
   const workerId = `${process.pid}-${newJobId()}`
   const tracer = await openTracer(config, { logger, scrub, instanceId: workerId })
+  const encryption = new DataEncryption(config.dataEncryptionKey)
   const deliverer = new HttpDeliverer({
     guard,
-    secrets: oneSecret(config.callbackSecret),
+    secrets: new ClientSigningSecrets({
+      clients: store.clients,
+      encryption,
+      fallback: config.callbackSecret,
+    }),
     timeoutMs: config.callbackTimeout,
     userAgent: USER_AGENT,
     clock,

@@ -65,6 +65,7 @@ export function configuredSecrets(config: Config): string[] {
   if (config.callbackSecret) secrets.push(config.callbackSecret, config.callbackSecret.slice('whsec_'.length))
   for (const key of config.apiKeys) secrets.push(key.key)
   secrets.push(...Object.values(config.otelHeaders))
+  for (const { key } of config.dataEncryptionKey) secrets.push(Buffer.from(key).toString('base64'))
   secrets.push(...passwordOf(config.redisUrl))
   if (config.database.kind === 'postgres') secrets.push(...passwordOf(config.database.url))
   return secrets

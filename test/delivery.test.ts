@@ -136,6 +136,21 @@ describe('callbacks', () => {
     )
   })
 
+  test('410 Gone ends the job dead at once (callback_gone): no attempt after it, the schedule left unspent', async () => {
+    relay.sink.respond(500, 410)
+    const { id } = await relay.send('gone receiver', { conversation_id: 'gone-410' })
+    const dead = await statusAfterRetries(id, 'dead')
+    expect(dead.attempts).toEqual({ llm: 1, delivery: 2 })
+    expect(dead.deliveries.map((d) => [d.status_code, d.error?.code])).toEqual([
+      [500, 'callback_http_status'],
+      [410, 'callback_gone'],
+    ])
+    // The schedule would allow a third attempt 20 ms on: none comes, however far the clock moves.
+    clock.advance(60_000)
+    await relay.waitForStatus(id, 'dead')
+    expect(relay.sink.forJob(id)).toHaveLength(2)
+  })
+
   test('redelivery of a job still in progress is a 409 problem; of an unknown job a 404', async () => {
     const held = relay.llm.hold()
     const { id } = await relay.send('in progress', { conversation_id: 'busy' })
