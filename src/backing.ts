@@ -20,6 +20,17 @@ export interface Backing {
   close(): Promise<void>
 }
 
+/** The configured database alone, migrated (also for `llm-relay clients create`). */
+export async function openStore(
+  config: Config,
+  clock: Clock,
+  poolMax = config.databasePoolMax,
+): Promise<Store> {
+  return config.database.kind === 'sqlite'
+    ? new SqliteStore(config.database.path, { clock })
+    : await PostgresStore.open(config.database.url, { max: poolMax, schema: config.database.schema, clock })
+}
+
 /** A store that does not answer a ping this soon is not ready. */
 const STORE_PING_TIMEOUT_MS = 1000
 
@@ -32,14 +43,7 @@ export async function openBacking(
   o: { clock: Clock; logger: Logger; redisBackoff: ReconnectBackoff | undefined },
 ): Promise<Backing> {
   const { clock, logger } = o
-  const store =
-    config.database.kind === 'sqlite'
-      ? new SqliteStore(config.database.path, { clock })
-      : await PostgresStore.open(config.database.url, {
-          max: config.databasePoolMax,
-          schema: config.database.schema,
-          clock,
-        })
+  const store = await openStore(config, clock)
   const perMinute = config.llmMaxRpm
   let limits: Limits
   try {

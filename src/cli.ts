@@ -11,6 +11,9 @@ Usage:
   llm-relay check-config    validate the environment, print its warnings and the effective settings
                             as .env lines (secrets masked)
   llm-relay healthcheck     exit 0 when the relay on PORT answers /health (for container health checks)
+  llm-relay clients create NAME
+                            add a client to the configured database and print its API key and
+                            signing secret, once (a first setup; later, POST /clients)
   llm-relay --version       print the version
   llm-relay --help          print this help
 
@@ -27,7 +30,7 @@ export interface CliIo {
   env: Record<string, string | undefined>
 }
 
-const systemIo: CliIo = {
+export const cliIo: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
   env: processEnvironment(),
@@ -39,8 +42,8 @@ const systemIo: CliIo = {
  */
 export function runCli(
   argv: readonly string[],
-  io: CliIo = systemIo,
-): number | { serve: Config } | { healthcheck: string } {
+  io: CliIo = cliIo,
+): number | { serve: Config } | { healthcheck: string } | { createClient: string; config: Config } {
   const [command, ...rest] = argv
   if (command === '--help' || command === '-h' || command === 'help') {
     io.out(HELP)
@@ -50,11 +53,13 @@ export function runCli(
     io.out(VERSION)
     return 0
   }
-  if (command !== undefined && !['serve', 'check-config', 'healthcheck'].includes(command)) {
+  if (command !== undefined && !['serve', 'check-config', 'healthcheck', 'clients'].includes(command)) {
     io.err(`llm-relay: unknown command "${command}"; see llm-relay --help`)
     return 2
   }
-  if (rest.length > 0) {
+  const clientName = command === 'clients' ? clientToCreate(rest, io) : undefined
+  if (typeof clientName === 'number') return clientName
+  if (command !== 'clients' && rest.length > 0) {
     io.err(`llm-relay: unexpected arguments: ${rest.join(' ')}`)
     return 2
   }
@@ -68,6 +73,7 @@ export function runCli(
     }
     throw error
   }
+  if (clientName !== undefined) return { createClient: clientName, config }
   if (command === 'check-config') {
     io.out(renderSettings(config))
     return 0
@@ -82,8 +88,26 @@ export function runCli(
   return { serve: config }
 }
 
+const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+/** `clients create NAME`: the name, or an exit code for a command line that is not that. */
+function clientToCreate(rest: readonly string[], io: CliIo): string | number {
+  const [action, name, ...more] = rest
+  if (action !== 'create' || name === undefined || more.length > 0) {
+    io.err('llm-relay: usage: llm-relay clients create NAME')
+    return 2
+  }
+  if (!CLIENT_NAME.test(name)) {
+    io.err(
+      'llm-relay: a client name is 1 to 64 characters of A-Z a-z 0-9 . _ - (starting with a letter or digit)',
+    )
+    return 2
+  }
+  return name
+}
+
 /** `llm-relay healthcheck`: 0 when /health answers 200 within 3 s, else 1. */
-export async function checkHealth(url: string, io: CliIo = systemIo): Promise<number> {
+export async function checkHealth(url: string, io: CliIo = cliIo): Promise<number> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(3000) })
     if (response.ok) return 0

@@ -1,7 +1,10 @@
 import { AnswerWaiters } from './answer/answer-waiters.ts'
 import { openBacking } from './backing.ts'
-import { checkHealth, runCli } from './cli.ts'
+import { checkHealth, cliIo, runCli } from './cli.ts'
+import { StoredClientKeys } from './clients/client-auth.ts'
+import { ClientService } from './clients/client-service.ts'
 import { ClientSigningSecrets } from './clients/client-signing-secrets.ts'
+import { createClientCommand } from './clients/create-client-command.ts'
 import { type Clock, newJobId, systemClock, within } from './clock.ts'
 import type { Config } from './config/config.ts'
 import { startWarnings } from './config/warnings.ts'
@@ -172,10 +175,32 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       worker.wake()
     },
   })
+  // Stored clients' keys, looked up by hash and kept 5 s (a fleet's other instances see a
+  // rotation or deletion within that); this instance forgets a client it changes at once.
+  const storedKeys = new StoredClientKeys({
+    clients: store.clients,
+    clock,
+    cacheMs: 5000,
+    onError: (err) => logger.warn({ err }, 'could not read whether clients are stored; tried again'),
+  })
+  await storedKeys.refresh().catch(async (error) => {
+    await backing.close()
+    throw error
+  })
+  const clients = new ClientService({
+    clients: store.clients,
+    encryption,
+    clock,
+    newId: newJobId,
+    secretGraceMs: config.callbackSecretGrace,
+    onChange: (id) => storedKeys.forget(id),
+  })
   const app = createHttpApp({
     store,
     intake,
     waiters,
+    storedKeys,
+    clients,
     logger,
     metrics,
     clock,
@@ -301,6 +326,8 @@ async function main(): Promise<void> {
   const outcome = runCli(process.argv.slice(2))
   if (typeof outcome === 'number') process.exit(outcome)
   if ('healthcheck' in outcome) process.exit(await checkHealth(outcome.healthcheck))
+  if ('createClient' in outcome)
+    process.exit(await createClientCommand(outcome.config, outcome.createClient, cliIo))
   const relay = await startRelay(outcome.serve)
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

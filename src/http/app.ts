@@ -1,6 +1,8 @@
 import { openapi } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
 import type { AnswerWaiters } from '../answer/answer-waiters.ts'
+import type { StoredClientKeys } from '../clients/client-auth.ts'
+import type { ClientService } from '../clients/client-service.ts'
 import type { Clock } from '../clock.ts'
 import type { ApiKey } from '../config/config.ts'
 import type { Intake } from '../intake/intake.ts'
@@ -20,6 +22,7 @@ import { correctOpenApiDocument } from './openapi-document.ts'
 import { problemMapping } from './problem-mapping.ts'
 import { type ApiRateLimit, apiRateLimit } from './rate-limit.ts'
 import { RequestInfos } from './request-info.ts'
+import { clientRoutes } from './routes/clients.ts'
 import { conversationListingRoutes } from './routes/conversation-listing.ts'
 import { conversationRoutes } from './routes/conversations.ts'
 import { docsRoutes } from './routes/docs.ts'
@@ -49,6 +52,10 @@ export interface HttpAppDeps {
   maxBodyBytes: number
   apiKeys: readonly ApiKey[]
   adminApiKeys: readonly ApiKey[]
+  /** The stored clients' keys; absent, only API_KEYS. */
+  storedKeys?: StoredClientKeys
+  /** The admin routes for clients; absent, not served. */
+  clients?: ClientService
   rateLimit: ApiRateLimit
   trustProxy: boolean
   /** PUBLIC_URL: the origin of every `status_url` when set. */
@@ -62,7 +69,7 @@ export interface HttpAppDeps {
 
 /** The HTTP app: the plugins every request passes, in order, then the routes. */
 export function createHttpApp(deps: HttpAppDeps) {
-  const auth = new ApiKeyAuth(deps.apiKeys, deps.adminApiKeys)
+  const auth = new ApiKeyAuth(deps.apiKeys, deps.adminApiKeys, deps.storedKeys)
   const owner = (request: Request): string => auth.clientOf(request).owner
   const visibleOwner = (request: Request) => auth.visibleOwner(request)
   const infos = new RequestInfos()
@@ -92,7 +99,9 @@ export function createHttpApp(deps: HttpAppDeps) {
     .onAfterHandle({ as: 'global' }, ({ path, response }) => {
       if (path === '/swagger/json') return correctOpenApiDocument(response)
     })
-  if (deps.rateLimit.max > 0) app.use(apiRateLimit(deps.rateLimit, owner, deps.trustProxy))
+  // Stored clients may bring a rate limit of their own even where RATE_LIMIT_MAX is 0.
+  if (deps.rateLimit.max > 0 || deps.storedKeys)
+    app.use(apiRateLimit(deps.rateLimit, (request) => auth.clientOf(request), deps.trustProxy))
   return app
     .use(
       openapi({
@@ -113,6 +122,7 @@ export function createHttpApp(deps: HttpAppDeps) {
             { name: 'Jobs', description: 'Follow a message through the relay.' },
             { name: 'Conversations', description: 'Read and forget history.' },
             { name: 'Operations', description: 'Health and readiness.' },
+            { name: 'Clients', description: 'Operators manage clients: keys, signing secrets, limits.' },
           ],
         },
       }),
@@ -126,7 +136,7 @@ export function createHttpApp(deps: HttpAppDeps) {
             .use(
               webhookRoutes({
                 intake: deps.intake,
-                owner,
+                client: (request) => auth.clientOf(request),
                 maxMessageChars: deps.maxMessageChars,
                 maxBodyBytes: deps.maxBodyBytes,
                 statusUrlOrigin: (request) =>
@@ -160,6 +170,15 @@ export function createHttpApp(deps: HttpAppDeps) {
             )
             .use(conversationListingRoutes({ store: deps.store, visibleOwner }))
             .use(conversationRoutes({ store: deps.store, owner }))
+            .use(
+              deps.clients
+                ? clientRoutes({
+                    clients: deps.clients,
+                    isAdmin: (request) => auth.clientOf(request).admin,
+                    maxBodyBytes: deps.maxBodyBytes,
+                  })
+                : new Elysia(),
+            )
         : new Elysia(),
     )
 }

@@ -81,7 +81,9 @@ export const NewClientBody = Type.Object(
   {
     additionalProperties: false,
     description: 'A client: a name, and the settings it does not share with the relay.',
-    examples: [{ name: 'acme', rate_limit: 120, llm_rpm: 10, allowed_callback_hosts: ['hooks.acme.example'] }],
+    examples: [
+      { name: 'acme', rate_limit: 120, llm_rpm: 10, allowed_callback_hosts: ['hooks.acme.example'] },
+    ],
   },
 )
 export type NewClientBody = Static<typeof NewClientBody>

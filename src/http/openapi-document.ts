@@ -7,7 +7,7 @@ import { ProblemSchema } from './problem.ts'
 /**
  * What Elysia's generator leaves out or gets wrong, added document-wide so every route,
  * present and future, gets it: the API-key security schemes and the errors any protected
- * route can answer (401, 429, 503; 422 for a path parameter), problems as
+ * route can answer (401, 403, 429, 503; 422 for a path parameter), problems as
  * application/problem+json with an example each, the callbacks under `webhooks`, and
  * OpenAPI 3.1 schemas (no `nullable`, integers as integers).
  */
@@ -83,7 +83,8 @@ function correctOperation(method: string, path: string, operation: Operation): v
     rateLimited: !open && !NOT_RATE_LIMITED.has(path),
   }
   const statuses = new Set(Object.keys(responses).map(Number))
-  if (!open) for (const status of [401, 429, 503]) statuses.add(status)
+  // 403: a disabled client's key, or (on /clients) a key that is not an admin's.
+  if (!open) for (const status of [401, 403, 429, 503]) statuses.add(status)
   if (operation.parameters?.some((p) => p.in === 'path')) statuses.add(422)
   for (const status of statuses) {
     const given = responses[status]

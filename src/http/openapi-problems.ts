@@ -66,29 +66,52 @@ const STATUSES: Record<number, StatusText> = {
   401: {
     title: 'Unauthorized',
     description: () =>
-      'No API key, or not a valid one. Only when `API_KEYS` is set; send `Authorization: Bearer <key>` or `X-API-Key: <key>`.',
+      'No API key, or not a valid one. Only when `API_KEYS` is set or clients are stored; send `Authorization: Bearer <key>` or `X-API-Key: <key>`.',
     example: () => ({ detail: 'Send an API key as `Authorization: Bearer <key>` or `X-API-Key`.' }),
     headers: () => ({ 'WWW-Authenticate': header('WWW-Authenticate') }),
   },
+  403: {
+    title: 'Forbidden',
+    description: (c) =>
+      c.path.startsWith('/clients')
+        ? 'The key is valid but not an `ADMIN_API_KEYS` one: only operators manage clients.'
+        : 'The key belongs to a client an operator disabled.',
+    example: (c) => ({
+      detail: c.path.startsWith('/clients')
+        ? 'Managing clients needs an ADMIN_API_KEYS key.'
+        : 'This client is disabled.',
+    }),
+  },
   404: {
     title: 'Not Found',
-    description: (c) => (c.path.startsWith('/conversations') ? 'No such conversation.' : 'No such job.'),
+    description: (c) =>
+      c.path.startsWith('/conversations')
+        ? 'No such conversation.'
+        : c.path.startsWith('/clients')
+          ? 'No such client (or it is deleted).'
+          : 'No such job.',
     example: (c) => ({
       detail: c.path.startsWith('/conversations')
         ? `No conversation ${EXAMPLE_CONVERSATION_ID}.`
-        : `No job ${EXAMPLE_JOB_ID}.`,
+        : c.path.startsWith('/clients')
+          ? `No client ${EXAMPLE_JOB_ID}.`
+          : `No job ${EXAMPLE_JOB_ID}.`,
     }),
   },
   409: {
     title: 'Conflict',
     description: (c) =>
-      c.path.endsWith('/cancel')
-        ? 'The job is finished (`delivered` or `dead`): there is nothing left to cancel.'
-        : 'The job is still in progress, or was cancelled.',
+      c.path.startsWith('/clients')
+        ? 'Another client has this name.'
+        : c.path.endsWith('/cancel')
+          ? 'The job is finished (`delivered` or `dead`): there is nothing left to cancel.'
+          : 'The job is still in progress, or was cancelled.',
     example: (c) => ({
-      detail: c.path.endsWith('/cancel')
-        ? 'The job is delivered already; there is nothing left to cancel.'
-        : 'Only a delivered or dead job can be redelivered; this one is still in progress or was cancelled.',
+      detail: c.path.startsWith('/clients')
+        ? 'A client named acme exists already; pick another name.'
+        : c.path.endsWith('/cancel')
+          ? 'The job is delivered already; there is nothing left to cancel.'
+          : 'Only a delivered or dead job can be redelivered; this one is still in progress or was cancelled.',
     }),
   },
   413: {

@@ -1,13 +1,17 @@
 import { createHash } from 'node:crypto'
 import { checkLlmParameters, type LlmParameters } from '../answer/parameters.ts'
+import { callbackHostAllowed } from '../clients/allowed-hosts.ts'
 import type { Clock } from '../clock.ts'
 import type { Logger } from '../log.ts'
+import type { ClientSettings } from '../store/client-store.ts'
 import type { Job, NewJob, Store } from '../store/store.ts'
 
 /** A message to answer, as a client sent it; its shape is already checked. */
 export interface Submission {
   /** Whose job this is ('' without API keys). */
   owner: string
+  /** The client's own defaults and limits (null: the relay-wide ones). */
+  settings: Pick<ClientSettings, 'model' | 'systemPrompt' | 'allowedCallbackHosts'>
   message: string
   callbackUrl: string
   conversationId?: string | undefined
@@ -119,6 +123,12 @@ export class Intake {
         field: 'metadata',
         message: `must be at most ${this.deps.metadataMaxBytes} bytes as JSON`,
       })
+    const hosts = s.settings.allowedCallbackHosts
+    if (hosts !== null && !callbackHostAllowed(s.callbackUrl, hosts))
+      refusals.push({
+        field: 'callback_url',
+        message: 'is refused: host not in this client’s allowed_callback_hosts',
+      })
     const verdict = await this.deps.checkCallbackUrl(s.callbackUrl).catch(() => ({ ok: true }) as const)
     if (!verdict.ok) refusals.push({ field: 'callback_url', message: `is refused: ${verdict.reason}` })
     if (s.llm !== undefined)
@@ -142,8 +152,8 @@ export class Intake {
       conversationId: conversationIdFor(s),
       message: s.message,
       callbackUrl: s.callbackUrl,
-      model: s.model ?? this.deps.defaultModel,
-      systemPrompt: s.systemPrompt ?? this.deps.defaultSystemPrompt,
+      model: s.model ?? s.settings.model ?? this.deps.defaultModel,
+      systemPrompt: s.systemPrompt ?? s.settings.systemPrompt ?? this.deps.defaultSystemPrompt,
       metadata: s.metadata ?? null,
       llm: this.parametersOf(s.llm),
       idempotencyKey: s.idempotencyKey,

@@ -186,7 +186,10 @@ export function clientRoutes(deps: ClientsDeps) {
       async ({ params }) => {
         const rotated = await deps.clients.rotateSecret(params.id)
         if (!rotated) throw notFound(params.id)
-        return { signing_secret: rotated.signingSecret, previous_valid_until: iso(rotated.previousValidUntil) }
+        return {
+          signing_secret: rotated.signingSecret,
+          previous_valid_until: iso(rotated.previousValidUntil),
+        }
       },
       {
         params: ClientParams,

@@ -1,6 +1,6 @@
 import { Elysia, t } from 'elysia'
 import { PREFER_WAIT_MAX_SECONDS, preferredWait } from '../../answer/prefer-wait.ts'
-import type { Intake, Refusal } from '../../intake/intake.ts'
+import type { Intake, Refusal, Submission } from '../../intake/intake.ts'
 import type { Job } from '../../store/store.ts'
 import type { Tracer } from '../../telemetry/tracer.ts'
 import { type FieldError, idempotencyKeyReused, invalidInput, Problem, problems } from '../problem.ts'
@@ -10,7 +10,8 @@ import { isStoreFault } from '../store-fault.ts'
 
 export interface WebhookDeps {
   intake: Intake
-  owner: (request: Request) => string
+  /** Whose job a request makes, and that client's defaults. */
+  client: (request: Request) => Pick<Submission, 'owner' | 'settings'>
   maxMessageChars: number
   maxBodyBytes: number
   /** The origin `status_url` starts with ('' for a relative one); never throws. */
@@ -82,7 +83,7 @@ export function webhookRoutes(deps: WebhookDeps) {
         // Before the commit, like everything that could fail: after it, nothing may.
         const origin = deps.statusUrlOrigin(request)
         const outcome = await deps.intake.submit(
-          submissionOf(body, deps.owner(request), idempotencyKey, span?.context),
+          submissionOf(body, deps.client(request), idempotencyKey, span?.context),
         )
         if (outcome.kind === 'refused') {
           span?.decided('refused')
@@ -181,12 +182,13 @@ export function webhookRoutes(deps: WebhookDeps) {
 
 function submissionOf(
   body: WebhookBody,
-  owner: string,
+  client: Pick<Submission, 'owner' | 'settings'>,
   idempotencyKey: string | null,
   traceContext: string | undefined,
-) {
+): Submission {
   return {
-    owner,
+    owner: client.owner,
+    settings: client.settings,
     message: body.message,
     callbackUrl: body.callback_url,
     conversationId: body.conversation_id,
