@@ -204,8 +204,8 @@ export const ERROR_CODES = {
   callback_timeout: 'The callback did not answer within CALLBACK_TIMEOUT.',
   callback_connection: 'The callback URL could not be reached.',
   callback_forbidden: 'The callback address is not allowed (private, loopback, link-local, …).',
-  callback_unsigned:
-    'The callback was not sent: its client’s signing secret could not be read (the DATA_ENCRYPTION_KEY that sealed it is missing).',
+  callback_secret_unavailable:
+    'The callback was not sent: its client’s signing secret or its callback headers could not be read (the DATA_ENCRYPTION_KEY that sealed them is missing, or the database did not answer); tried again on the schedule.',
 } as const
 export type ErrorCode = keyof typeof ERROR_CODES
 

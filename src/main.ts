@@ -68,6 +68,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   const encryption = new DataEncryption(config.dataEncryptionKey)
   const deliverer = new HttpDeliverer({
     guard,
+    encryption,
     secrets: new ClientSigningSecrets({
       clients: store.clients,
       encryption,
@@ -162,6 +163,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   )
   const intake = new Intake({
     store,
+    encryption,
     clock,
     logger,
     newId: newJobId,

@@ -83,7 +83,16 @@ test('/swagger/json describes every route with its responses and errors', () => 
   )
   const body = webhook?.requestBody?.content['application/json']?.schema
   expect(Object.keys(body?.properties ?? {}).sort()).toEqual(
-    ['callback_url', 'conversation_id', 'llm', 'message', 'metadata', 'model', 'system_prompt'].sort(),
+    [
+      'callback_headers',
+      'callback_url',
+      'conversation_id',
+      'llm',
+      'message',
+      'metadata',
+      'model',
+      'system_prompt',
+    ].sort(),
   )
   expect(body?.properties.message?.examples).toBeArray()
   expect(webhook?.parameters).toContainEqual(

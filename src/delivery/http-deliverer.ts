@@ -1,7 +1,9 @@
 import type { Clock } from '../clock.ts'
+import type { DataEncryption } from '../data-encryption.ts'
 import type { JobError } from '../job.ts'
 import type { Job } from '../store/store.ts'
 import { type AddressGuard, parseHostLiteral } from './address-guard.ts'
+import { callbackHeadersContext } from './callback-headers.ts'
 import type { Deliverer, DeliveryResult } from './deliverer.ts'
 import { callbackPayload } from './payload.ts'
 import { fetchPinned, PinnedAgents } from './pinned-fetch.ts'
@@ -10,6 +12,8 @@ import type { SigningSecrets } from './signing-secrets.ts'
 
 export interface HttpDelivererOptions {
   guard: AddressGuard
+  /** Opens the callback headers a job carries. */
+  encryption: DataEncryption
   /** Per job, read at each attempt: the client's own secret (two during a rotation), or CALLBACK_SECRET. */
   secrets: SigningSecrets
   timeoutMs: number
@@ -31,11 +35,18 @@ export class HttpDeliverer implements Deliverer {
     this.agents.close()
   }
 
+  /** The job's `callback_headers`, opened for this attempt only (they are kept sealed). */
+  private async callbackHeadersOf(job: Job): Promise<Record<string, string>> {
+    if (job.callbackHeaders === null) return {}
+    const opened = await this.options.encryption.open(job.callbackHeaders, callbackHeadersContext(job.id))
+    return JSON.parse(opened) as Record<string, string>
+  }
+
   async deliver(job: Job, traceHeaders?: Readonly<Record<string, string>>): Promise<DeliveryResult> {
     const body = JSON.stringify(callbackPayload(job))
     const started = this.options.clock.now()
     const timestamp = Math.floor(started / 1000)
-    const headers: Record<string, string> = {
+    let headers: Record<string, string> = {
       ...traceHeaders,
       'content-type': 'application/json',
       'user-agent': this.options.userAgent,
@@ -50,12 +61,20 @@ export class HttpDeliverer implements Deliverer {
       retryable: true,
     })
     try {
-      const secrets = await this.options.secrets.secretsFor(job, started)
+      const [secrets, own] = await Promise.all([
+        this.options.secrets.secretsFor(job, started),
+        this.callbackHeadersOf(job),
+      ])
+      // The client's headers first: none of the relay's can be replaced (intake refuses them too).
+      headers = { ...own, ...headers }
       if (secrets.length > 0)
         headers['webhook-signature'] = signWebhookWithEach(secrets, job.id, timestamp, body)
     } catch (error) {
-      // Nothing leaves unsigned that should be signed; the operator can bring the key back.
-      return result(null, { code: 'callback_unsigned', message: (error as Error).message })
+      // Nothing leaves without what it should carry; the operator can bring the key back.
+      return result(null, {
+        code: 'callback_secret_unavailable',
+        message: `Not sent: ${(error as Error)?.message ?? String(error)}`,
+      })
     }
     try {
       const check = await this.options.guard.check(job.callbackUrl)

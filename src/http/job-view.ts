@@ -18,6 +18,7 @@ export function jobView(job: Job, deliveries: readonly DeliveryAttempt[]): JobVi
     usage: job.usage,
     prompt_tokens_counted: job.promptTokens,
     metadata: job.metadata,
+    callback_headers: job.callbackHeaderNames,
     attempts: { llm: job.llmAttempts, delivery: job.deliveryAttempts },
     deliveries: deliveries.map((d) => ({
       attempt: d.attempt,

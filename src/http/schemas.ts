@@ -8,6 +8,7 @@ import {
   StringEnum,
   UsageSchema,
 } from '../contract/fields.ts'
+import { MAX_CALLBACK_HEADERS } from '../delivery/callback-headers.ts'
 import { JOB_STATUSES } from '../job.ts'
 
 export { JobErrorSchema, UsageSchema } from '../contract/fields.ts'
@@ -71,6 +72,13 @@ export function webhookBodySchema(maxMessageChars: number) {
           examples: ['Answer in one sentence.'],
         }),
       ),
+      callback_headers: t.Optional(
+        t.Record(t.String(), t.String(), {
+          maxProperties: MAX_CALLBACK_HEADERS,
+          description: `Up to ${MAX_CALLBACK_HEADERS} headers sent with every callback attempt, e.g. the receiver’s own \`Authorization\`. Stored encrypted when \`DATA_ENCRYPTION_KEY\` is set and never shown again: \`GET /jobs/{id}\` lists their names only. Not allowed: \`Host\`, \`Content-Length\`, \`Content-Type\`, \`User-Agent\`, hop-by-hop headers and \`webhook-*\`.`,
+          examples: [{ Authorization: 'Bearer receiver-token' }],
+        }),
+      ),
       metadata: t.Optional(
         t.Record(t.String(), t.Unknown(), {
           description: `Any JSON object up to ${METADATA_MAX_BYTES} bytes, echoed back in the callback.`,
@@ -129,6 +137,11 @@ export const JobView = t.Object(
       }),
     ),
     metadata: Nullable(t.Record(t.String(), t.Unknown())),
+    callback_headers: t.Array(t.String(), {
+      description:
+        'The names of the `callback_headers` sent with each attempt, lower case; their values are never shown.',
+      examples: [['authorization']],
+    }),
     attempts: t.Object({
       llm: Type.Integer({ description: 'LLM calls started for this job.' }),
       delivery: Type.Integer({ description: 'Callback attempts made.' }),

@@ -2,6 +2,12 @@ import { createHash } from 'node:crypto'
 import { checkLlmParameters, type LlmParameters } from '../answer/parameters.ts'
 import { callbackHostAllowed } from '../clients/allowed-hosts.ts'
 import type { Clock } from '../clock.ts'
+import type { DataEncryption } from '../data-encryption.ts'
+import {
+  callbackHeaderNames,
+  callbackHeaderProblems,
+  callbackHeadersContext,
+} from '../delivery/callback-headers.ts'
 import type { Logger } from '../log.ts'
 import type { ClientSettings } from '../store/client-store.ts'
 import type { Job, NewJob, Store } from '../store/store.ts'
@@ -19,6 +25,8 @@ export interface Submission {
   systemPrompt?: string | undefined
   metadata?: Record<string, unknown> | undefined
   llm?: LlmParameters | undefined
+  /** Sent with every callback attempt; secrets of the receiver. */
+  callbackHeaders?: Record<string, string> | undefined
   idempotencyKey: string | null
   /** The trace the job's attempts continue (src/telemetry); absent while tracing is off. */
   traceContext?: string | undefined
@@ -26,8 +34,10 @@ export interface Submission {
 
 /** A field the intake refuses, named as the API names it. */
 export interface Refusal {
-  /** `callback_url`, `metadata`, or a pointer below `llm` (`llm/temperature`). */
+  /** `callback_url`, `metadata`, `callback_headers`, or a pointer below `llm` (`llm/temperature`). */
   field: string
+  /** For `callback_headers`: the header refused. */
+  header?: string
   message: string
 }
 
@@ -43,6 +53,8 @@ export type CallbackVerdict = { ok: true } | { ok: false; reason: string }
 
 export interface IntakeDeps {
   store: Store
+  /** Seals callback headers (DATA_ENCRYPTION_KEY). */
+  encryption: DataEncryption
   clock: Clock
   logger: Logger
   newId: () => string
@@ -72,18 +84,20 @@ export function conversationIdFor(submission: {
  * spelling of this array is stored with each job: changing it breaks replays across versions).
  */
 export function requestHash(s: Submission): string {
-  return sha256(
-    JSON.stringify([
-      s.message,
-      s.callbackUrl,
-      s.conversationId ?? null,
-      s.model ?? null,
-      s.systemPrompt ?? null,
-      s.metadata ?? null,
-      // Only where sent, so a key used before `llm` existed still replays.
-      ...(s.llm === undefined ? [] : [s.llm]),
-    ]),
-  )
+  const fields: unknown[] = [
+    s.message,
+    s.callbackUrl,
+    s.conversationId ?? null,
+    s.model ?? null,
+    s.systemPrompt ?? null,
+    s.metadata ?? null,
+    // Only where sent, so a key used before `llm` existed still replays.
+    ...(s.llm === undefined ? [] : [s.llm]),
+  ]
+  // Header names only (where sent): a hash of a receiver's token kept beside the job could be guessed at offline.
+  if (s.callbackHeaders !== undefined)
+    fields.push({ callback_headers: callbackHeaderNames(s.callbackHeaders) })
+  return sha256(JSON.stringify(fields))
 }
 
 /**
@@ -96,7 +110,7 @@ export class Intake {
   async submit(submission: Submission): Promise<IntakeOutcome> {
     const refusals = await this.refusalsOf(submission)
     if (refusals.length > 0) return { kind: 'refused', refusals }
-    const result = await this.deps.store.acceptJob(this.newJob(submission))
+    const result = await this.deps.store.acceptJob(await this.newJob(submission))
     // Committed from here on: nothing below may throw (the client must hear of its job).
     if (result.kind === 'idempotency_conflict') return { kind: 'key_reused', jobId: result.job.id }
     if (result.kind === 'existing') return { kind: 'replayed', job: result.job }
@@ -129,6 +143,12 @@ export class Intake {
         field: 'callback_url',
         message: 'is refused: host not in this client’s allowed_callback_hosts',
       })
+    for (const p of callbackHeaderProblems(s.callbackHeaders ?? {}))
+      refusals.push({
+        field: 'callback_headers',
+        ...(p.name === '' ? {} : { header: p.name }),
+        message: p.message,
+      })
     const verdict = await this.deps.checkCallbackUrl(s.callbackUrl).catch(() => ({ ok: true }) as const)
     if (!verdict.ok) refusals.push({ field: 'callback_url', message: `is refused: ${verdict.reason}` })
     if (s.llm !== undefined)
@@ -145,9 +165,16 @@ export class Intake {
     return Object.keys(filled).length === 0 ? null : filled
   }
 
-  private newJob(s: Submission): NewJob {
+  private async newJob(s: Submission): Promise<NewJob> {
+    const id = this.deps.newId()
+    const headers = s.callbackHeaders
+    const given = headers !== undefined && Object.keys(headers).length > 0
     return {
-      id: this.deps.newId(),
+      id,
+      callbackHeaders: given
+        ? await this.deps.encryption.seal(JSON.stringify(headers), callbackHeadersContext(id))
+        : null,
+      callbackHeaderNames: given ? callbackHeaderNames(headers) : [],
       owner: s.owner,
       conversationId: conversationIdFor(s),
       message: s.message,

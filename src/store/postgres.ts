@@ -208,6 +208,8 @@ export class PostgresStore implements Store {
           job.requestHash,
           job.llm == null ? null : JSON.stringify(job.llm),
           job.traceContext ?? null,
+          job.callbackHeaders ?? null,
+          job.callbackHeaderNames?.length ? JSON.stringify(job.callbackHeaderNames) : null,
         ])
         if (!row) throw new IdempotencyRace()
         await this.wakeOthers(tx)

@@ -13,6 +13,9 @@ export interface JobRow {
   available_at: number | string
   message: string
   callback_url: string
+  callback_headers: string | null
+  /** JSON array of lower-case names, or null without headers. */
+  callback_header_names: string | null
   model: string
   system_prompt: string
   metadata: string | null
@@ -66,6 +69,9 @@ export function jobFromRow(row: JobRow): Job {
     status: row.status as JobStatus,
     message: row.message,
     callbackUrl: row.callback_url,
+    callbackHeaders: row.callback_headers,
+    callbackHeaderNames:
+      row.callback_header_names === null ? [] : (JSON.parse(row.callback_header_names) as string[]),
     model: row.model,
     systemPrompt: row.system_prompt,
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, unknown>),
@@ -109,6 +115,8 @@ export function acceptedRow(job: NewJob, sequence: number): JobRow {
     available_at: job.now,
     message: job.message,
     callback_url: job.callbackUrl,
+    callback_headers: job.callbackHeaders ?? null,
+    callback_header_names: job.callbackHeaderNames?.length ? JSON.stringify(job.callbackHeaderNames) : null,
     model: job.model,
     system_prompt: job.systemPrompt,
     metadata: job.metadata === null ? null : JSON.stringify(job.metadata),

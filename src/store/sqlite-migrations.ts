@@ -281,6 +281,14 @@ CREATE UNIQUE INDEX clients_key_hash ON clients (key_hash) WHERE key_hash IS NOT
 CREATE UNIQUE INDEX clients_live_name ON clients (name) WHERE deleted_at IS NULL;
 `,
   },
+  {
+    version: 6,
+    name: 'jobs.callback_headers: sent with every callback attempt, sealed',
+    sql: `
+ALTER TABLE jobs ADD COLUMN callback_headers TEXT;
+ALTER TABLE jobs ADD COLUMN callback_header_names TEXT;
+`,
+  },
 ]
 
 /** Applies the migrations this database lacks, each in one IMMEDIATE transaction. */

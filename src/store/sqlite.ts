@@ -178,6 +178,8 @@ export class SqliteStore implements Store {
         job.requestHash,
         row.llm_parameters,
         row.trace_context ?? null,
+        row.callback_headers,
+        row.callback_header_names,
       )
       return { kind: 'created', job: jobFromRow(row) }
     })

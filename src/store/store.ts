@@ -37,6 +37,10 @@ export interface Job {
   status: JobStatus
   message: string
   callbackUrl: string
+  /** The client's `callback_headers`, sealed (src/data-encryption.ts); null without any. */
+  callbackHeaders: string | null
+  /** Their names, lower case: all that is ever shown of them. */
+  callbackHeaderNames: string[]
   /** The model asked for (request or default) until answered, then the model that answered. */
   model: string
   systemPrompt: string
@@ -89,6 +93,9 @@ export interface NewJob {
   conversationId: string
   message: string
   callbackUrl: string
+  /** Sealed `callback_headers` and their names (see Job); none when left out. */
+  callbackHeaders?: string | null
+  callbackHeaderNames?: string[]
   model: string
   systemPrompt: string
   metadata: Record<string, unknown> | null

@@ -45,9 +45,19 @@ function checkFieldTypes(body: unknown): unknown {
     if (m !== undefined && (typeof m !== 'object' || m === null || Array.isArray(m)))
       errors.push({ field: `/${name}`, message: 'must be a JSON object' })
   }
+  const h = fields.callback_headers
+  if (h !== undefined && (typeof h !== 'object' || h === null || Array.isArray(h)))
+    errors.push({ field: '/callback_headers', message: 'must be a JSON object of header names and values' })
+  else if (h !== undefined)
+    for (const [name, value] of Object.entries(h as Record<string, unknown>))
+      if (typeof value !== 'string')
+        errors.push({ field: `/callback_headers/${pointerToken(name)}`, message: 'must be a string' })
   if (errors.length > 0) throw invalidInput('body', errors)
   return body
 }
+
+/** A key as a JSON pointer segment (RFC 6901). */
+const pointerToken = (key: string): string => key.replaceAll('~', '~0').replaceAll('/', '~1')
 
 const IDEMPOTENCY_KEY_MAX = 255
 
@@ -65,7 +75,10 @@ function idempotencyKeyOf(request: Request): string | null {
 }
 
 const asFieldErrors = (refusals: Refusal[]): FieldError[] =>
-  refusals.map((r) => ({ field: `/${r.field}`, message: r.message }))
+  refusals.map((r) => ({
+    field: r.header === undefined ? `/${r.field}` : `/${r.field}/${pointerToken(r.header)}`,
+    message: r.message,
+  }))
 
 /** The status a failure of the handler answers with, as problem-mapping.ts maps it. */
 const failureStatus = (error: unknown): number =>
@@ -196,6 +209,7 @@ function submissionOf(
     systemPrompt: body.system_prompt,
     metadata: body.metadata as Record<string, unknown> | undefined,
     llm: body.llm,
+    callbackHeaders: body.callback_headers,
     idempotencyKey,
     traceContext,
   }
