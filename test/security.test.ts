@@ -6,12 +6,16 @@ import { eventually } from './support/signal.ts'
 const ALICE = 'alice-key-0123456789abcdef'
 const BOB = 'bob-key-0123456789abcdefgh'
 const SECRET = `whsec_${Buffer.from('security-test-signing-secret-123').toString('base64')}`
+const DATA_KEY = Buffer.alloc(32, 42).toString('base64')
+/** A receiver's own token, sent as a callback header: the receiver may see it, nobody else. */
+const RECEIVER_TOKEN = 'receiver-token-5f0c2a9e1d7b4c3a'
 
 let relay: TestRelay
 beforeAll(async () => {
   relay = await startTestRelay({
     API_KEYS: `alice:${ALICE},bob:${BOB}`,
     CALLBACK_SECRET: SECRET,
+    DATA_ENCRYPTION_KEY: `k1:${DATA_KEY}`,
     LOG_LEVEL: 'trace',
   })
 })
@@ -92,24 +96,38 @@ describe('API keys', () => {
 })
 
 describe('secrets stay secret', () => {
-  test('no log line, response or callback carries a key or the signing secret', async () => {
-    const job = await send(ALICE, { message: 'log me' })
-    await relay.sink.waitForJob(job.id)
-    await relay.post({ message: 'x', callback_url: 'nope' }, as(ALICE))
+  test('no log line, response or callback carries a key, the signing secret, the data key or a callback header', async () => {
+    const callback_headers = { Authorization: `Bearer ${RECEIVER_TOKEN}` }
+    const job = await send(ALICE, { message: 'log me', callback_headers })
+    const [arrived] = await relay.sink.waitForJob(job.id)
+    expect(arrived?.headers.get('authorization')).toBe(`Bearer ${RECEIVER_TOKEN}`)
+    await relay.post({ message: 'x', callback_url: 'nope', callback_headers }, as(ALICE))
     await relay.post({ message: 'x', callback_url: `${relay.sink.url}/h` }, as(`${ALICE}-wrong`))
+    const replay = await relay.post(
+      { message: 'x', callback_url: `${relay.sink.url}/h`, callback_headers },
+      { ...as(ALICE), 'idempotency-key': 'scan' },
+    )
     const responses = await Promise.all([
       fetch(`${relay.url}/jobs/${job.id}`, { headers: as(ALICE) }).then((r) => r.text()),
       fetch(`${relay.url}/swagger/json`).then((r) => r.text()),
+      replay.text(),
     ])
+    expect(JSON.parse(responses[0] as string).callback_headers).toEqual(['authorization'])
     const logs = relay.logs.join('\n')
     expect(logs).toContain('"request"')
     const callbacks = relay.sink.received.map((r) => `${r.raw}\n${JSON.stringify([...r.headers])}`).join('\n')
+    const callbackBodies = relay.sink.received.map((r) => r.raw).join('\n')
     const secretBody = SECRET.slice('whsec_'.length)
-    for (const secret of [ALICE, BOB, TEST_LLM_KEY, SECRET, secretBody]) {
+    for (const secret of [ALICE, BOB, TEST_LLM_KEY, SECRET, secretBody, DATA_KEY, RECEIVER_TOKEN]) {
       expect(logs).not.toContain(secret)
-      expect(callbacks).not.toContain(secret)
+      expect(secret === RECEIVER_TOKEN ? callbackBodies : callbacks).not.toContain(secret)
       for (const body of responses) expect(body).not.toContain(secret)
     }
+    // At rest too: the database file holds the header sealed, not in the clear.
+    const files = ['relay.db', 'relay.db-wal'].map((name) => Bun.file(`${relay.dir}/${name}`))
+    const stored = await Promise.all(files.map(async (f) => ((await f.exists()) ? f.text() : '')))
+    expect(stored.join('').length).toBeGreaterThan(0)
+    expect(stored.join('')).not.toContain(RECEIVER_TOKEN)
   })
 
   test('an LLM API that echoes the key in its error: scrubbed from the logs, the job and the job.failed callback', async () => {
