@@ -53,6 +53,8 @@ test('dependencies point inward: http and worker talk to ports, not to each othe
     answer: ['http', 'worker', 'store', 'llm', 'delivery', 'limits', 'config'],
     // Spans of what the others do, told to it through the Tracer port: it calls none of them.
     telemetry: ['http', 'worker', 'llm', 'delivery', 'limits', 'config', 'intake'],
+    // Clients are a service over the store: HTTP and the CLI call it, the deliverer asks it for secrets.
+    clients: ['http', 'worker', 'llm', 'limits'],
   }
   for (const [path, text] of await sources()) {
     const banned = forbidden[room(path)] ?? []

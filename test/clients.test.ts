@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Webhook } from 'standardwebhooks'
 import { runCli } from '../src/cli.ts'
 import { createClientCommand } from '../src/clients/create-client-command.ts'
-import { ManualClock } from './support/manual-clock.ts'
 import type { Received } from './support/callback-sink.ts'
+import { ManualClock } from './support/manual-clock.ts'
 import { startTestRelay, type TestRelay, testEnv } from './support/relay.ts'
 
 const ADMIN = 'ops-key-0123456789abcdefghij'
@@ -79,10 +79,18 @@ describe('clients', () => {
   })
 
   test('created: the key and the secret are in the 201 only; listed and read without them', async () => {
-    const created = await createClient({ name: 'shown-once', llm_rpm: 5, allowed_callback_hosts: ['Hooks.Example.COM.'] })
+    const created = await createClient({
+      name: 'shown-once',
+      llm_rpm: 5,
+      allowed_callback_hosts: ['Hooks.Example.COM.'],
+    })
     expect(created.api_key).toMatch(/^lrk_/)
     expect(created.signing_secret).toMatch(/^whsec_/)
-    expect(created).toMatchObject({ llm_rpm: 5, allowed_callback_hosts: ['hooks.example.com'], rate_limit: null })
+    expect(created).toMatchObject({
+      llm_rpm: 5,
+      allowed_callback_hosts: ['hooks.example.com'],
+      rate_limit: null,
+    })
     const read = await (await api('GET', `/clients/${created.id}`, ADMIN)).text()
     const list = await (await api('GET', '/clients', ADMIN)).text()
     for (const text of [read, list]) {
@@ -108,7 +116,10 @@ describe('clients', () => {
     const fromLegacy = await send(LEGACY, 'from legacy')
     expect([verifies(a.signing_secret, fromA), verifies(b.signing_secret, fromA)]).toEqual([true, false])
     expect([verifies(b.signing_secret, fromB), verifies(a.signing_secret, fromB)]).toEqual([true, false])
-    expect([verifies(DEFAULT_SECRET, fromLegacy), verifies(a.signing_secret, fromLegacy)]).toEqual([true, false])
+    expect([verifies(DEFAULT_SECRET, fromLegacy), verifies(a.signing_secret, fromLegacy)]).toEqual([
+      true,
+      false,
+    ])
     expect(verifies(DEFAULT_SECRET, fromA)).toBe(false)
     // Each client's jobs and conversations are its own.
     expect((await api('GET', `/jobs/${fromA.body.data.id}`, a.api_key)).status).toBe(200)
@@ -175,7 +186,9 @@ describe('clients', () => {
     expect(call?.body.messages[0]).toEqual({ role: 'system', content: 'You answer for the client.' })
     expect(callback.body.data.model).toBe('client/model')
     await send(c.api_key, 'mine', { model: 'request/model' })
-    expect(relay.llm.calls.find((x) => x.body.messages.at(-1)?.content === 'mine')?.body.model).toBe('request/model')
+    expect(relay.llm.calls.find((x) => x.body.messages.at(-1)?.content === 'mine')?.body.model).toBe(
+      'request/model',
+    )
 
     const elsewhere = await relay.post(
       { message: 'elsewhere', callback_url: `http://localhost:${new URL(relay.sink.url).port}/hook` },
@@ -212,7 +225,9 @@ describe('clients', () => {
     expect(verifies(secret, callback)).toBe(true)
     const usage: string[] = []
     expect(runCli(['clients', 'create'], { out: () => {}, err: (t) => usage.push(t), env })).toBe(2)
-    expect(runCli(['clients', 'create', 'no spaces'], { out: () => {}, err: (t) => usage.push(t), env })).toBe(2)
+    expect(
+      runCli(['clients', 'create', 'no spaces'], { out: () => {}, err: (t) => usage.push(t), env }),
+    ).toBe(2)
     expect(usage).toHaveLength(2)
   })
 })

@@ -8,7 +8,7 @@ import {
   StringEnum,
   UsageSchema,
 } from '../contract/fields.ts'
-import { MAX_CALLBACK_HEADERS } from '../delivery/callback-headers.ts'
+import { MAX_CALLBACK_HEADERS } from '../intake/callback-headers.ts'
 import { JOB_STATUSES } from '../job.ts'
 
 export { JobErrorSchema, UsageSchema } from '../contract/fields.ts'

@@ -3,14 +3,10 @@ import { checkLlmParameters, type LlmParameters } from '../answer/parameters.ts'
 import { callbackHostAllowed } from '../clients/allowed-hosts.ts'
 import type { Clock } from '../clock.ts'
 import type { DataEncryption } from '../data-encryption.ts'
-import {
-  callbackHeaderNames,
-  callbackHeaderProblems,
-  callbackHeadersContext,
-} from '../delivery/callback-headers.ts'
 import type { Logger } from '../log.ts'
 import type { ClientSettings } from '../store/client-store.ts'
 import type { Job, NewJob, Store } from '../store/store.ts'
+import { callbackHeaderNames, callbackHeaderProblems, callbackHeadersContext } from './callback-headers.ts'
 
 /** A message to answer, as a client sent it; its shape is already checked. */
 export interface Submission {
