@@ -452,6 +452,30 @@ export const variables = {
     'Waits between callback attempts; after the last the job is `dead`.',
     durationList,
   ),
+  callbackBreakerFailures: variable(
+    'CALLBACK_BREAKER_FAILURES',
+    '10',
+    'Failed attempts in a row, across jobs, after which a callback origin (scheme, host, port) is open: its deliveries wait without spending attempts, one probe at a time; 0 turns the breaker off.',
+    integer(0, 1_000_000),
+  ),
+  callbackBreakerProbe: variable(
+    'CALLBACK_BREAKER_PROBE',
+    '1m',
+    'While an origin is open, how often one delivery goes out as a probe; its success closes the origin and releases the waiting deliveries.',
+    duration(100),
+  ),
+  callbackMaxInFlightPerOrigin: variable(
+    'CALLBACK_MAX_IN_FLIGHT_PER_ORIGIN',
+    '16',
+    'Callbacks to one origin at once, per instance: one slow receiver never takes every delivery slot.',
+    integer(1, 10_000),
+  ),
+  operatorWebhookUrl: variable(
+    'OPERATOR_WEBHOOK_URL',
+    '',
+    'Optional URL for the operator’s events (`endpoint.failing`, `endpoint.recovered`, `job.dead`), signed with `CALLBACK_SECRET`, retried, through the same address guard.',
+    (raw: string): string | undefined => (raw.trim() === '' ? undefined : httpUrl(raw)),
+  ),
   allowPrivateCallbackUrls: variable(
     'ALLOW_PRIVATE_CALLBACK_URLS',
     'false',

@@ -192,6 +192,28 @@ ALTER TABLE jobs ADD COLUMN callback_headers TEXT;
 ALTER TABLE jobs ADD COLUMN callback_header_names TEXT;
 `,
   },
+  {
+    version: 8,
+    name: 'callback origins: the breaker of each, and the origin of each job',
+    sql: `
+CREATE TABLE callback_origins (
+  origin             TEXT    PRIMARY KEY,
+  state              TEXT    NOT NULL CHECK (state IN ('closed', 'open')),
+  -- failed attempts in a row, across jobs, since the last success
+  failures           INTEGER NOT NULL,
+  last_error_code    TEXT,
+  last_error_message TEXT,
+  last_failure_at    BIGINT,
+  opened_at          BIGINT,
+  -- while open: when the next probe may go
+  probe_at           BIGINT,
+  updated_at         BIGINT NOT NULL
+);
+-- scheme://host:port of callback_url; NULL for jobs accepted before this migration
+ALTER TABLE jobs ADD COLUMN callback_origin TEXT;
+CREATE INDEX jobs_origin_delivering ON jobs (callback_origin) WHERE status = 'delivering';
+`,
+  },
 ]
 
 /** Applies the missing migrations in one transaction, under a lock every instance takes. */

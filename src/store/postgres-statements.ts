@@ -33,8 +33,8 @@ export const POSTGRES_STATEMENTS = {
   /** A concurrent accept with the same key that committed first makes this a no-op (no row back). */
   accepted: `INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message,
       callback_url, model, system_prompt, metadata, idempotency_key, request_hash, llm_parameters, trace_context,
-      created_at, updated_at, callback_headers, callback_header_names)
-    VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $6, $6, $16, $17)
+      created_at, updated_at, callback_headers, callback_header_names, callback_origin)
+    VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $6, $6, $16, $17, $18)
     ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *`,
 

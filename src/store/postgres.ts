@@ -20,8 +20,10 @@ import type {
   RedeliverMatchingResult,
 } from './listing.ts'
 import { type ListingDialect, type RunStatement, runSteps } from './listing-sql.ts'
+import { type OriginStore, originOf } from './origin-store.ts'
 import { PostgresClientStore } from './postgres-clients.ts'
 import { migratePostgres } from './postgres-migrations.ts'
+import { PostgresOriginStore } from './postgres-origins.ts'
 import {
   bytes,
   decoded,
@@ -108,12 +110,14 @@ export class PostgresStore implements Store {
   private readonly subscriptions = new Set<SQL.ListenSubscription>()
 
   readonly clients: ClientStore
+  readonly origins: OriginStore
 
   private constructor(
     private readonly sql: SQL,
     private readonly clock: Clock,
   ) {
     this.clients = new PostgresClientStore(sql)
+    this.origins = new PostgresOriginStore(sql, WAKE_CHANNEL)
   }
 
   /**
@@ -210,6 +214,7 @@ export class PostgresStore implements Store {
           job.traceContext ?? null,
           job.callbackHeaders ?? null,
           job.callbackHeaderNames?.length ? JSON.stringify(job.callbackHeaderNames) : null,
+          originOf(job.callbackUrl),
         ])
         if (!row) throw new IdempotencyRace()
         await this.wakeOthers(tx)

@@ -289,6 +289,28 @@ ALTER TABLE jobs ADD COLUMN callback_headers TEXT;
 ALTER TABLE jobs ADD COLUMN callback_header_names TEXT;
 `,
   },
+  {
+    version: 7,
+    name: 'callback origins: the breaker of each, and the origin of each job',
+    sql: `
+CREATE TABLE callback_origins (
+  origin             TEXT    PRIMARY KEY,
+  state              TEXT    NOT NULL CHECK (state IN ('closed', 'open')),
+  -- failed attempts in a row, across jobs, since the last success
+  failures           INTEGER NOT NULL,
+  last_error_code    TEXT,
+  last_error_message TEXT,
+  last_failure_at    INTEGER,
+  opened_at          INTEGER,
+  -- while open: when the next probe may go
+  probe_at           INTEGER,
+  updated_at         INTEGER NOT NULL
+) WITHOUT ROWID;
+-- scheme://host:port of callback_url; NULL for jobs accepted before this migration
+ALTER TABLE jobs ADD COLUMN callback_origin TEXT;
+CREATE INDEX jobs_origin_delivering ON jobs (callback_origin) WHERE status = 'delivering';
+`,
+  },
 ]
 
 /** Applies the migrations this database lacks, each in one IMMEDIATE transaction. */

@@ -25,8 +25,8 @@ export const SQLITE_STATEMENTS = {
     RETURNING last_sequence, open_jobs`,
   accepted: `INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at, message,
       callback_url, model, system_prompt, metadata, idempotency_key, request_hash, llm_parameters, trace_context,
-      created_at, updated_at, callback_headers, callback_header_names)
-    VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?6, ?6, ?16, ?17)`,
+      created_at, updated_at, callback_headers, callback_header_names, callback_origin)
+    VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?6, ?6, ?16, ?17, ?18)`,
 
   /** Is any job due for the LLM? Cheaper than an UPDATE that finds nothing. */
   llmDue: `SELECT EXISTS (SELECT 1 FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?1) AS due`,

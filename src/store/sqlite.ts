@@ -22,6 +22,7 @@ import type {
   RedeliverMatchingResult,
 } from './listing.ts'
 import { type ListingDialect, type RunStatement, runStepsNow } from './listing-sql.ts'
+import { type OriginStore, originOf } from './origin-store.ts'
 import {
   acceptedRow,
   type DeliveryAttemptRow,
@@ -35,6 +36,7 @@ import {
 import { SqliteClientStore } from './sqlite-clients.ts'
 import { StoreDatabase } from './sqlite-database.ts'
 import { migrateSqlite } from './sqlite-migrations.ts'
+import { SqliteOriginStore } from './sqlite-origins.ts'
 import { SqlitePresence } from './sqlite-presence.ts'
 import { SQLITE_STATEMENTS as SQL } from './sqlite-statements.ts'
 import {
@@ -92,6 +94,7 @@ export class SqliteStore implements Store {
   private readonly clock: Clock
   private presence: SqlitePresence | undefined
   readonly clients: ClientStore
+  readonly origins: OriginStore
 
   constructor(
     private readonly path: string,
@@ -111,6 +114,7 @@ export class SqliteStore implements Store {
     }
     this.writes = new GroupCommit(this.db)
     this.clients = new SqliteClientStore(this.db, this.writes)
+    this.origins = new SqliteOriginStore(this.db, this.writes)
   }
 
   /** Reads run on the spot, after the writes asked for before them; a database fault becomes StoreUnavailableError. */
@@ -180,6 +184,7 @@ export class SqliteStore implements Store {
         row.trace_context ?? null,
         row.callback_headers,
         row.callback_header_names,
+        originOf(job.callbackUrl),
       )
       return { kind: 'created', job: jobFromRow(row) }
     })

@@ -9,6 +9,7 @@ import type {
   RedeliverFilter,
   RedeliverMatchingResult,
 } from './listing.ts'
+import type { OriginStore } from './origin-store.ts'
 
 /**
  * A fault of the database itself (disk full, I/O error, connection lost or refused): the
@@ -183,6 +184,8 @@ export type CancelResult =
 export interface Store {
   /** The clients table, on the same database. */
   readonly clients: ClientStore
+  /** The callback origins' breakers, on the same database. */
+  readonly origins: OriginStore
   acceptJob(job: NewJob): Promise<AcceptResult>
   /**
    * The job as it stands at `now`: a processing job whose lease ran out reads as `queued`
