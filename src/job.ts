@@ -18,6 +18,7 @@ export const JOB_EVENTS = [
   'llm failed',
   'delivered',
   'delivery retry',
+  'delivery deferred',
   'dead',
   'redelivered',
   'lease expired',
@@ -95,6 +96,13 @@ export const TRANSITIONS: readonly Transition[] = [
     to: 'delivering',
     guarantee:
       'Lease holder only. The attempt recorded, lease dropped, due again at the next time of CALLBACK_RETRY_SCHEDULE.',
+  },
+  {
+    event: 'delivery deferred',
+    from: 'delivering',
+    to: 'delivering',
+    guarantee:
+      'Lease holder only. No attempt made or counted: its callback origin is open (the breaker) or busy (CALLBACK_MAX_IN_FLIGHT_PER_ORIGIN); lease dropped, due again at the given time.',
   },
   {
     event: 'dead',

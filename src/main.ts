@@ -1,9 +1,7 @@
 import { AnswerWaiters } from './answer/answer-waiters.ts'
 import { openBacking } from './backing.ts'
 import { checkHealth, cliIo, runCli } from './cli.ts'
-import { StoredClientKeys } from './clients/client-auth.ts'
-import { ClientService } from './clients/client-service.ts'
-import { ClientSigningSecrets } from './clients/client-signing-secrets.ts'
+import { openClients } from './clients/clients.ts'
 import { createClientCommand } from './clients/create-client-command.ts'
 import { type Clock, newJobId, systemClock, within } from './clock.ts'
 import type { Config } from './config/config.ts'
@@ -11,6 +9,8 @@ import { startWarnings } from './config/warnings.ts'
 import { DataEncryption } from './data-encryption.ts'
 import { AddressGuard, systemResolver } from './delivery/address-guard.ts'
 import { HttpDeliverer } from './delivery/http-deliverer.ts'
+import { OperatorEvents } from './delivery/operator-events.ts'
+import { OriginBreaker } from './delivery/origin-breaker.ts'
 import { RememberedVerdicts } from './delivery/remembered-verdicts.ts'
 import { createHttpApp } from './http/app.ts'
 import { listenOn } from './http/listen.ts'
@@ -23,6 +23,7 @@ import { loadTokenCounter } from './llm/token-count.ts'
 import { createLogger, type Logger } from './log.ts'
 import { Gauge, RelayMetrics } from './metrics.ts'
 import { configuredSecrets, SecretScrubber } from './scrub.ts'
+import { originOf } from './store/origin-store.ts'
 import type { Store } from './store/store.ts'
 import { noTracer, type Tracer } from './telemetry/tracer.ts'
 import { USER_AGENT, VERSION } from './version.ts'
@@ -66,14 +67,16 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   const workerId = `${process.pid}-${newJobId()}`
   const tracer = await openTracer(config, { logger, scrub, instanceId: workerId })
   const encryption = new DataEncryption(config.dataEncryptionKey)
+  const clients = await openClients({ clients: store.clients, encryption, clock, logger, config }).catch(
+    async (error: unknown) => {
+      await backing.close()
+      throw error
+    },
+  )
   const deliverer = new HttpDeliverer({
     guard,
     encryption,
-    secrets: new ClientSigningSecrets({
-      clients: store.clients,
-      encryption,
-      fallback: config.callbackSecret,
-    }),
+    secrets: clients.signingSecrets,
     timeoutMs: config.callbackTimeout,
     userAgent: USER_AGENT,
     clock,
@@ -96,8 +99,47 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
           },
         },
   )
+  const events =
+    config.operatorWebhookUrl === undefined
+      ? undefined
+      : new OperatorEvents({
+          url: config.operatorWebhookUrl,
+          send: (url, id, body, secrets) => deliverer.send(url, id, body, secrets),
+          secret: config.callbackSecret,
+          clock,
+          logger,
+          newId: newJobId,
+        })
+  const breaker = new OriginBreaker({
+    origins: store.origins,
+    clock,
+    policy: { threshold: config.callbackBreakerFailures, probeMs: config.callbackBreakerProbe },
+    maxInFlight: config.callbackMaxInFlightPerOrigin,
+    onChange: (origin, change, error) => {
+      const opened = change === 'opened'
+      logger.warn(
+        { origin, code: error?.code },
+        opened ? 'callback origin open: its deliveries wait for a probe' : 'callback origin closed again',
+      )
+      events?.emit(
+        opened ? 'endpoint.failing' : 'endpoint.recovered',
+        opened ? { origin, failures: config.callbackBreakerFailures, last_error: error } : { origin },
+      )
+      // Its waiting deliveries are due now.
+      if (change === 'closed') worker.wake()
+    },
+  })
   const worker = new Worker({
     store,
+    breaker,
+    onDead: (job, error) =>
+      events?.emit('job.dead', {
+        id: job.id,
+        conversation_id: job.conversationId,
+        owner: job.owner,
+        callback_origin: originOf(job.callbackUrl),
+        error,
+      }),
     clock,
     logger,
     metrics,
@@ -177,32 +219,12 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       worker.wake()
     },
   })
-  // Stored clients' keys, looked up by hash and kept 5 s (a fleet's other instances see a
-  // rotation or deletion within that); this instance forgets a client it changes at once.
-  const storedKeys = new StoredClientKeys({
-    clients: store.clients,
-    clock,
-    cacheMs: 5000,
-    onError: (err) => logger.warn({ err }, 'could not read whether clients are stored; tried again'),
-  })
-  await storedKeys.refresh().catch(async (error) => {
-    await backing.close()
-    throw error
-  })
-  const clients = new ClientService({
-    clients: store.clients,
-    encryption,
-    clock,
-    newId: newJobId,
-    secretGraceMs: config.callbackSecretGrace,
-    onChange: (id) => storedKeys.forget(id),
-  })
   const app = createHttpApp({
     store,
     intake,
     waiters,
-    storedKeys,
-    clients,
+    storedKeys: clients.keys,
+    clients: clients.service,
     logger,
     metrics,
     clock,
@@ -288,6 +310,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
         await liveness?.stop()
         // Whoever still waits on Prefer: wait gets its 202: the job is committed.
         waiters.releaseAll()
+        events?.close()
         deliverer.close()
         await app.stop(true)
         await backing.close()

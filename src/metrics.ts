@@ -120,6 +120,10 @@ export class RelayMetrics {
     'llm_relay_delivery_attempts_total',
     'Callback attempts, by outcome (delivered, retry, dead).',
   )
+  readonly deliveriesDeferred = new Counter(
+    'llm_relay_deliveries_deferred_total',
+    'Callbacks held back without an attempt: reason="open" (the origin’s breaker) or "busy" (CALLBACK_MAX_IN_FLIGHT_PER_ORIGIN).',
+  )
   readonly deliveryDuration = new Histogram(
     'llm_relay_delivery_duration_seconds',
     'Duration of callback attempts, by outcome.',
@@ -144,6 +148,7 @@ export class RelayMetrics {
       this.llmErrors,
       this.llmCost,
       this.deliveryAttempts,
+      this.deliveriesDeferred,
       this.deliveryDuration,
       this.httpDuration,
       ...this.gauges,

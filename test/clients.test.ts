@@ -71,10 +71,14 @@ const verifies = (secret: string, r: Received): boolean => {
 }
 
 describe('clients', () => {
-  test('only an admin key manages clients: a client key gets 403, no key 401, before the body is read', async () => {
-    expect((await api('POST', '/clients', LEGACY, { name: 'x' })).status).toBe(403)
-    expect((await api('POST', '/clients', LEGACY, 'not json at all')).status).toBe(403)
+  test('only an admin key manages clients: a client key gets 403, no key 401', async () => {
+    const before = (await api('GET', '/clients', ADMIN).then((r) => r.json())) as { clients: unknown[] }
+    expect((await api('POST', '/clients', LEGACY, { name: 'sneaky' })).status).toBe(403)
     expect((await api('GET', '/clients', LEGACY)).status).toBe(403)
+    expect((await api('POST', `/clients/x/rotate-key`, LEGACY)).status).toBe(403)
+    expect((await api('GET', '/callback-origins', LEGACY)).status).toBe(403)
+    const after = (await api('GET', '/clients', ADMIN).then((r) => r.json())) as { clients: unknown[] }
+    expect(after.clients).toEqual(before.clients)
     expect((await fetch(`${relay.url}/clients`)).status).toBe(401)
   })
 

@@ -61,6 +61,8 @@ function requestFor(relay: TestRelay, method: string, path: string, headers: Rec
   const bodies: Record<string, unknown> = {
     'post /webhook': { message: 'contract', callback_url: `${relay.sink.url}/hook` },
     'post /jobs/redeliver': { status: 'dead' },
+    'post /clients': { name: 'contract' },
+    'patch /clients/{id}': { llm_rpm: 1 },
   }
   const given = bodies[`${method} ${path}`]
   const body = given === undefined ? undefined : JSON.stringify(given)

@@ -69,6 +69,7 @@ const drivers: Record<JobEvent, (s: Subject) => Promise<boolean | undefined>> = 
     ),
   'delivery retry': ({ store, job, now }) =>
     store.recordDeliveryAttempt(job.id, 'w1', attemptAt(now), { status: 'delivering', retryAt: now + 1000 }),
+  'delivery deferred': ({ store, job, now }) => store.deferDelivery(job.id, 'w1', now + 1000, now),
   dead: ({ store, job, now }) =>
     store.recordDeliveryAttempt(job.id, 'w1', attemptAt(now), { status: 'dead' }),
   redelivered: async ({ store, job, now }) => (await store.redeliver(job.id, job.owner, now)) === 'scheduled',

@@ -45,39 +45,72 @@ export class HttpDeliverer implements Deliverer {
   async deliver(job: Job, traceHeaders?: Readonly<Record<string, string>>): Promise<DeliveryResult> {
     const body = JSON.stringify(callbackPayload(job))
     const started = this.options.clock.now()
-    const timestamp = Math.floor(started / 1000)
-    let headers: Record<string, string> = {
-      ...traceHeaders,
+    let own: Record<string, string>
+    let secrets: string[]
+    try {
+      ;[secrets, own] = await Promise.all([
+        this.options.secrets.secretsFor(job, started),
+        this.callbackHeadersOf(job),
+      ])
+    } catch (error) {
+      // Nothing leaves without what it should carry; the operator can bring the key back.
+      return this.outcome(started, null, {
+        code: 'callback_secret_unavailable',
+        message: `Not sent: ${(error as Error)?.message ?? String(error)}`,
+      })
+    }
+    // The client's headers first: none of the relay's (trace context, webhook-*) can be replaced.
+    return this.post(
+      job.callbackUrl,
+      { ...own, ...traceHeaders, ...this.webhookHeaders(job.id, started, body, secrets) },
+      body,
+      started,
+    )
+  }
+
+  /** One Standard Webhooks POST of `body` to `url`, through the same guard (the operator's events). */
+  send(url: string, id: string, body: string, secrets: readonly string[]): Promise<DeliveryResult> {
+    const started = this.options.clock.now()
+    return this.post(url, this.webhookHeaders(id, started, body, secrets), body, started)
+  }
+
+  private webhookHeaders(
+    id: string,
+    now: number,
+    body: string,
+    secrets: readonly string[],
+  ): Record<string, string> {
+    const timestamp = Math.floor(now / 1000)
+    const headers: Record<string, string> = {
       'content-type': 'application/json',
       'user-agent': this.options.userAgent,
-      'webhook-id': job.id,
+      'webhook-id': id,
       'webhook-timestamp': String(timestamp),
     }
-    const result = (statusCode: number | null, error: JobError | null): DeliveryResult => ({
+    if (secrets.length > 0) headers['webhook-signature'] = signWebhookWithEach(secrets, id, timestamp, body)
+    return headers
+  }
+
+  private outcome(started: number, statusCode: number | null, error: JobError | null): DeliveryResult {
+    return {
       ok: error === null,
       statusCode,
       error,
       durationMs: Math.max(0, this.options.clock.now() - started),
       retryable: true,
-    })
-    try {
-      const [secrets, own] = await Promise.all([
-        this.options.secrets.secretsFor(job, started),
-        this.callbackHeadersOf(job),
-      ])
-      // The client's headers first: none of the relay's can be replaced (intake refuses them too).
-      headers = { ...own, ...headers }
-      if (secrets.length > 0)
-        headers['webhook-signature'] = signWebhookWithEach(secrets, job.id, timestamp, body)
-    } catch (error) {
-      // Nothing leaves without what it should carry; the operator can bring the key back.
-      return result(null, {
-        code: 'callback_secret_unavailable',
-        message: `Not sent: ${(error as Error)?.message ?? String(error)}`,
-      })
     }
+  }
+
+  private async post(
+    url: string,
+    headers: Record<string, string>,
+    body: string,
+    started: number,
+  ): Promise<DeliveryResult> {
+    const result = (statusCode: number | null, error: JobError | null) =>
+      this.outcome(started, statusCode, error)
     try {
-      const check = await this.options.guard.check(job.callbackUrl)
+      const check = await this.options.guard.check(url)
       if (!check.ok)
         return {
           ...result(null, {
@@ -89,13 +122,13 @@ export class HttpDeliverer implements Deliverer {
       const init = { method: 'POST', headers, body, timeoutMs: this.options.timeoutMs }
       // An IP literal needs no lookup, so Bun's pooled fetch is as safe as the pinned one and reuses connections.
       const response =
-        parseHostLiteral(new URL(job.callbackUrl).hostname.replace(/^\[|\]$/g, '')) === check.address
-          ? await fetch(job.callbackUrl, {
+        parseHostLiteral(new URL(url).hostname.replace(/^\[|\]$/g, '')) === check.address
+          ? await fetch(url, {
               ...init,
               redirect: 'manual',
               signal: AbortSignal.timeout(init.timeoutMs),
             })
-          : await fetchPinned(job.callbackUrl, check.address, { ...init, agents: this.agents })
+          : await fetchPinned(url, check.address, { ...init, agents: this.agents })
       await discardBody(response)
       if (response.status >= 200 && response.status < 300) return result(response.status, null)
       // The receiver's word that this URL is gone for good: no more attempts (as Svix and Stripe do).

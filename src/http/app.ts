@@ -22,6 +22,7 @@ import { correctOpenApiDocument } from './openapi-document.ts'
 import { problemMapping } from './problem-mapping.ts'
 import { type ApiRateLimit, apiRateLimit } from './rate-limit.ts'
 import { RequestInfos } from './request-info.ts'
+import { callbackOriginRoutes } from './routes/callback-origins.ts'
 import { clientRoutes } from './routes/clients.ts'
 import { conversationListingRoutes } from './routes/conversation-listing.ts'
 import { conversationRoutes } from './routes/conversations.ts'
@@ -170,6 +171,12 @@ export function createHttpApp(deps: HttpAppDeps) {
             )
             .use(conversationListingRoutes({ store: deps.store, visibleOwner }))
             .use(conversationRoutes({ store: deps.store, owner }))
+            .use(
+              callbackOriginRoutes({
+                origins: deps.store.origins,
+                isAdmin: (request) => auth.clientOf(request).admin,
+              }),
+            )
             .use(
               deps.clients
                 ? clientRoutes({

@@ -73,13 +73,15 @@ const STATUSES: Record<number, StatusText> = {
   403: {
     title: 'Forbidden',
     description: (c) =>
-      c.path.startsWith('/clients')
-        ? 'The key is valid but not an `ADMIN_API_KEYS` one: only operators manage clients.'
+      c.path.startsWith('/clients') || c.path === '/callback-origins'
+        ? 'The key is valid but not an `ADMIN_API_KEYS` one: only operators may.'
         : 'The key belongs to a client an operator disabled.',
     example: (c) => ({
       detail: c.path.startsWith('/clients')
         ? 'Managing clients needs an ADMIN_API_KEYS key.'
-        : 'This client is disabled.',
+        : c.path === '/callback-origins'
+          ? 'Reading the callback origins needs an ADMIN_API_KEYS key.'
+          : 'This client is disabled.',
     }),
   },
   404: {

@@ -126,6 +126,8 @@ export const POSTGRES_STATEMENTS = {
     WHERE id = $2 AND owner = $3 AND status = 'delivering' RETURNING *`,
   leaseHeld: `SELECT 1 FROM jobs WHERE id = $1 AND lease_owner = $2 AND status IN ('processing', 'delivering')`,
 
+  deliveryDeferred: `UPDATE jobs SET lease_owner = NULL, available_at = $1, updated_at = $2
+    WHERE id = $3 AND lease_owner = $4 AND status = 'delivering'`,
   leaseReleased: `UPDATE jobs SET lease_owner = NULL, available_at = $1, updated_at = $1,
       llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
       status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END

@@ -257,6 +257,13 @@ export class PostgresStore implements Store {
     return (await this.one(S.renewLease, [until, jobId, workerId])).count === 1
   }
 
+  async deferDelivery(jobId: string, workerId: string, until: number, now: number): Promise<boolean> {
+    // No wake-up: it is due later, and this instance's own timer (nextWakeAt) comes back for it.
+    return this.transaction(
+      async (tx) => (await run(tx, S.deliveryDeferred, [until, now, jobId, workerId])).count === 1,
+    )
+  }
+
   async releaseLease(jobId: string, workerId: string, now: number): Promise<boolean> {
     return this.transaction(async (tx): Promise<boolean> => {
       const released = (await run(tx, S.leaseReleased, [now, jobId, workerId])).count === 1

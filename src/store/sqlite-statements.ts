@@ -106,6 +106,9 @@ export const SQLITE_STATEMENTS = {
   /** Not a transition: asked every second while an LLM call runs, so a cancel stops the call. */
   leaseHeld: `SELECT 1 FROM jobs WHERE id = ?1 AND lease_owner = ?2 AND status IN ('processing', 'delivering')`,
 
+  /** delivery deferred: delivering stays, no attempt counted. */
+  deliveryDeferred: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?2
+    WHERE id = ?3 AND lease_owner = ?4 AND status = 'delivering'`,
   /** lease released, one job: processing → queued with its attempt given back; delivering stays. */
   leaseReleased: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?1,
       llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,

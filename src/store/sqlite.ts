@@ -229,6 +229,10 @@ export class SqliteStore implements Store {
     return this.writes.run(() => this.changes(SQL.leaseReleased, now, jobId, workerId) === 1)
   }
 
+  async deferDelivery(jobId: string, workerId: string, until: number, now: number): Promise<boolean> {
+    return this.writes.run(() => this.changes(SQL.deliveryDeferred, until, now, jobId, workerId) === 1)
+  }
+
   async readHistory(owner: string, conversationId: string, limit: number): Promise<HistoryMessage[]> {
     if (limit <= 0) return []
     return this.read(() =>

@@ -203,6 +203,11 @@ export interface Store {
    * any worker; a job in the LLM stage goes back to the queue with its attempt given back.
    */
   releaseLease(jobId: string, workerId: string, now: number): Promise<boolean>
+  /**
+   * The callback may not go now (its origin is open or busy): the job waits until `until`
+   * without an attempt made or counted, and its lease is given back.
+   */
+  deferDelivery(jobId: string, workerId: string, until: number, now: number): Promise<boolean>
   /** The newest `limit` messages of a conversation, oldest first. */
   readHistory(owner: string, conversationId: string, limit: number): Promise<HistoryMessage[]>
   /** Stores the answer and appends the user and assistant messages; the job moves on to delivery, still leased. */

@@ -1,5 +1,7 @@
 import type { Clock } from '../clock.ts'
 import type { Deliverer } from '../delivery/deliverer.ts'
+import type { OriginBreaker } from '../delivery/origin-breaker.ts'
+import type { JobError } from '../job.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { Job, Store } from '../store/store.ts'
@@ -17,6 +19,10 @@ export interface DeliveryStageOptions {
   callbackRetrySchedule: readonly number[]
   scrub: (text: string) => string
   tracer: Tracer
+  /** The callback origins' breaker and in-flight cap; absent, every callback goes. */
+  breaker?: OriginBreaker
+  /** A job ended dead here (for the operator's `job.dead`). */
+  onDead?: (job: Job, error: JobError | null) => void
 }
 
 /** A job's callback attempt: one POST, recorded with its outcome (delivered, retry later, dead). */
@@ -24,13 +30,29 @@ export class DeliveryStage {
   constructor(private readonly o: DeliveryStageOptions) {}
 
   async deliver(job: Job, run: JobRun): Promise<void> {
-    const { store, deliverer, clock, metrics, workerId, logger } = this.o
+    const { store, deliverer, clock, metrics, workerId, logger, breaker } = this.o
+    const log = logger.child({ job_id: job.id, conversation_id: job.conversationId })
+    const gate = breaker && (await breaker.admit(job.callbackUrl))
+    if (gate && !gate.go) {
+      // No attempt is made or counted: the origin is open (or busy here); the job waits.
+      await run.finishStage('lease runs out', log, 'the deferral', () =>
+        store.deferDelivery(job.id, workerId, gate.until, clock.now()),
+      )
+      metrics.deliveriesDeferred.inc({ reason: gate.reason })
+      log.debug({ origin: gate.origin, until: gate.until, reason: gate.reason }, 'callback deferred')
+      return
+    }
+    // A span per attempt made: a deferral is none.
     const span = this.o.tracer.startCallbackAttempt(job)
     const started = clock.now()
-    const result = await deliverer.deliver(job, span?.headers)
+    let result: Awaited<ReturnType<Deliverer['deliver']>>
+    try {
+      result = await deliverer.deliver(job, span?.headers)
+    } finally {
+      gate?.done()
+    }
     const error = result.error && { ...result.error, message: this.o.scrub(result.error.message) }
     const outcome = planDelivery(result, job.deliveryFailures, this.o.callbackRetrySchedule, clock.now())
-    const log = logger.child({ job_id: job.id, conversation_id: job.conversationId })
     const stored = await run.finishStage('lease runs out', log, 'the callback attempt', () =>
       store.recordDeliveryAttempt(
         job.id,
@@ -49,6 +71,13 @@ export class DeliveryStage {
         status: outcome.status,
         type: job.response === null ? 'failed' : 'completed',
       })
+    if (outcome.status === 'dead' && recorded) this.o.onDead?.(job, error)
+    if (gate && breaker)
+      await breaker
+        .record(gate.origin, error)
+        .catch((err: unknown) =>
+          log.warn({ err, origin: gate.origin }, 'could not record the callback origin’s health'),
+        )
     log.info(
       {
         attempt: job.deliveryAttempts + 1,
@@ -57,6 +86,7 @@ export class DeliveryStage {
         code: error?.code,
         ms: result.durationMs,
         recorded,
+        ...(gate?.probe ? { probe: true } : {}),
       },
       result.ok ? 'callback delivered' : `callback failed: ${error?.message ?? ''}`,
     )

@@ -1,5 +1,7 @@
 import type { Clock, Timer } from '../clock.ts'
 import type { Deliverer } from '../delivery/deliverer.ts'
+import type { OriginBreaker } from '../delivery/origin-breaker.ts'
+import type { JobError } from '../job.ts'
 import type { CallBudget } from '../limits/call-budget.ts'
 import type { LlmClient } from '../llm/llm.ts'
 import type { TokenCounter } from '../llm/token-count.ts'
@@ -42,6 +44,10 @@ export interface WorkerOptions {
   onSettled?: (jobId: string) => void
   /** A span for each LLM and callback attempt (the no-op tracer while tracing is off). */
   tracer: Tracer
+  /** The callback origins' breaker and in-flight cap (absent: every callback goes). */
+  breaker?: OriginBreaker
+  /** A job ended dead here. */
+  onDead?: (job: Job, error: JobError | null) => void
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Elysia, t } from 'elysia'
 import type { ClientService } from '../../clients/client-service.ts'
 import type { ClientPatch, ClientRecord } from '../../store/client-store.ts'
+import { adminOnly } from '../admin-only.ts'
 import {
   ClientList,
   ClientParams,
@@ -61,22 +62,17 @@ const notFound = (id: string) => new Problem(404, `No client ${id}.`)
 const tags = ['Clients']
 
 /**
- * The operators' routes for clients: an ADMIN_API_KEYS key only, checked before the body is
- * read, so a client key learns nothing of what a valid body is (403).
+ * The operators' routes for clients: an ADMIN_API_KEYS key only (403 for a client's key, after
+ * the rate limit counted it, so a client cannot hammer these routes for free).
  */
 export function clientRoutes(deps: ClientsDeps) {
-  const requireAdmin = (request: Request) => {
-    if (!deps.isAdmin(request)) throw new Problem(403, 'Managing clients needs an ADMIN_API_KEYS key.')
-  }
+  const requireAdmin = adminOnly(deps.isAdmin, 'Managing clients')
   const body = [
-    async ({ request }: { request: Request }) => {
-      requireAdmin(request)
-      return readJsonBody(request, deps.maxBodyBytes)
-    },
+    async ({ request }: { request: Request }) => readJsonBody(request, deps.maxBodyBytes),
     'json',
   ] as const
   return new Elysia({ name: 'clients' })
-    .onTransform({ as: 'local' }, ({ request }) => requireAdmin(request))
+    .onBeforeHandle({ as: 'local' }, ({ request }) => requireAdmin(request))
     .post(
       '/clients',
       async ({ body, status }) => {
