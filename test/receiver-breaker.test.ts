@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { CallbackSink } from './support/callback-sink.ts'
+import { CallbackSink, type Received } from './support/callback-sink.ts'
 import { ManualClock } from './support/manual-clock.ts'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
@@ -161,6 +161,7 @@ describe('OPERATOR_WEBHOOK_URL', () => {
     const [failing] = isType('endpoint.failing')
     const [recovered] = isType('endpoint.recovered')
     const [dead] = isType('job.dead')
+    const dataOf = (event: Received | undefined) => (event?.body as { data?: unknown } | undefined)?.data
     const { Webhook } = await import('standardwebhooks')
     for (const event of [failing, recovered, dead]) {
       if (!event) throw new Error('missing event')
@@ -169,12 +170,12 @@ describe('OPERATOR_WEBHOOK_URL', () => {
       ).not.toThrow()
     }
     const origin = new URL(r.sink.url).origin
-    expect((failing?.body as { data: unknown }).data).toMatchObject({
+    expect(dataOf(failing)).toMatchObject({
       origin,
       last_error: { code: 'callback_http_status' },
     })
-    expect((recovered?.body as { data: unknown }).data).toEqual({ origin })
-    expect((dead?.body as { data: unknown }).data).toMatchObject({
+    expect(dataOf(recovered)).toEqual({ origin })
+    expect(dataOf(dead)).toMatchObject({
       id: gone.id,
       callback_origin: origin,
       error: { code: 'callback_gone' },
