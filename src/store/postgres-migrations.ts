@@ -214,6 +214,25 @@ ALTER TABLE jobs ADD COLUMN callback_origin TEXT;
 CREATE INDEX jobs_origin_delivering ON jobs (callback_origin) WHERE status = 'delivering';
 `,
   },
+  {
+    version: 9,
+    name: 'usage_daily: tokens and cost per day, owner and model',
+    sql: `
+CREATE TABLE usage_daily (
+  day               TEXT    NOT NULL, -- UTC, YYYY-MM-DD
+  owner             TEXT    NOT NULL,
+  model             TEXT    NOT NULL,
+  jobs              BIGINT NOT NULL,
+  prompt_tokens     BIGINT  NOT NULL,
+  completion_tokens BIGINT NOT NULL,
+  total_tokens      BIGINT NOT NULL,
+  -- in the provider's credits; NULL while it never reported one
+  cost              DOUBLE PRECISION,
+  PRIMARY KEY (day, owner, model)
+);
+CREATE INDEX usage_daily_owner ON usage_daily (owner, day);
+`,
+  },
 ]
 
 /** Applies the missing migrations in one transaction, under a lock every instance takes. */

@@ -69,6 +69,13 @@ export const POSTGRES_STATEMENTS = {
       rejected_answer = NULL
     WHERE id = $5 AND lease_owner = $6 AND status = 'processing'
     RETURNING *`,
+  usageCounted: `INSERT INTO usage_daily (day, owner, model, jobs, prompt_tokens, completion_tokens, total_tokens, cost)
+    VALUES ($1, $2, $3, 1, $4, $5, $6, $7::double precision)
+    ON CONFLICT (day, owner, model) DO UPDATE SET jobs = usage_daily.jobs + 1,
+      prompt_tokens = usage_daily.prompt_tokens + $4, completion_tokens = usage_daily.completion_tokens + $5,
+      total_tokens = usage_daily.total_tokens + $6,
+      cost = CASE WHEN $7::double precision IS NULL THEN usage_daily.cost
+        ELSE COALESCE(usage_daily.cost, 0) + $7::double precision END`,
   appendHistory: `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at, tokens)
     VALUES ($1, $2, 'user', $3, $4, $5, $8), ($1, $2, 'assistant', $6, $4, $7, $9)
     ON CONFLICT (job_id, role) DO NOTHING`,

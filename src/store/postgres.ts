@@ -36,6 +36,7 @@ import {
   replayOf,
 } from './postgres-rows.ts'
 import { POSTGRES_STATEMENTS as S } from './postgres-statements.ts'
+import { PostgresUsageStore } from './postgres-usage.ts'
 import { type DeliveryAttemptRow, deliveryAttemptFromRow, jobAsOf } from './rows.ts'
 import {
   type AcceptResult,
@@ -55,6 +56,7 @@ import {
   type Store,
   StoreUnavailableError,
 } from './store.ts'
+import { type UsageStore, usageValues } from './usage-store.ts'
 
 /** Every instance listens here; a notification means "something may have become due". */
 export const WAKE_CHANNEL = 'llm_relay_wake'
@@ -111,6 +113,7 @@ export class PostgresStore implements Store {
 
   readonly clients: ClientStore
   readonly origins: OriginStore
+  readonly usage: UsageStore
 
   private constructor(
     private readonly sql: SQL,
@@ -118,6 +121,7 @@ export class PostgresStore implements Store {
   ) {
     this.clients = new PostgresClientStore(sql)
     this.origins = new PostgresOriginStore(sql, WAKE_CHANNEL)
+    this.usage = new PostgresUsageStore(sql)
   }
 
   /**
@@ -311,6 +315,7 @@ export class PostgresStore implements Store {
         answer.messageTokens?.user ?? null,
         answer.messageTokens?.assistant ?? null,
       ])
+      await run(tx, S.usageCounted, usageValues(job.owner, answer, now))
       await this.endTurn(tx, job)
       return job
     })

@@ -311,6 +311,25 @@ ALTER TABLE jobs ADD COLUMN callback_origin TEXT;
 CREATE INDEX jobs_origin_delivering ON jobs (callback_origin) WHERE status = 'delivering';
 `,
   },
+  {
+    version: 8,
+    name: 'usage_daily: tokens and cost per day, owner and model',
+    sql: `
+CREATE TABLE usage_daily (
+  day               TEXT    NOT NULL, -- UTC, YYYY-MM-DD
+  owner             TEXT    NOT NULL,
+  model             TEXT    NOT NULL,
+  jobs              INTEGER NOT NULL,
+  prompt_tokens     INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  total_tokens      INTEGER NOT NULL,
+  -- in the provider's credits; NULL while it never reported one
+  cost              REAL,
+  PRIMARY KEY (day, owner, model)
+) WITHOUT ROWID;
+CREATE INDEX usage_daily_owner ON usage_daily (owner, day);
+`,
+  },
 ]
 
 /** Applies the migrations this database lacks, each in one IMMEDIATE transaction. */

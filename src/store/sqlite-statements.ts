@@ -58,6 +58,12 @@ export const SQLITE_STATEMENTS = {
       error_message = NULL, completed_at = ?4, updated_at = ?4, output = ?7, prompt_tokens = ?8,
       rejected_answer = NULL
     WHERE id = ?5 AND lease_owner = ?6 AND status = 'processing' RETURNING *`,
+  /** answered, too: the answer's tokens and cost added to its owner's day. */
+  usageCounted: `INSERT INTO usage_daily (day, owner, model, jobs, prompt_tokens, completion_tokens, total_tokens, cost)
+    VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7)
+    ON CONFLICT (day, owner, model) DO UPDATE SET jobs = jobs + 1, prompt_tokens = prompt_tokens + ?4,
+      completion_tokens = completion_tokens + ?5, total_tokens = total_tokens + ?6,
+      cost = CASE WHEN ?7 IS NULL THEN cost ELSE COALESCE(cost, 0) + ?7 END`,
   appendHistory: `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at, tokens)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (job_id, role) DO NOTHING`,
   /** The end of a conversation's turn (answered, llm failed, cancelled): these two let its next message go. */

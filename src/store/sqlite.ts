@@ -39,6 +39,7 @@ import { migrateSqlite } from './sqlite-migrations.ts'
 import { SqliteOriginStore } from './sqlite-origins.ts'
 import { SqlitePresence } from './sqlite-presence.ts'
 import { SQLITE_STATEMENTS as SQL } from './sqlite-statements.ts'
+import { SqliteUsageStore } from './sqlite-usage.ts'
 import {
   type AcceptResult,
   type Answer,
@@ -57,6 +58,7 @@ import {
   type Store,
   StoreUnavailableError,
 } from './store.ts'
+import { type UsageStore, usageValues } from './usage-store.ts'
 
 type Param = string | number | null
 
@@ -95,6 +97,7 @@ export class SqliteStore implements Store {
   private presence: SqlitePresence | undefined
   readonly clients: ClientStore
   readonly origins: OriginStore
+  readonly usage: UsageStore
 
   constructor(
     private readonly path: string,
@@ -115,6 +118,7 @@ export class SqliteStore implements Store {
     this.writes = new GroupCommit(this.db)
     this.clients = new SqliteClientStore(this.db, this.writes)
     this.origins = new SqliteOriginStore(this.db, this.writes)
+    this.usage = new SqliteUsageStore(this.db, this.writes)
   }
 
   /** Reads run on the spot, after the writes asked for before them; a database fault becomes StoreUnavailableError. */
@@ -283,6 +287,7 @@ export class SqliteStore implements Store {
         now,
         tokens?.assistant ?? null,
       )
+      this.changes(SQL.usageCounted, ...usageValues(job.owner, answer, now))
       this.endTurn(job)
       return job
     })

@@ -10,6 +10,7 @@ import type {
   RedeliverMatchingResult,
 } from './listing.ts'
 import type { OriginStore } from './origin-store.ts'
+import type { UsageStore } from './usage-store.ts'
 
 /**
  * A fault of the database itself (disk full, I/O error, connection lost or refused): the
@@ -186,6 +187,8 @@ export interface Store {
   readonly clients: ClientStore
   /** The callback origins' breakers, on the same database. */
   readonly origins: OriginStore
+  /** What answers used, per day, owner and model, on the same database. */
+  readonly usage: UsageStore
   acceptJob(job: NewJob): Promise<AcceptResult>
   /**
    * The job as it stands at `now`: a processing job whose lease ran out reads as `queued`
