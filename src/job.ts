@@ -205,6 +205,10 @@ export const ERROR_CODES = {
   llm_response_too_large: 'The answer was longer than MAX_RESPONSE_CHARS; it never joins history.',
   llm_invalid_output:
     'The answer was not the JSON its response_format asks for, again after the model was shown why; the error holds the last answer.',
+  client_llm_rpm:
+    'Not an error of the job: its client started its llm_rpm of LLM calls in the last minute; it waits (no attempt spent).',
+  client_daily_tokens:
+    'Not an error of the job: its client spent its daily_token_budget; it waits until the next UTC day (no attempt spent).',
   callback_http_status: 'The callback answered with a status other than 2xx.',
   callback_gone:
     'The callback answered 410 Gone: the receiver wants no more attempts, so the job is dead at once.',

@@ -27,6 +27,7 @@ import { originOf } from './store/origin-store.ts'
 import type { Store } from './store/store.ts'
 import { noTracer, type Tracer } from './telemetry/tracer.ts'
 import { USER_AGENT, VERSION } from './version.ts'
+import { ClientQuotas } from './worker/client-quotas.ts'
 import { scheduleHousekeeping } from './worker/housekeeping.ts'
 import { Liveness } from './worker/liveness.ts'
 import { Worker } from './worker/worker.ts'
@@ -132,6 +133,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   const worker = new Worker({
     store,
     breaker,
+    quotas: new ClientQuotas({ limitsOf: clients.limitsOf, usage: store.usage }),
     onDead: (job, error) =>
       events?.emit('job.dead', {
         id: job.id,

@@ -116,6 +116,10 @@ export class RelayMetrics {
     'llm_relay_llm_cost_total',
     'What answered LLM calls cost in the provider’s credits (OpenRouter’s usage.cost), by model.',
   )
+  readonly clientQuotaWaits = new Counter(
+    'llm_relay_client_quota_waits_total',
+    'LLM calls held back for a client over its own limit: reason="llm_rpm" or "daily_tokens" (the job waits, no attempt spent).',
+  )
   readonly deliveryAttempts = new Counter(
     'llm_relay_delivery_attempts_total',
     'Callback attempts, by outcome (delivered, retry, dead).',
@@ -147,6 +151,7 @@ export class RelayMetrics {
       this.llmDuration,
       this.llmErrors,
       this.llmCost,
+      this.clientQuotaWaits,
       this.deliveryAttempts,
       this.deliveriesDeferred,
       this.deliveryDuration,

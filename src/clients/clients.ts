@@ -6,6 +6,7 @@ import type { SigningSecrets } from '../delivery/signing-secrets.ts'
 import type { Logger } from '../log.ts'
 import type { ClientStore } from '../store/client-store.ts'
 import { StoredClientKeys } from './client-auth.ts'
+import { clientLimitsOf } from './client-limits.ts'
 import { ClientService } from './client-service.ts'
 import { ClientSigningSecrets } from './client-signing-secrets.ts'
 
@@ -19,6 +20,8 @@ export interface Clients {
   service: ClientService
   /** What the deliverer signs each job's callback with. */
   signingSecrets: SigningSecrets
+  /** A job owner's llm_rpm and daily_token_budget, for the worker. */
+  limitsOf: ReturnType<typeof clientLimitsOf>
 }
 
 /** The clients room, composed for the relay (main.ts); reads once whether any client is stored. */
@@ -51,5 +54,6 @@ export async function openClients(o: {
       encryption: o.encryption,
       fallback: o.config.callbackSecret,
     }),
+    limitsOf: clientLimitsOf({ clients: o.clients, clock: o.clock, cacheMs: KEY_CACHE_MS }),
   }
 }

@@ -3,6 +3,7 @@ import { Elysia } from 'elysia'
 import type { AnswerWaiters } from '../answer/answer-waiters.ts'
 import type { StoredClientKeys } from '../clients/client-auth.ts'
 import type { ClientService } from '../clients/client-service.ts'
+import { clientIdOfOwner } from '../clients/credentials.ts'
 import type { Clock } from '../clock.ts'
 import type { ApiKey } from '../config/config.ts'
 import type { Intake } from '../intake/intake.ts'
@@ -31,6 +32,7 @@ import { healthRoutes, type ReadinessCheck } from './routes/health.ts'
 import { jobListingRoutes } from './routes/job-listing.ts'
 import { jobRoutes } from './routes/jobs.ts'
 import { rootRoutes } from './routes/root.ts'
+import { usageRoutes } from './routes/usage.ts'
 import { webhookRoutes } from './routes/webhook.ts'
 import { statusUrlOrigin } from './status-url.ts'
 
@@ -171,6 +173,21 @@ export function createHttpApp(deps: HttpAppDeps) {
             )
             .use(conversationListingRoutes({ store: deps.store, visibleOwner }))
             .use(conversationRoutes({ store: deps.store, owner }))
+            .use(
+              usageRoutes({
+                usage: deps.store.usage,
+                now: () => deps.clock.now(),
+                visibleOwner: (request) => {
+                  const client = auth.clientOf(request)
+                  return !auth.enabled || client.admin ? undefined : client.owner
+                },
+                describeOwner: async (owner) => {
+                  const id = clientIdOfOwner(owner)
+                  const client = id === undefined ? undefined : await deps.store.clients.getClient(id)
+                  return { name: client?.name ?? owner, clientId: id ?? null }
+                },
+              }),
+            )
             .use(
               callbackOriginRoutes({
                 origins: deps.store.origins,

@@ -14,6 +14,7 @@ import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { Job, Store } from '../store/store.ts'
 import type { LlmAttemptSpan, Tracer } from '../telemetry/tracer.ts'
+import type { ClientQuotas } from './client-quotas.ts'
 import type { JobRun } from './job-run.ts'
 import { type ActivePause, pauseMessage, type RateLimitPauses } from './rate-limit-pauses.ts'
 import { type LlmRetryPolicy, planLlmRetry, type RateLimitPause } from './retry-policy.ts'
@@ -37,6 +38,8 @@ export interface LlmStageOptions {
   /** The job left the LLM stage (answered or failed): a `Prefer: wait` request may answer now. */
   onSettled?: (jobId: string) => void
   tracer: Tracer
+  /** Clients' own llm_rpm and daily_token_budget (absent: none). */
+  quotas?: ClientQuotas
 }
 
 /** How much of a too-long answer its error keeps, for whoever looks into it. */
@@ -69,7 +72,20 @@ export class LlmStage {
       attempt: job.llmAttempts,
     })
     const paused = this.o.pauses.holding(job.model, clock.now())
-    if (paused) return this.waitForPause(job, run, paused, log)
+    if (paused)
+      return this.waitWithoutCall(
+        job,
+        run,
+        paused.until,
+        { code: 'llm_rate_limited', message: pauseMessage(paused) },
+        'llm_paused',
+        log,
+      )
+    const quota = await this.o.quotas?.holding(job.owner, clock.now())
+    if (quota) {
+      metrics.clientQuotaWaits.inc({ reason: quota.reason })
+      return this.waitWithoutCall(job, run, quota.until, quota.error, 'client_quota', log)
+    }
 
     const history = await store.readHistory(job.owner, job.conversationId, this.o.historyMaxMessages)
     const prompt = buildBudgetedPrompt(
@@ -246,18 +262,27 @@ export class LlmStage {
     return this.o.pauses.pause(pause, model)
   }
 
-  /** Claimed while its model (or the account) is paused: back to the queue until the pause ends, the attempt given back, no call. */
-  private async waitForPause(job: Job, run: JobRun, pause: ActivePause, log: Logger): Promise<undefined> {
+  /**
+   * Claimed while its model (or the account) is paused, or its client is over a quota: back to
+   * the queue until then, the attempt given back, no call.
+   */
+  private async waitWithoutCall(
+    job: Job,
+    run: JobRun,
+    until: number,
+    error: JobError,
+    outcome: 'llm_paused' | 'client_quota',
+    log: Logger,
+  ): Promise<undefined> {
     const { store, clock, workerId } = this.o
     const now = clock.now()
-    const error: JobError = { code: 'llm_rate_limited', message: pauseMessage(pause) }
-    const written = run.finishStage('lease runs out', log, 'the wait for a pause', () =>
-      store.recordLlmRetry(job.id, workerId, error, pause.until, false, now),
+    const written = run.finishStage('lease runs out', log, 'the wait', () =>
+      store.recordLlmRetry(job.id, workerId, error, until, false, now),
     )
     // The call budget counted a call for this job: it made none.
     await this.o.budget.giveBack(1, now).catch(() => {})
     await written
-    log.info({ outcome: 'llm_paused', retry_at: iso(pause.until) }, error.message)
+    log.info({ outcome, code: error.code, retry_at: iso(until) }, error.message)
     return undefined
   }
 }

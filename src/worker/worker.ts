@@ -10,6 +10,7 @@ import type { RelayMetrics } from '../metrics.ts'
 import type { Job, Store } from '../store/store.ts'
 import type { Tracer } from '../telemetry/tracer.ts'
 import { ClaimLoop } from './claim-loop.ts'
+import type { ClientQuotas } from './client-quotas.ts'
 import { DeliveryStage } from './delivery-stage.ts'
 import { LlmStage } from './llm-stage.ts'
 import { Pipeline } from './pipeline.ts'
@@ -44,6 +45,8 @@ export interface WorkerOptions {
   onSettled?: (jobId: string) => void
   /** A span for each LLM and callback attempt (the no-op tracer while tracing is off). */
   tracer: Tracer
+  /** Clients' own llm_rpm and daily_token_budget (absent: none). */
+  quotas?: ClientQuotas
   /** The callback origins' breaker and in-flight cap (absent: every callback goes). */
   breaker?: OriginBreaker
   /** A job ended dead here. */
