@@ -73,7 +73,7 @@ test('daily_token_budget: over it, the client’s jobs wait for the next UTC day
   )
   expect(other.status).toBe(202)
   await eventually(
-    () => r.llm.calls.some((c) => c.body.messages.at(-1)?.content === 'legacy'),
+    async () => r.llm.calls.some((c) => c.body.messages.at(-1)?.content === 'legacy'),
     'legacy called',
   )
   const metrics = await (
