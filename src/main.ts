@@ -134,6 +134,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     store,
     breaker,
     quotas: new ClientQuotas({ limitsOf: clients.limitsOf, usage: store.usage }),
+    fairShare: config.llmMaxRpm > 0,
     onDead: (job, error) =>
       events?.emit('job.dead', {
         id: job.id,

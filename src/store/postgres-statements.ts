@@ -55,6 +55,14 @@ export const POSTGRES_STATEMENTS = {
                   ORDER BY available_at, seq LIMIT $4
                   FOR UPDATE SKIP LOCKED)
     RETURNING *`,
+  dueLlmOwners: `SELECT DISTINCT owner FROM jobs WHERE ${LLM_STAGE} AND available_at <= $1`,
+  /** claimed (LLM stage, fair share): one owner's oldest due head; the same SKIP LOCKED argument. */
+  claimLlmHeadOf: `UPDATE jobs SET status = 'processing', lease_owner = $1, available_at = $2,
+      llm_attempts = llm_attempts + 1, updated_at = $3
+    WHERE seq = (SELECT seq FROM jobs WHERE ${LLM_STAGE} AND available_at <= $3 AND owner = $4
+                 ORDER BY available_at, seq LIMIT 1
+                 FOR UPDATE SKIP LOCKED)
+    RETURNING *`,
   /** claimed (delivery stage): delivering → delivering, leased; the same SKIP LOCKED argument. */
   claimDeliveryStage: `UPDATE jobs SET lease_owner = $1, available_at = $2, updated_at = $3
     WHERE seq IN (SELECT seq FROM jobs WHERE status = 'delivering' AND available_at <= $3

@@ -246,8 +246,19 @@ export class PostgresStore implements Store {
     const llmLimit = Math.min(r.limit, r.llmLimit)
     return this.transaction(async (tx): Promise<Job[]> => {
       const claimed: PgJobRow[] = []
-      if (llmLimit > 0)
-        claimed.push(...(await run<PgJobRow>(tx, S.claimLlmStage, [r.workerId, until, r.now, llmLimit])))
+      for (const owner of llmLimit > 0 ? (r.llmOwners ?? []) : []) {
+        if (claimed.length >= llmLimit) break
+        claimed.push(...(await run<PgJobRow>(tx, S.claimLlmHeadOf, [r.workerId, until, r.now, owner])))
+      }
+      if (llmLimit > claimed.length)
+        claimed.push(
+          ...(await run<PgJobRow>(tx, S.claimLlmStage, [
+            r.workerId,
+            until,
+            r.now,
+            llmLimit - claimed.length,
+          ])),
+        )
       const deliveryLimit = Math.min(r.limit - claimed.length, r.deliveryLimit ?? Number.POSITIVE_INFINITY)
       if (deliveryLimit > 0)
         claimed.push(
@@ -255,6 +266,10 @@ export class PostgresStore implements Store {
         )
       return claimed.map(jobFromPg)
     })
+  }
+
+  async dueLlmOwners(now: number): Promise<string[]> {
+    return (await this.one<{ owner: string }>(S.dueLlmOwners, [now])).map((r) => r.owner)
   }
 
   async renewLease(jobId: string, workerId: string, until: number): Promise<boolean> {

@@ -44,6 +44,14 @@ export const SQLITE_STATEMENTS = {
     WHERE seq IN (SELECT seq FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?3
                   ORDER BY available_at, seq LIMIT ?4)
     RETURNING *`,
+  /** Fair share: who has a job due for the LLM (read only when LLM_MAX_RPM rations the calls). */
+  dueLlmOwners: `SELECT DISTINCT owner FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?1`,
+  /** claimed (LLM stage, fair share): one owner's oldest due head, the same transition. */
+  claimLlmHeadOf: `UPDATE jobs SET status = 'processing', lease_owner = ?1, available_at = ?2,
+      llm_attempts = llm_attempts + 1, updated_at = ?3
+    WHERE seq = (SELECT seq FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?3 AND owner = ?4
+                 ORDER BY available_at, seq LIMIT 1)
+    RETURNING *`,
   deliveryDue: `SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'delivering' AND available_at <= ?1) AS due`,
   /** claimed (delivery stage): delivering → delivering, leased; same single-writer argument. */
   claimDeliveryStage: `UPDATE jobs SET lease_owner = ?1, available_at = ?2, updated_at = ?3

@@ -212,13 +212,23 @@ export class SqliteStore implements Store {
     return this.writes.run((): Job[] => {
       const claimed: JobRow[] = []
       const llmLimit = Math.min(r.limit, r.llmLimit)
-      if (llmLimit > 0 && this.isDue(SQL.llmDue, r.now))
-        claimed.push(...this.all<JobRow>(SQL.claimLlmStage, r.workerId, until, r.now, llmLimit))
+      for (const owner of llmLimit > 0 ? (r.llmOwners ?? []) : []) {
+        if (claimed.length >= llmLimit) break
+        claimed.push(...this.all<JobRow>(SQL.claimLlmHeadOf, r.workerId, until, r.now, owner))
+      }
+      if (llmLimit > claimed.length && this.isDue(SQL.llmDue, r.now))
+        claimed.push(
+          ...this.all<JobRow>(SQL.claimLlmStage, r.workerId, until, r.now, llmLimit - claimed.length),
+        )
       const deliveryLimit = Math.min(r.limit - claimed.length, r.deliveryLimit ?? Number.POSITIVE_INFINITY)
       if (deliveryLimit > 0 && this.isDue(SQL.deliveryDue, r.now))
         claimed.push(...this.all<JobRow>(SQL.claimDeliveryStage, r.workerId, until, r.now, deliveryLimit))
       return claimed.map(jobFromRow)
     })
+  }
+
+  async dueLlmOwners(now: number): Promise<string[]> {
+    return this.read(() => this.all<{ owner: string }>(SQL.dueLlmOwners, now).map((r) => r.owner))
   }
 
   private isDue(sql: string, now: number): boolean {

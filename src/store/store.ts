@@ -153,6 +153,11 @@ export interface ClaimRequest {
   llmLimit: number
   /** How many may be callback attempts; unset, as many as `limit` leaves. */
   deliveryLimit?: number
+  /**
+   * Fair share: the LLM stage first claims the head due job of each of these owners, one each,
+   * in this order; then, with slots left, in due order as usual.
+   */
+  llmOwners?: readonly string[]
 }
 
 export type DeliveryOutcome =
@@ -198,6 +203,8 @@ export interface Store {
   getJob(id: string, owner: string, now: number): Promise<Job | undefined>
   listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]>
 
+  /** The owners with a job due for the LLM now (fair share takes turns among them). */
+  dueLlmOwners(now: number): Promise<string[]>
   /** Claims due jobs under a lease: at most one per conversation for the LLM stage, the head of its line. */
   claimJobs(request: ClaimRequest): Promise<Job[]>
   renewLease(jobId: string, workerId: string, until: number): Promise<boolean>

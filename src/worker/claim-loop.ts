@@ -2,6 +2,7 @@ import type { Clock, Timer } from '../clock.ts'
 import type { CallBudget } from '../limits/call-budget.ts'
 import type { Logger } from '../log.ts'
 import type { Job, Store } from '../store/store.ts'
+import { OwnerTurns } from './owner-turns.ts'
 import type { SlotPools } from './slots.ts'
 
 export interface ClaimLoopOptions {
@@ -16,6 +17,8 @@ export interface ClaimLoopOptions {
   holdClaims(): boolean
   /** Starts a claimed job; false when this process is working on it already (nothing started). */
   onClaimed(job: Job): boolean
+  /** LLM calls are rationed (LLM_MAX_RPM): clients with due jobs take turns for them. */
+  fairShare?: boolean
 }
 
 /** Longest the loop sleeps with nothing due: a safety net for a missed wake-up. */
@@ -35,6 +38,7 @@ export class ClaimLoop {
   private timer: Timer | undefined
   /** The round in progress, so a stop can wait for the jobs it is claiming. */
   private round: Promise<void> = Promise.resolve()
+  private readonly turns = new OwnerTurns()
 
   constructor(private readonly o: ClaimLoopOptions) {}
 
@@ -87,6 +91,8 @@ export class ClaimLoop {
       const slots = llmFree > 0 ? await budget.take(llmFree, now) : 0
       const wanted = slots + deliveryFree
       if (wanted === 0) return
+      // Only while calls are rationed: one read of the owners with due jobs per granted slot batch.
+      const owners = this.o.fairShare && slots > 0 ? await store.dueLlmOwners(now) : []
       const jobs = await store.claimJobs({
         workerId: this.o.workerId,
         now,
@@ -94,8 +100,13 @@ export class ClaimLoop {
         limit: wanted,
         llmLimit: slots,
         deliveryLimit: deliveryFree,
+        ...(owners.length > 1 && { llmOwners: this.turns.order(owners).slice(0, slots) }),
       })
-      const calls = jobs.filter((job) => this.o.onClaimed(job) && job.status === 'processing').length
+      const calls = jobs.filter((job) => {
+        const started = this.o.onClaimed(job) && job.status === 'processing'
+        if (started) this.turns.serve(job.owner)
+        return started
+      }).length
       if (calls < slots) await budget.giveBack(slots - calls, now)
       if (jobs.length === wanted) this.again = true
     } while (this.again && this.running)

@@ -45,6 +45,8 @@ export interface WorkerOptions {
   onSettled?: (jobId: string) => void
   /** A span for each LLM and callback attempt (the no-op tracer while tracing is off). */
   tracer: Tracer
+  /** LLM calls are rationed (LLM_MAX_RPM): clients take turns for them. */
+  fairShare?: boolean
   /** Clients' own llm_rpm and daily_token_budget (absent: none). */
   quotas?: ClientQuotas
   /** The callback origins' breaker and in-flight cap (absent: every callback goes). */

@@ -1,0 +1,71 @@
+import { afterAll, afterEach, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PostgresStore } from '../src/store/postgres.ts'
+import { SqliteStore } from '../src/store/sqlite.ts'
+import type { Store } from '../src/store/store.ts'
+import { dropSchema, freshSchema, POSTGRES_URL, postgres, reportUnavailable } from './support/postgres.ts'
+
+/* The fair-share claim on both stores: one head per named owner first, then due order. */
+
+const dir = mkdtempSync(join(tmpdir(), 'relay-fair-claim-'))
+const schemas: string[] = []
+let n = 0
+const adapters: { name: string; open: () => Promise<Store> }[] = [
+  { name: 'SqliteStore', open: async () => new SqliteStore(join(dir, `fair-${++n}.db`)) },
+]
+if (postgres.available)
+  adapters.push({
+    name: 'PostgresStore',
+    open: () => {
+      const schema = freshSchema('relay_fair')
+      schemas.push(schema)
+      return PostgresStore.open(POSTGRES_URL, { schema, max: 2 })
+    },
+  })
+else reportUnavailable(postgres, 'PostgresStore (fair-share claims)')
+
+const opened: Store[] = []
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close()))
+})
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true })
+  for (const schema of schemas) await dropSchema(schema)
+})
+
+const T0 = 1_700_000_000_000
+
+for (const adapter of adapters) {
+  describe(`${adapter.name}: fair-share claims`, () => {
+    test('the named owners’ oldest due heads first, one each, then due order; waiting jobs never', async () => {
+      const store = await adapter.open()
+      opened.push(store)
+      const accept = (id: string, owner: string, conversationId: string, now: number) =>
+        store.acceptJob({
+          id,
+          owner,
+          conversationId,
+          message: id,
+          callbackUrl: 'https://example.com/hook',
+          model: 'm',
+          systemPrompt: '',
+          metadata: null,
+          idempotencyKey: null,
+          requestHash: '',
+          now,
+        })
+      await accept('a1', 'a', 'a-conv', T0)
+      await accept('a2', 'a', 'a-conv', T0 + 1) // waits behind a1: its conversation's line
+      await accept('a3', 'a', 'a-other', T0 + 2)
+      await accept('b1', 'b', 'b-conv', T0 + 3)
+      expect((await store.dueLlmOwners(T0 + 10)).sort()).toEqual(['a', 'b'])
+      const claim = (llmLimit: number, llmOwners: string[]) =>
+        store.claimJobs({ workerId: 'w', now: T0 + 10, leaseMs: 1000, limit: llmLimit, llmLimit, llmOwners })
+      expect((await claim(1, ['b', 'a'])).map((j) => j.id)).toEqual(['b1'])
+      expect((await claim(3, ['a'])).map((j) => j.id).sort()).toEqual(['a1', 'a3'])
+      expect(await store.dueLlmOwners(T0 + 10)).toEqual([])
+    })
+  })
+}
