@@ -282,7 +282,7 @@ CREATE UNIQUE INDEX clients_live_name ON clients (name) WHERE deleted_at IS NULL
 `,
   },
   {
-    version: 6,
+    version: 7,
     name: 'jobs.callback_headers: sent with every callback attempt, sealed',
     sql: `
 ALTER TABLE jobs ADD COLUMN callback_headers TEXT;
@@ -290,7 +290,7 @@ ALTER TABLE jobs ADD COLUMN callback_header_names TEXT;
 `,
   },
   {
-    version: 7,
+    version: 8,
     name: 'callback origins: the breaker of each, and the origin of each job',
     sql: `
 CREATE TABLE callback_origins (
@@ -312,7 +312,7 @@ CREATE INDEX jobs_origin_delivering ON jobs (callback_origin) WHERE status = 'de
 `,
   },
   {
-    version: 8,
+    version: 9,
     name: 'usage_daily: tokens and cost per day, owner and model',
     sql: `
 CREATE TABLE usage_daily (
