@@ -83,6 +83,12 @@ const ON_THE_CLOCK = [
   'src/store/',
   'src/job.ts',
   'src/worker/liveness.ts',
+  'src/clients/',
+  'src/data-encryption.ts',
+  'src/delivery/origin-breaker.ts',
+  'src/delivery/operator-events.ts',
+  'src/worker/client-quotas.ts',
+  'src/worker/owner-turns.ts',
 ]
 
 test('time comes from the Clock: these rooms read no Date.now() and set no timer of their own', async () => {
