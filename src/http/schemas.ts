@@ -181,6 +181,7 @@ export const CancelledJobView = t.Object(JobView.properties, {
       usage: null,
       prompt_tokens_counted: null,
       metadata: null,
+      callback_headers: [],
       attempts: { llm: 1, delivery: 0 },
       deliveries: [],
       created_at: '2025-01-01T12:00:00.000Z',
