@@ -1,3 +1,8 @@
+/*
+ * Longer than most files: the composition root builds every part from the one Config in one
+ * place, so a reader sees every wire between the rooms here (the clients room composes itself in
+ * src/clients/clients.ts, the backing in backing.ts).
+ */
 import { AnswerWaiters } from './answer/answer-waiters.ts'
 import { openBacking } from './backing.ts'
 import { checkHealth, cliIo, runCli } from './cli.ts'

@@ -1,3 +1,4 @@
+// Every migration ever released stays here, append-only, in order.
 import type { SQL } from 'bun'
 
 /**

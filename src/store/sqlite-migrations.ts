@@ -1,3 +1,4 @@
+// Longer than most files: every migration ever released stays here, append-only, in order.
 import type { Database } from 'bun:sqlite'
 
 /**

@@ -1,3 +1,4 @@
+// Longer than most files: the whole port of durable state, each method with the guarantee it gives.
 import type { LlmParameters } from '../answer/parameters.ts'
 import type { JobError, JobStatus, Usage } from '../job.ts'
 import type { ClientStore } from './client-store.ts'

@@ -1,3 +1,4 @@
+// Longer than most files: the LLM stage and each of its endings (answer, retry, failure, wait) in one place.
 import type { LlmParameters } from '../answer/parameters.ts'
 import {
   correctionMessages,
