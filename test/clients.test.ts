@@ -202,6 +202,23 @@ describe('clients', () => {
     expect(await elsewhere.text()).toContain('allowed_callback_hosts')
   })
 
+  test('an admin key reads every client’s usage and the callback origins; a client key its own usage', async () => {
+    const today = new Date(clock.now()).toISOString().slice(0, 10)
+    const all = (await (await api('GET', `/usage?from=${today}&to=${today}`, ADMIN)).json()) as {
+      usage: { key: string; client_id: string | null; jobs: number }[]
+    }
+    const names = all.usage.map((l) => l.key)
+    expect(names).toEqual(expect.arrayContaining(['client-a', 'client-b', 'legacy']))
+    expect(all.usage.find((l) => l.key === 'legacy')?.client_id).toBeNull()
+    const own = (await (await api('GET', `/usage?from=${today}&to=${today}`, LEGACY)).json()) as {
+      usage: { key: string }[]
+    }
+    expect(own.usage.map((l) => l.key)).toEqual(['legacy'])
+    const origins = await api('GET', '/callback-origins', ADMIN)
+    expect(origins.status).toBe(200)
+    expect(await origins.json()).toEqual({ origins: [] })
+  })
+
   test('a client’s own rate limit', async () => {
     const c = await createClient({ name: 'limited', rate_limit: 2 })
     const statuses: number[] = []
