@@ -283,7 +283,7 @@ CREATE UNIQUE INDEX clients_live_name ON clients (name) WHERE deleted_at IS NULL
 `,
   },
   {
-    version: 8,
+    version: 9,
     name: 'jobs.callback_headers: sent with every callback attempt, sealed',
     sql: `
 ALTER TABLE jobs ADD COLUMN callback_headers TEXT;
@@ -291,7 +291,7 @@ ALTER TABLE jobs ADD COLUMN callback_header_names TEXT;
 `,
   },
   {
-    version: 9,
+    version: 10,
     name: 'callback origins: the breaker of each, and the origin of each job',
     sql: `
 CREATE TABLE callback_origins (
@@ -313,7 +313,7 @@ CREATE INDEX jobs_origin_delivering ON jobs (callback_origin) WHERE status = 'de
 `,
   },
   {
-    version: 10,
+    version: 11,
     name: 'usage_daily: tokens and cost per day, owner and model',
     sql: `
 CREATE TABLE usage_daily (
