@@ -120,7 +120,7 @@ describe('one conversation, one line', () => {
       'echo: first in flight',
       'second waits',
     ])
-    expect((await relay.job(first.id)).status).toBe('delivered')
+    expect((await relay.waitForStatus(first.id, 'delivered')).status).toBe('delivered')
   })
 })
 
