@@ -68,7 +68,9 @@ async function accept(url: string, message: string, conversation: string): Promi
 }
 
 test('three instances, 1000 jobs in 100 conversations, one killed mid-run: each answered once, in order', async () => {
-  const relays = await fleet(3, [{ JOB_LEASE: '1s' }, { JOB_LEASE: '1s' }, { JOB_LEASE: '1s' }])
+  // A lease short enough that the killed instance's jobs come back soon, long enough that a
+  // live instance's renewals (every third of it) never lapse on a loaded 2-core CI machine.
+  const relays = await fleet(3, [{ JOB_LEASE: '3s' }, { JOB_LEASE: '3s' }, { JOB_LEASE: '3s' }])
   llm.latencyMs = 60
   const CONVERSATIONS = 100
   const MESSAGES = 10
