@@ -107,6 +107,7 @@ const drivers: Record<JobEvent, (s: Subject) => Promise<boolean | undefined>> = 
     store.recordToolCallsAttempt(
       job.id,
       'w1',
+      1,
       { ...attemptAt(now), statusCode: 204, error: null },
       { status: 'delivered' },
     ),

@@ -121,18 +121,25 @@ export const POSTGRES_STATEMENTS = {
       error_message = NULL, rejected_answer = NULL, prompt_tokens = COALESCE($4, prompt_tokens), updated_at = $5
     WHERE id = $6 AND lease_owner = $7 AND status = 'processing'
     RETURNING *`,
-  // tool calls attempt: one of these three with insertDeliveryAttempt, in one transaction.
+  /*
+   * tool calls attempt: one of these three with insertDeliveryAttempt, in one transaction. Only
+   * for the round the event belongs to: its results may have come and the next round begun
+   * while it was sent, under the same worker's lease.
+   */
   toolCallsDelivered: `UPDATE jobs SET tool_calls_pending = false, lease_owner = NULL,
       available_at = tool_results_due_at, delivery_attempts = delivery_attempts + 1, delivery_failures = 0,
       updated_at = $1
-    WHERE id = $2 AND lease_owner = $3 AND status = 'awaiting_tool_results' RETURNING delivery_attempts`,
-  toolCallsRetry: `UPDATE jobs SET lease_owner = NULL, available_at = $4,
+    WHERE id = $2 AND lease_owner = $3 AND status = 'awaiting_tool_results'
+      AND json_array_length(tool_rounds::json) = $4 RETURNING delivery_attempts`,
+  toolCallsRetry: `UPDATE jobs SET lease_owner = NULL, available_at = $5,
       delivery_attempts = delivery_attempts + 1, delivery_failures = delivery_failures + 1, updated_at = $1
-    WHERE id = $2 AND lease_owner = $3 AND status = 'awaiting_tool_results' RETURNING delivery_attempts`,
+    WHERE id = $2 AND lease_owner = $3 AND status = 'awaiting_tool_results'
+      AND json_array_length(tool_rounds::json) = $4 RETURNING delivery_attempts`,
   toolCallsGivenUp: `UPDATE jobs SET tool_calls_pending = false, lease_owner = NULL,
       available_at = tool_results_due_at, delivery_attempts = delivery_attempts + 1,
       delivery_failures = delivery_failures + 1, updated_at = $1
-    WHERE id = $2 AND lease_owner = $3 AND status = 'awaiting_tool_results' RETURNING delivery_attempts`,
+    WHERE id = $2 AND lease_owner = $3 AND status = 'awaiting_tool_results'
+      AND json_array_length(tool_rounds::json) = $4 RETURNING delivery_attempts`,
   /** tool results submitted: the row locked, checked, then written back with the results in. */
   awaitingJobLocked: 'SELECT * FROM jobs WHERE id = $1 AND owner = $2 FOR UPDATE',
   toolResultsSubmitted: `UPDATE jobs SET status = 'queued', tool_rounds = $1, lease_owner = NULL, available_at = $2,

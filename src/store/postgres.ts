@@ -393,20 +393,19 @@ export class PostgresStore implements Store {
     outcome: DeliveryOutcome,
   ): Promise<boolean> {
     const statement = outcome.status === 'delivering' ? S.deliveryRetry : S[outcome.status]
-    return this.recordAttempt(statement, jobId, workerId, attempt, outcome)
+    const values: unknown[] = [attempt.at, jobId, workerId]
+    if (outcome.status === 'delivering') values.push(outcome.retryAt)
+    return this.recordAttempt(statement, values, jobId, attempt)
   }
 
   /** One callback attempt: the job's row by `statement`, then the attempt's row, in one transaction. */
   private recordAttempt(
     statement: string,
+    values: unknown[],
     jobId: string,
-    workerId: string,
     attempt: Omit<DeliveryAttempt, 'attempt'>,
-    outcome: DeliveryOutcome,
   ): Promise<boolean> {
     return this.transaction(async (tx): Promise<boolean> => {
-      const values: unknown[] = [attempt.at, jobId, workerId]
-      if (outcome.status === 'delivering') values.push(outcome.retryAt)
       const [row] = await run<{ delivery_attempts: number }>(tx, statement, values)
       if (!row) return false
       await run(tx, S.insertDeliveryAttempt, [
@@ -499,6 +498,7 @@ export class PostgresStore implements Store {
   async recordToolCallsAttempt(
     jobId: string,
     workerId: string,
+    round: number,
     attempt: Omit<DeliveryAttempt, 'attempt'>,
     outcome: DeliveryOutcome,
   ): Promise<boolean> {
@@ -508,7 +508,9 @@ export class PostgresStore implements Store {
         : outcome.status === 'delivered'
           ? S.toolCallsDelivered
           : S.toolCallsGivenUp
-    return this.recordAttempt(statement, jobId, workerId, attempt, outcome)
+    const values: unknown[] = [attempt.at, jobId, workerId, round]
+    if (outcome.status === 'delivering') values.push(outcome.retryAt)
+    return this.recordAttempt(statement, values, jobId, attempt)
   }
 
   async submitToolResults(

@@ -444,25 +444,20 @@ export class SqliteStore implements Store {
   async recordToolCallsAttempt(
     jobId: string,
     workerId: string,
+    round: number,
     attempt: Omit<DeliveryAttempt, 'attempt'>,
     outcome: DeliveryOutcome,
   ): Promise<boolean> {
     return this.writes.run((): boolean => {
-      const row =
+      const statement =
         outcome.status === 'delivering'
-          ? this.one<{ delivery_attempts: number }>(
-              SQL.toolCallsRetry,
-              attempt.at,
-              jobId,
-              workerId,
-              outcome.retryAt,
-            )
-          : this.one<{ delivery_attempts: number }>(
-              outcome.status === 'delivered' ? SQL.toolCallsDelivered : SQL.toolCallsGivenUp,
-              attempt.at,
-              jobId,
-              workerId,
-            )
+          ? SQL.toolCallsRetry
+          : outcome.status === 'delivered'
+            ? SQL.toolCallsDelivered
+            : SQL.toolCallsGivenUp
+      const values: Param[] = [attempt.at, jobId, workerId, round]
+      if (outcome.status === 'delivering') values.push(outcome.retryAt)
+      const row = this.one<{ delivery_attempts: number }>(statement, ...values)
       if (!row) return false
       this.insertAttempt(jobId, row.delivery_attempts, attempt)
       return true

@@ -289,10 +289,14 @@ export interface Store {
 
   /** The model called tools: a new round stored; the job awaits their results, still leased for the event. */
   recordToolCalls(jobId: string, workerId: string, turn: ToolCallsTurn, now: number): Promise<Job | undefined>
-  /** One attempt of the `job.tool_calls` event; `dead`: the schedule ran out, it is not tried again. */
+  /**
+   * One attempt of round `round`'s `job.tool_calls` event (refused once the job is past that
+   * round); `dead`: the schedule ran out, it is not tried again.
+   */
   recordToolCallsAttempt(
     jobId: string,
     workerId: string,
+    round: number,
     attempt: Omit<DeliveryAttempt, 'attempt'>,
     outcome: DeliveryOutcome,
   ): Promise<boolean>

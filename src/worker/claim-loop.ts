@@ -13,6 +13,8 @@ export interface ClaimLoopOptions {
   pools: SlotPools
   workerId: string
   leaseMs: number
+  /** TOOL_RESULTS_TIMEOUT, for the error of a job whose results did not come. */
+  toolRounds: { resultsTimeoutMs: number }
   /** True while claims must wait (stage writes wait for the store to come back). */
   holdClaims(): boolean
   /** Starts a claimed job; false when this process is working on it already (nothing started). */
@@ -28,8 +30,9 @@ const CLAIM_RETRY_MS = 1000
 
 /**
  * The claim loop. `wake()` runs it at once (a job was accepted, a slot freed); a timer on the
- * clock runs it when the next retry, lease expiry or call-budget slot is due. Each round claims
- * as many jobs as the pools have free slots (and the call budget allows LLM calls).
+ * clock runs it when the next retry, lease expiry, tool-results deadline or call-budget slot is
+ * due. Each run first fails the jobs whose tool results are overdue, then claims round after
+ * round as many jobs as the pools have free slots (and the call budget allows LLM calls).
  */
 export class ClaimLoop {
   private running = false
@@ -78,9 +81,20 @@ export class ClaimLoop {
     await this.schedule(retryIn)
   }
 
+  /** The jobs whose tool results did not come in time fail (their job.failed is then claimed like any callback). */
+  private async expireToolResults(): Promise<void> {
+    const { resultsTimeoutMs } = this.o.toolRounds
+    const expired = await this.o.store.expireToolResults(this.o.clock.now(), {
+      code: 'tool_results_timeout',
+      message: `No tool results came within TOOL_RESULTS_TIMEOUT (${Math.round(resultsTimeoutMs / 1000)} s).`,
+    })
+    if (expired > 0) this.o.logger.warn({ expired, outcome: 'failed' }, 'tool results did not come in time')
+  }
+
   /** Claims round after round while every free slot found a job (more may be due). */
   private async claimWhileFree(): Promise<void> {
     const { store, budget, clock, pools } = this.o
+    await this.expireToolResults()
     do {
       this.again = false
       const llmFree = pools.llmFree
