@@ -7,6 +7,7 @@ import { JobToolCallsEvent } from '../src/contract/callback-payload.ts'
 import type { Received } from './support/callback-sink.ts'
 import { type ChatMessage, completion, toolCallsAnswer } from './support/fake-llm.ts'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
+import { submitResults, TOOLS } from './support/tools.ts'
 
 /*
  * Tools over webhooks, end to end against the fake LLM: the model's calls go out as signed
@@ -16,38 +17,7 @@ import { startTestRelay, type TestRelay } from './support/relay.ts'
 
 const SECRET = `whsec_${Buffer.from('a-tools-test-signing-secret-32by').toString('base64')}`
 
-export const TOOLS = [
-  {
-    type: 'function',
-    function: {
-      name: 'get_order',
-      description: 'Look an order up by its number.',
-      parameters: { type: 'object', properties: { number: { type: 'string' } }, required: ['number'] },
-    },
-  },
-  {
-    type: 'function',
-    function: {
-      name: 'get_weather',
-      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
-    },
-  },
-]
-
 const headersOf = (h: Headers) => Object.fromEntries(h.entries())
-
-export function submitResults(
-  url: string,
-  id: string,
-  results: { tool_call_id: string; content: string }[] | unknown,
-  headers: Record<string, string> = {},
-): Promise<Response> {
-  return fetch(`${url}/jobs/${id}/tool_results`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(Array.isArray(results) ? { results } : results),
-  })
-}
 
 /** The messages after the user's `message`, in the shape the LLM API got them. */
 const after = (messages: ChatMessage[], message: string) =>
@@ -189,5 +159,128 @@ describe('a tool loop', () => {
     expect(relay.sink.forJob(id).filter((r) => r.body.type === 'job.completed')).toHaveLength(1)
     const view = await relay.waitForStatus(id, 'delivered')
     expect(view).toMatchObject({ tool_rounds: 2, tool_calls: null, attempts: { llm: 3, delivery: 3 } })
+  })
+})
+
+/** A job of its own conversation that called `calls` and awaits their results. */
+async function awaitingJob(
+  r: TestRelay,
+  conversation: string,
+  calls: { id: string; name: string; arguments: unknown }[],
+): Promise<string> {
+  r.llm.next(toolCallsAnswer(calls))
+  const { id } = await r.send('use the tools', { conversation_id: conversation, llm: { tools: TOOLS } })
+  await r.sink.waitForEvents(id, 'job.tool_calls')
+  await r.waitForStatus(id, 'awaiting_tool_results')
+  return id
+}
+
+describe('POST /jobs/{id}/tool_results', () => {
+  const two = [
+    { id: 'call_a', name: 'get_order', arguments: { number: 'A-1' } },
+    { id: 'call_b', name: 'get_weather', arguments: { city: 'Oslo' } },
+  ]
+  const result = (id: string) => ({ tool_call_id: id, content: `result of ${id}` })
+  const problemOf = async (response: Response) => ({
+    status: response.status,
+    type: response.headers.get('content-type'),
+    body: (await response.json()) as { detail: string; errors?: { field: string; message: string }[] },
+  })
+
+  test('a call left out, an unknown call and a call answered twice are 422s naming each; nothing changes', async () => {
+    const id = await awaitingJob(relay, 'tools-invalid', two)
+    const missing = await problemOf(await submitResults(relay.url, id, [result('call_a')]))
+    expect(missing).toMatchObject({ status: 422, type: 'application/problem+json' })
+    expect(missing.body.errors).toEqual([{ field: '/results', message: 'must answer call_b too' }])
+    const extra = await problemOf(
+      await submitResults(relay.url, id, [result('call_a'), result('call_b'), result('call_c')]),
+    )
+    expect(extra.status).toBe(422)
+    expect(extra.body.errors).toEqual([
+      { field: '/results/2/tool_call_id', message: 'names no call this job is waiting for' },
+    ])
+    const twice = await problemOf(
+      await submitResults(relay.url, id, [result('call_a'), result('call_a'), result('call_b')]),
+    )
+    expect(twice.status).toBe(422)
+    expect(twice.body.errors).toEqual([
+      { field: '/results/1/tool_call_id', message: 'answers a call already answered above' },
+    ])
+    const empty = await problemOf(await submitResults(relay.url, id, []))
+    expect(empty.status).toBe(422)
+    expect(empty.body.errors?.[0]?.field).toBe('/results')
+    const notText = await problemOf(
+      await submitResults(relay.url, id, { results: [{ tool_call_id: 'call_a', content: { toString: 1 } }] }),
+    )
+    expect(notText).toMatchObject({ status: 422 })
+    expect(notText.body.errors).toEqual([{ field: '/results/0/content', message: 'must be a string' }])
+    const view = await relay.job(id)
+    expect(view).toMatchObject({ status: 'awaiting_tool_results', tool_rounds: 1 })
+    expect(view.tool_calls?.map((c) => c.id)).toEqual(['call_a', 'call_b'])
+  })
+
+  test('a second submission is a 409, as are results for a job that waits for none; an unknown job a 404', async () => {
+    const id = await awaitingJob(relay, 'tools-twice', two)
+    const first = await submitResults(relay.url, id, [result('call_b'), result('call_a')])
+    expect(first.status).toBe(202)
+    const again = await problemOf(await submitResults(relay.url, id, [result('call_a'), result('call_b')]))
+    expect(again.status).toBe(409)
+    expect(again.body.detail).toContain('submitted already')
+    await relay.sink.waitForEvents(id, 'job.completed')
+    const late = await problemOf(await submitResults(relay.url, id, [result('call_a'), result('call_b')]))
+    expect(late.status).toBe(409)
+
+    const plain = await relay.send('no tools here', { conversation_id: 'tools-plain' })
+    await relay.sink.waitForJob(plain.id)
+    const notAwaiting = await problemOf(await submitResults(relay.url, plain.id, [result('call_a')]))
+    expect(notAwaiting.status).toBe(409)
+    expect(notAwaiting.body.detail).toContain('is not waiting for tool results')
+
+    expect((await submitResults(relay.url, 'no-such-job', [result('call_a')])).status).toBe(404)
+    // The results that were taken are the ones the model read.
+    const call = relay.llm.calls.findLast((c) => c.body.messages.some((m) => m.tool_call_id === 'call_a'))
+    expect(call?.body.messages.filter((m) => m.role === 'tool').map((m) => m.content)).toEqual([
+      'result of call_a',
+      'result of call_b',
+    ])
+  })
+
+  test('a body that is not JSON is refused before anything is read', async () => {
+    const response = await fetch(`${relay.url}/jobs/x/tool_results`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'results',
+    })
+    expect(response.status).toBe(415)
+  })
+})
+
+describe('MAX_TOOL_ROUNDS', () => {
+  let limited: TestRelay
+  beforeAll(async () => {
+    limited = await startTestRelay({ MAX_TOOL_ROUNDS: '1' })
+  })
+  afterAll(() => limited.close())
+
+  test('a model that asks for tools once more fails the job with llm_tool_rounds; nothing joins history, the next message goes', async () => {
+    const id = await awaitingJob(limited, 'tools-max', [
+      { id: 'call_1', name: 'get_order', arguments: { number: 'A-1' } },
+    ])
+    limited.llm.next(toolCallsAnswer([{ id: 'call_2', name: 'get_order', arguments: { number: 'A-2' } }]))
+    const next = await limited.send('and now?', { conversation_id: 'tools-max' })
+    expect((await submitResults(limited.url, id, [{ tool_call_id: 'call_1', content: 'ok' }])).status).toBe(
+      202,
+    )
+    const [failed] = await limited.sink.waitForEvents(id, 'job.failed')
+    expect(failed?.body.data.error?.code).toBe('llm_tool_rounds')
+    expect(failed?.body.data.error?.message).toContain('MAX_TOOL_ROUNDS is 1')
+    expect(failed?.headers.get('webhook-id')).toBe(id)
+    await limited.sink.waitForJob(next.id)
+    const history = (await (await fetch(`${limited.url}/conversations/tools-max`)).json()) as {
+      messages: { role: string; content: string }[]
+    }
+    expect(history.messages.map((m) => m.role)).toEqual(['user', 'assistant'])
+    expect(history.messages[0]?.content).toBe('and now?')
+    expect(limited.sink.toolCallsFor(id)).toHaveLength(1)
   })
 })
