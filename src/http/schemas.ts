@@ -273,7 +273,10 @@ export const ConversationView = t.Object(
 
 export const ToolResultsAccepted = t.Object(
   { id: t.String(), status: Status },
-  { description: 'The results are stored with their calls; the job is queued for the model again.' },
+  {
+    description: 'The results are stored with their calls; the job is queued for the model again.',
+    examples: [{ id: '01a213ab-3c4d-7e5f-8a6b-2c7d9e0f1a2b', status: 'queued' }],
+  },
 )
 
 export const RedeliverAccepted = t.Object(
