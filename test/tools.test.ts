@@ -284,3 +284,71 @@ describe('MAX_TOOL_ROUNDS', () => {
     expect(limited.sink.toolCallsFor(id)).toHaveLength(1)
   })
 })
+
+describe('calls the relay does not pass on', () => {
+  test('a call of an unknown tool is shown to the model once, not passed on; the fitting call that follows goes out', async () => {
+    relay.llm.next(
+      toolCallsAnswer([{ id: 'call_x', name: 'delete_everything', arguments: {} }]),
+      toolCallsAnswer([{ id: 'call_y', name: 'get_order', arguments: { number: 'A-7' } }]),
+    )
+    const { id } = await relay.send('find A-7', { conversation_id: 'tools-wrong', llm: { tools: TOOLS } })
+    const [event] = await relay.sink.waitForEvents(id, 'job.tool_calls')
+    expect(eventOf(event).data.tool_calls).toEqual([
+      { id: 'call_y', name: 'get_order', arguments: { number: 'A-7' } },
+    ])
+    const retry = relay.llm.calls.findLast((c) =>
+      c.body.messages.some((m) => m.content?.includes('delete_everything')),
+    )
+    expect(after(retry?.body.messages ?? [], 'find A-7').map((m) => m.role)).toEqual(['assistant', 'user'])
+    expect(retry?.body.messages.at(-1)?.content).toContain('There is no tool "delete_everything"')
+    expect(relay.sink.toolCallsFor(id)).toHaveLength(1)
+  })
+})
+
+test('Prefer: wait answers 200 with the calls as soon as the job awaits their results', async () => {
+  relay.llm.next(toolCallsAnswer([{ id: 'call_w', name: 'get_weather', arguments: { city: 'Rome' } }]))
+  const response = await relay.post(
+    {
+      message: 'weather in Rome?',
+      callback_url: `${relay.sink.url}/hook`,
+      conversation_id: 'tools-wait',
+      llm: { tools: TOOLS },
+    },
+    { prefer: 'wait=10' },
+  )
+  expect(response.status).toBe(200)
+  const view = (await response.json()) as { status: string; tool_calls: unknown[] }
+  expect(view.status).toBe('awaiting_tool_results')
+  expect(view.tool_calls).toEqual([{ id: 'call_w', name: 'get_weather', arguments: { city: 'Rome' } }])
+})
+
+describe('with API keys', () => {
+  const A = 'client-a:aaaaaaaaaaaaaaaaaaaaaaaa'
+  const B = 'client-b:bbbbbbbbbbbbbbbbbbbbbbbb'
+  let keyed: TestRelay
+  beforeAll(async () => {
+    keyed = await startTestRelay({ API_KEYS: `${A},${B}` })
+  })
+  afterAll(() => keyed.close())
+
+  test('results are owner-scoped like GET /jobs/{id}: another client gets 404 and changes nothing', async () => {
+    const asA = { authorization: `Bearer ${A.split(':')[1]}` }
+    const asB = { authorization: `Bearer ${B.split(':')[1]}` }
+    keyed.llm.next(toolCallsAnswer([{ id: 'call_k', name: 'get_order', arguments: { number: 'K-1' } }]))
+    const sent = await keyed.post(
+      { message: 'mine', callback_url: `${keyed.sink.url}/hook`, llm: { tools: TOOLS } },
+      asA,
+    )
+    const { id } = (await sent.json()) as { id: string }
+    await keyed.sink.waitForEvents(id, 'job.tool_calls')
+    const results = [{ tool_call_id: 'call_k', content: 'shipped' }]
+    expect((await submitResults(keyed.url, id, results)).status).toBe(401)
+    expect((await submitResults(keyed.url, id, results, asB)).status).toBe(404)
+    const view = (await (await fetch(`${keyed.url}/jobs/${id}`, { headers: asA })).json()) as {
+      status: string
+    }
+    expect(view.status).toBe('awaiting_tool_results')
+    expect((await submitResults(keyed.url, id, results, asA)).status).toBe(202)
+    await keyed.sink.waitForEvents(id, 'job.completed')
+  })
+})

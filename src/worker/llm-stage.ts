@@ -1,10 +1,5 @@
-// Longer than most files: the LLM stage and each of its endings (answer, retry, failure, wait) in one place.
-import type { LlmParameters } from '../answer/parameters.ts'
-import {
-  correctionMessages,
-  type JsonResponseFormat,
-  readStructuredOutput,
-} from '../answer/structured-output.ts'
+// Longer than most files: the LLM stage and each of its endings (answer, tool calls, retry, failure, wait) in one place.
+import { correctionMessages, jsonFormatOf, readStructuredOutput } from '../answer/structured-output.ts'
 import type { Clock } from '../clock.ts'
 import { type JobError, sumUsage } from '../job.ts'
 import type { CallBudget } from '../limits/call-budget.ts'
@@ -49,15 +44,6 @@ export interface LlmStageOptions {
 const TOO_LARGE_EXCERPT = 200
 
 const iso = (ms: number): string => new Date(ms).toISOString()
-
-/** The JSON `response_format` a job asks for, if any. */
-function jsonFormatOf(llm: LlmParameters | null): JsonResponseFormat | undefined {
-  const format = llm?.response_format
-  if (format?.type === 'json_object') return { type: 'json_object' }
-  if (format?.type === 'json_schema' && format.json_schema)
-    return { type: 'json_schema', json_schema: format.json_schema }
-  return undefined
-}
 
 /**
  * A job's LLM stage: the call with the conversation's history (and the job's own tool rounds),
