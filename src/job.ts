@@ -229,6 +229,13 @@ export const TRANSITIONS: readonly Transition[] = [
     guarantee:
       'Owner only. The lease taken from its holder: no callback attempt is claimed again; one in flight may still reach the receiver, but its outcome is not recorded. The answer already in history stays.',
   },
+  {
+    event: 'cancelled',
+    from: 'awaiting_tool_results',
+    to: 'cancelled',
+    guarantee:
+      'Owner only. One transaction: the turn ended as a failure ends it (the next message released); nothing joins history, no callback is sent, results sent later are refused. A job.tool_calls attempt in flight may still reach the receiver, but its outcome is not recorded.',
+  },
 ]
 
 /** The step `event` takes from `from`, or undefined where the table has none (a refusal). */

@@ -352,3 +352,22 @@ describe('with API keys', () => {
     await keyed.sink.waitForEvents(id, 'job.completed')
   })
 })
+
+test('a job awaiting its results can be cancelled: results then get 409, nothing joins history, the conversation goes on', async () => {
+  const id = await awaitingJob(relay, 'tools-cancel', [
+    { id: 'call_c', name: 'get_order', arguments: { number: 'C-1' } },
+  ])
+  const next = await relay.send('never mind', { conversation_id: 'tools-cancel' })
+  const cancelled = await fetch(`${relay.url}/jobs/${id}/cancel`, { method: 'POST' })
+  expect(cancelled.status).toBe(200)
+  expect(((await cancelled.json()) as { status: string }).status).toBe('cancelled')
+  const late = await submitResults(relay.url, id, [{ tool_call_id: 'call_c', content: 'found' }])
+  expect(late.status).toBe(409)
+  const [answered] = await relay.sink.waitForJob(next.id)
+  expect(answered?.body.data.response).toBe('echo: never mind')
+  const history = (await (await fetch(`${relay.url}/conversations/tools-cancel`)).json()) as {
+    messages: { content: string }[]
+  }
+  expect(history.messages.map((m) => m.content)).toEqual(['never mind', 'echo: never mind'])
+  expect(relay.sink.forJob(id).map((r) => r.body.type as string)).toEqual(['job.tool_calls'])
+})

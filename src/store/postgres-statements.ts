@@ -193,7 +193,10 @@ export const POSTGRES_STATEMENTS = {
     WHERE id = $2 AND owner = $3 AND status = 'processing' RETURNING *`,
   cancelledFromDelivering: `UPDATE jobs SET status = 'cancelled', lease_owner = NULL, updated_at = $1
     WHERE id = $2 AND owner = $3 AND status = 'delivering' RETURNING *`,
-  leaseHeld: `SELECT 1 FROM jobs WHERE id = $1 AND lease_owner = $2 AND status IN ('processing', 'delivering')`,
+  cancelledFromAwaitingToolResults: `UPDATE jobs SET status = 'cancelled', lease_owner = NULL,
+      tool_calls_pending = false, updated_at = $1
+    WHERE id = $2 AND owner = $3 AND status = 'awaiting_tool_results' RETURNING *`,
+  leaseHeld: `SELECT 1 FROM jobs WHERE id = $1 AND lease_owner = $2 AND ${LEASED}`,
 
   deliveryDeferred: `UPDATE jobs SET lease_owner = NULL, available_at = $1, updated_at = $2
     WHERE id = $3 AND lease_owner = $4 AND status = 'delivering'`,

@@ -98,6 +98,7 @@ const CANCEL_TRIES = 50
 const CANCELLED_FROM = {
   queued: S.cancelledFromQueued,
   processing: S.cancelledFromProcessing,
+  awaiting_tool_results: S.cancelledFromAwaitingToolResults,
   delivering: S.cancelledFromDelivering,
 } as const
 

@@ -166,8 +166,11 @@ export const SQLITE_STATEMENTS = {
     WHERE id = ?2 AND owner = ?3 AND status = 'processing' RETURNING *`,
   cancelledFromDelivering: `UPDATE jobs SET status = 'cancelled', lease_owner = NULL, updated_at = ?1
     WHERE id = ?2 AND owner = ?3 AND status = 'delivering' RETURNING *`,
+  cancelledFromAwaitingToolResults: `UPDATE jobs SET status = 'cancelled', lease_owner = NULL, tool_calls_pending = 0,
+      updated_at = ?1
+    WHERE id = ?2 AND owner = ?3 AND status = 'awaiting_tool_results' RETURNING *`,
   /** Not a transition: asked every second while an LLM call runs, so a cancel stops the call. */
-  leaseHeld: `SELECT 1 FROM jobs WHERE id = ?1 AND lease_owner = ?2 AND status IN ('processing', 'delivering')`,
+  leaseHeld: `SELECT 1 FROM jobs WHERE id = ?1 AND lease_owner = ?2 AND ${LEASED}`,
 
   /** delivery deferred: delivering stays, no attempt counted. */
   deliveryDeferred: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?2

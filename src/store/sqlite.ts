@@ -68,6 +68,7 @@ type Param = string | number | null
 const CANCELLED_FROM = {
   queued: SQL.cancelledFromQueued,
   processing: SQL.cancelledFromProcessing,
+  awaiting_tool_results: SQL.cancelledFromAwaitingToolResults,
   delivering: SQL.cancelledFromDelivering,
 } as const
 

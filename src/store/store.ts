@@ -199,11 +199,14 @@ export type DeliveryOutcome =
 
 export type RedeliverResult = 'scheduled' | 'not_found' | 'not_finished'
 
-export type CancellableStatus = 'queued' | 'processing' | 'delivering'
+export type CancellableStatus = 'queued' | 'processing' | 'awaiting_tool_results' | 'delivering'
 
 /** The statuses `cancelJob` can stop; the rest are final. */
 export const isCancellable = (status: string): status is CancellableStatus =>
-  status === 'queued' || status === 'processing' || status === 'delivering'
+  status === 'queued' ||
+  status === 'processing' ||
+  status === 'awaiting_tool_results' ||
+  status === 'delivering'
 
 /** What `cancelJob` did: the job as it stands now, and the status it was cancelled from. */
 export type CancelResult =
@@ -275,7 +278,7 @@ export interface Store {
   ): Promise<boolean>
   redeliver(jobId: string, owner: string, now: number): Promise<RedeliverResult>
   /**
-   * The `cancelled` steps of TRANSITIONS: a queued, processing or delivering job of `owner`
+   * The `cancelled` steps of TRANSITIONS: a queued, processing, awaiting or delivering job of `owner`
    * ends as `cancelled`, its lease taken from whoever holds it. Nothing joins history; a job
    * that had the turn of its conversation ends it (the next message released), one waiting
    * for its turn leaves the line.
