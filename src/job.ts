@@ -152,6 +152,13 @@ export const TRANSITIONS: readonly Transition[] = [
       'Lease holder only. No attempt made or counted: its callback origin is open (the breaker) or busy (CALLBACK_MAX_IN_FLIGHT_PER_ORIGIN); lease dropped, due again at the given time.',
   },
   {
+    event: 'delivery deferred',
+    from: 'awaiting_tool_results',
+    to: 'awaiting_tool_results',
+    guarantee:
+      'Lease holder only. The job.tool_calls event waits for its callback origin as a callback does: no attempt made or counted, lease dropped, due again at the given time; results are still taken.',
+  },
+  {
     event: 'dead',
     from: 'delivering',
     to: 'dead',

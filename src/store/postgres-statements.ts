@@ -199,7 +199,7 @@ export const POSTGRES_STATEMENTS = {
   leaseHeld: `SELECT 1 FROM jobs WHERE id = $1 AND lease_owner = $2 AND ${LEASED}`,
 
   deliveryDeferred: `UPDATE jobs SET lease_owner = NULL, available_at = $1, updated_at = $2
-    WHERE id = $3 AND lease_owner = $4 AND status = 'delivering'`,
+    WHERE id = $3 AND lease_owner = $4 AND status IN ('delivering', 'awaiting_tool_results')`,
   leaseReleased: `UPDATE jobs SET lease_owner = NULL, available_at = $1, updated_at = $1,
       llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
       status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END

@@ -174,7 +174,7 @@ export const SQLITE_STATEMENTS = {
 
   /** delivery deferred: delivering stays, no attempt counted. */
   deliveryDeferred: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?2
-    WHERE id = ?3 AND lease_owner = ?4 AND status = 'delivering'`,
+    WHERE id = ?3 AND lease_owner = ?4 AND status IN ('delivering', 'awaiting_tool_results')`,
   /**
    * lease released, one job: processing → queued with its attempt given back; delivering and
    * awaiting_tool_results (its event) stay, due now.

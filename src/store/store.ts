@@ -249,8 +249,8 @@ export interface Store {
    */
   releaseLease(jobId: string, workerId: string, now: number): Promise<boolean>
   /**
-   * The callback may not go now (its origin is open or busy): the job waits until `until`
-   * without an attempt made or counted, and its lease is given back.
+   * The callback (or the `job.tool_calls` event) may not go now (its origin is open or busy):
+   * the job waits until `until` without an attempt made or counted, and its lease is given back.
    */
   deferDelivery(jobId: string, workerId: string, until: number, now: number): Promise<boolean>
   /** The newest `limit` messages of a conversation, oldest first. */
