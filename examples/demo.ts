@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Config, ConfigError, parseConfig } from '../src/config/config.ts'
 import { processEnvironment } from '../src/config/environment.ts'
-import type { CallbackPayload } from '../src/delivery/payload.ts'
+import type { ResultPayload } from '../src/contract/callback-payload.ts'
 import { createLogger, prettyLine } from '../src/log.ts'
 import { type Relay, startRelay } from '../src/main.ts'
 
@@ -52,7 +52,7 @@ function command(script: string): string {
 interface Callback {
   at: number
   headers: Headers
-  body: CallbackPayload
+  body: ResultPayload
 }
 
 /** The built-in receiver: resolves `arrived` with the first callback, answers every one 200. */
@@ -67,7 +67,7 @@ function startReceiver() {
     async fetch(request) {
       const raw = await request.text()
       try {
-        resolve({ at: Date.now(), headers: request.headers, body: JSON.parse(raw) as CallbackPayload })
+        resolve({ at: Date.now(), headers: request.headers, body: JSON.parse(raw) as ResultPayload })
       } catch {
         say(red(`the receiver got a body that is not JSON: ${raw.slice(0, 200)}`))
       }

@@ -7,7 +7,15 @@
  * per new row in each adapter, and a driver for each new event in the transition walk; the
  * state diagram in docs/architecture.md is regenerated from this table.
  */
-export const JOB_STATUSES = ['queued', 'processing', 'delivering', 'delivered', 'dead', 'cancelled'] as const
+export const JOB_STATUSES = [
+  'queued',
+  'processing',
+  'awaiting_tool_results',
+  'delivering',
+  'delivered',
+  'dead',
+  'cancelled',
+] as const
 export type JobStatus = (typeof JOB_STATUSES)[number]
 
 export const JOB_EVENTS = [
@@ -24,6 +32,10 @@ export const JOB_EVENTS = [
   'lease expired',
   'lease released',
   'cancelled',
+  'tool calls',
+  'tool calls attempt',
+  'tool results submitted',
+  'tool results timeout',
 ] as const
 export type JobEvent = (typeof JOB_EVENTS)[number]
 
@@ -64,6 +76,13 @@ export const TRANSITIONS: readonly Transition[] = [
       'Due for a callback only (its retry time came, or its lease ran out); one claimer wins; leased for one attempt.',
   },
   {
+    event: 'claimed',
+    from: 'awaiting_tool_results',
+    to: 'awaiting_tool_results',
+    guarantee:
+      'Due for the job.tool_calls event only (its first attempt was not made, its retry time came, or its lease ran out); one claimer wins; leased for one attempt.',
+  },
+  {
     event: 'answered',
     from: 'processing',
     to: 'delivering',
@@ -85,6 +104,34 @@ export const TRANSITIONS: readonly Transition[] = [
       'Lease holder only. Error stored, nothing joins history, the next message of the conversation released; job.failed is delivered.',
   },
   {
+    event: 'tool calls',
+    from: 'processing',
+    to: 'awaiting_tool_results',
+    guarantee:
+      'Lease holder only. One transaction: the assistant’s tool calls stored as a new round (nothing joins history yet, the conversation stays blocked), results due by now + TOOL_RESULTS_TIMEOUT; still leased for the first attempt of its job.tool_calls event.',
+  },
+  {
+    event: 'tool calls attempt',
+    from: 'awaiting_tool_results',
+    to: 'awaiting_tool_results',
+    guarantee:
+      'Lease holder only. The attempt row and the outcome in one transaction: delivered, or due again at the next time of CALLBACK_RETRY_SCHEDULE, or (the schedule run out, the address refused) not tried again; lease dropped, results still accepted.',
+  },
+  {
+    event: 'tool results submitted',
+    from: 'awaiting_tool_results',
+    to: 'queued',
+    guarantee:
+      'Owner only, every call of the round answered exactly once. One transaction: the results stored with their round, due now for the next LLM call (the attempts of the round start again), the event’s lease dropped.',
+  },
+  {
+    event: 'tool results timeout',
+    from: 'awaiting_tool_results',
+    to: 'delivering',
+    guarantee:
+      'Time alone, swept by the claim loop once TOOL_RESULTS_TIMEOUT is over: error stored, nothing joins history, the next message of the conversation released; job.failed is delivered.',
+  },
+  {
     event: 'delivered',
     from: 'delivering',
     to: 'delivered',
@@ -103,6 +150,13 @@ export const TRANSITIONS: readonly Transition[] = [
     to: 'delivering',
     guarantee:
       'Lease holder only. No attempt made or counted: its callback origin is open (the breaker) or busy (CALLBACK_MAX_IN_FLIGHT_PER_ORIGIN); lease dropped, due again at the given time.',
+  },
+  {
+    event: 'delivery deferred',
+    from: 'awaiting_tool_results',
+    to: 'awaiting_tool_results',
+    guarantee:
+      'Lease holder only. The job.tool_calls event waits for its callback origin as a callback does: no attempt made or counted, lease dropped, due again at the given time; results are still taken.',
   },
   {
     event: 'dead',
@@ -149,6 +203,19 @@ export const TRANSITIONS: readonly Transition[] = [
     guarantee: 'Lease holder only (no free callback slot, or shutdown): due now for any worker.',
   },
   {
+    event: 'lease expired',
+    from: 'awaiting_tool_results',
+    to: 'awaiting_tool_results',
+    guarantee: 'Time alone: the job.tool_calls event is due again for any worker.',
+  },
+  {
+    event: 'lease released',
+    from: 'awaiting_tool_results',
+    to: 'awaiting_tool_results',
+    guarantee:
+      'Lease holder only (no free callback slot, or shutdown): the job.tool_calls event due now for any worker.',
+  },
+  {
     event: 'cancelled',
     from: 'queued',
     to: 'cancelled',
@@ -168,6 +235,13 @@ export const TRANSITIONS: readonly Transition[] = [
     to: 'cancelled',
     guarantee:
       'Owner only. The lease taken from its holder: no callback attempt is claimed again; one in flight may still reach the receiver, but its outcome is not recorded. The answer already in history stays.',
+  },
+  {
+    event: 'cancelled',
+    from: 'awaiting_tool_results',
+    to: 'cancelled',
+    guarantee:
+      'Owner only. One transaction: the turn ended as a failure ends it (the next message released); nothing joins history, no callback is sent, results sent later are refused. A job.tool_calls attempt in flight may still reach the receiver, but its outcome is not recorded.',
   },
 ]
 
@@ -204,7 +278,9 @@ export const ERROR_CODES = {
   llm_error: 'The LLM API answered 200 with an error inside, or without an answer.',
   llm_response_too_large: 'The answer was longer than MAX_RESPONSE_CHARS; it never joins history.',
   llm_invalid_output:
-    'The answer was not the JSON its response_format asks for, again after the model was shown why; the error holds the last answer.',
+    'The answer was not the JSON its response_format asks for, or called tools that do not exist or with arguments that do not fit, again after the model was shown why; the error holds the last answer.',
+  llm_tool_rounds: 'The model asked for tools once more after MAX_TOOL_ROUNDS rounds of tool calls.',
+  tool_results_timeout: 'No tool results came within TOOL_RESULTS_TIMEOUT of the job.tool_calls event.',
   client_llm_rpm:
     'Not an error of the job: its client started its llm_rpm of LLM calls in the last minute; it waits (no attempt spent).',
   client_daily_tokens:
@@ -232,4 +308,16 @@ export interface Usage {
   total_tokens: number
   /** What the call cost in the provider's credits (OpenRouter's usage accounting); absent elsewhere. */
   cost?: number
+}
+
+/** The usage of a job's calls together (its tool rounds and its answer); null when none reported any. */
+export function sumUsage(a: Usage | null, b: Usage | null): Usage | null {
+  if (a === null || b === null) return a ?? b
+  const sum: Usage = {
+    prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+    completion_tokens: a.completion_tokens + b.completion_tokens,
+    total_tokens: a.total_tokens + b.total_tokens,
+  }
+  if (a.cost !== undefined || b.cost !== undefined) sum.cost = (a.cost ?? 0) + (b.cost ?? 0)
+  return sum
 }

@@ -177,6 +177,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     callbackRetrySchedule: config.callbackRetrySchedule,
     llmMaxPauseMs: config.llmMaxPause,
     maxResponseChars: config.maxResponseChars,
+    toolRounds: { maxToolRounds: config.maxToolRounds, resultsTimeoutMs: config.toolResultsTimeout },
     scrub,
   })
   let accepting = true

@@ -136,7 +136,12 @@ test('a delivering job with a failing receiver: its retries stop', async () => {
     expect(view.deliveries).toHaveLength(1)
     // Nothing is due any more, nor open: no worker will claim it again.
     expect(await relay.store.nextWakeAt(Date.now())).toBeUndefined()
-    expect(await relay.store.countOpenJobs()).toEqual({ queued: 0, processing: 0, delivering: 0 })
+    expect(await relay.store.countOpenJobs()).toEqual({
+      queued: 0,
+      processing: 0,
+      awaiting_tool_results: 0,
+      delivering: 0,
+    })
     expect(relay.sink.forJob(id)).toHaveLength(1)
     // The answer had joined history before the cancel, and stays there.
     expect((await history(relay, view.conversation_id)).map((m) => m.role)).toEqual(['user', 'assistant'])

@@ -9,6 +9,7 @@ import {
   CallbackPayloadSchema,
   JobCompletedEvent,
   JobFailedEvent,
+  JobToolCallsEvent,
 } from '../src/contract/callback-payload.ts'
 import type { JobErrorSchema, UsageSchema } from '../src/contract/fields.ts'
 import type { callbackPayload } from '../src/delivery/payload.ts'
@@ -63,6 +64,7 @@ function requestFor(relay: TestRelay, method: string, path: string, headers: Rec
     'post /jobs/redeliver': { status: 'dead' },
     'post /clients': { name: 'contract' },
     'patch /clients/{id}': { llm_rpm: 1 },
+    'post /jobs/{id}/tool_results': { results: [{ tool_call_id: 'call_1', content: 'contract' }] },
   }
   const given = bodies[`${method} ${path}`]
   const body = given === undefined ? undefined : JSON.stringify(given)
@@ -81,6 +83,7 @@ test('the examples in the document are valid by their own schemas', () => {
   const check = (schema: TSchema, value: unknown) => [...Value.Errors(schema, value)].map((e) => e.path)
   expect(check(JobCompletedEvent, CALLBACK_EXAMPLES['job.completed'])).toEqual([])
   expect(check(JobFailedEvent, CALLBACK_EXAMPLES['job.failed'])).toEqual([])
+  expect(check(JobToolCallsEvent, CALLBACK_EXAMPLES['job.tool_calls'])).toEqual([])
   expect(Value.Check(JobCompletedEvent, CALLBACK_EXAMPLES['job.failed'])).toBe(false)
 })
 

@@ -40,7 +40,8 @@ test('openapi-typescript generates a type for every route', () => {
 test('openapi-typescript generates a type for every callback event, not Record<string, never>', () => {
   expect(types).not.toContain('webhooks = Record<string, never>')
   const webhooks = section('webhooks')
-  for (const event of ['job.completed', 'job.failed']) expect(webhooks).toContain(`    "${event}": {`)
+  for (const event of ['job.completed', 'job.failed', 'job.tool_calls'])
+    expect(webhooks).toContain(`    "${event}": {`)
   const schemas = section('components')
   expect(schemas).toContain('type: "job.completed";')
   expect(schemas).toContain('type: "job.failed";')

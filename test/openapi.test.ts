@@ -61,6 +61,7 @@ test('/swagger/json describes every route with its responses and errors', () => 
       'get /jobs/{id}',
       'post /jobs/{id}/redeliver',
       'get /conversations',
+      'post /jobs/{id}/tool_results',
       'get /conversations/{id}',
       'delete /conversations/{id}',
     ]),
@@ -169,7 +170,7 @@ describe('the contract a client author reads', () => {
   })
 
   test('the callbacks are listed under webhooks: each event, its example, the three headers, how to verify', () => {
-    expect(Object.keys(doc.webhooks ?? {}).sort()).toEqual(['job.completed', 'job.failed'])
+    expect(Object.keys(doc.webhooks ?? {}).sort()).toEqual(['job.completed', 'job.failed', 'job.tool_calls'])
     for (const [type, item] of Object.entries(doc.webhooks ?? {})) {
       const op = item.post as Operation
       const media = op.requestBody?.content['application/json']

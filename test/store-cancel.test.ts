@@ -40,7 +40,12 @@ describe.each(adapters)('$name', (adapter) => {
     if (!a || !b || !c) throw new Error('not accepted')
     expect(await claimIds(store)).toEqual([a.id])
     expect(await cancel(store, b)).toMatchObject({ kind: 'cancelled', from: 'queued' })
-    expect(await store.countOpenJobs()).toEqual({ queued: 1, processing: 1, delivering: 0 })
+    expect(await store.countOpenJobs()).toEqual({
+      queued: 1,
+      processing: 1,
+      awaiting_tool_results: 0,
+      delivering: 0,
+    })
     // Nothing more is claimable while the head runs.
     expect(await claimIds(store)).toEqual([])
     expect(await store.recordAnswer(a.id, 'w1', answer, T0)).toBeDefined()
@@ -63,7 +68,12 @@ describe.each(adapters)('$name', (adapter) => {
     const a = await accept(store)
     const b = await accept(store)
     expect(await cancel(store, a)).toMatchObject({ kind: 'cancelled', from: 'queued' })
-    expect(await store.countOpenJobs()).toEqual({ queued: 1, processing: 0, delivering: 0 })
+    expect(await store.countOpenJobs()).toEqual({
+      queued: 1,
+      processing: 0,
+      awaiting_tool_results: 0,
+      delivering: 0,
+    })
     expect(await claimIds(store)).toEqual([b.id])
     // With the line empty again, the next message does not wait.
     expect(await store.recordAnswer(b.id, 'w1', answer, T0)).toBeDefined()
@@ -106,7 +116,12 @@ describe.each(adapters)('$name', (adapter) => {
     expect(await store.listDeliveryAttempts(a.id)).toEqual([])
     expect(await claimIds(store, T0 + 10 * LEASE, 'w2')).toEqual([])
     expect(await store.nextWakeAt(T0)).toBeUndefined()
-    expect(await store.countOpenJobs()).toEqual({ queued: 0, processing: 0, delivering: 0 })
+    expect(await store.countOpenJobs()).toEqual({
+      queued: 0,
+      processing: 0,
+      awaiting_tool_results: 0,
+      delivering: 0,
+    })
     expect(await store.readHistory(a.owner, a.conversationId, 10)).toHaveLength(2)
   })
 
@@ -183,6 +198,11 @@ describeIf(postgres)('PostgresStore, two instances', () => {
       llmLimit: 100,
     })
     expect(next.map((j) => j.id).sort()).toEqual(lines.map((line) => line[2]?.id as string).sort())
-    expect(await one.countOpenJobs()).toEqual({ queued: 0, processing: LINES, delivering: LINES })
+    expect(await one.countOpenJobs()).toEqual({
+      queued: 0,
+      processing: LINES,
+      awaiting_tool_results: 0,
+      delivering: LINES,
+    })
   }, 30_000)
 })

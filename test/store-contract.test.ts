@@ -564,10 +564,20 @@ describe.each(adapters)('$name', (adapter) => {
       await accept(store, { conversationId: 'conv-2' })
       await claim(store, { workerId: 'w2', now: T0 + 20, llmLimit: 1, limit: 1 })
       // Of conv-2's two jobs the second waits its turn: still queued. The delivered job is not open.
-      expect(await store.countOpenJobs()).toEqual({ queued: 2, processing: 1, delivering: 0 })
+      expect(await store.countOpenJobs()).toEqual({
+        queued: 2,
+        processing: 1,
+        awaiting_tool_results: 0,
+        delivering: 0,
+      })
       // Answering conv-3's job also claims conv-2's head: one more processing, one delivering.
       await answer(store, await accept(store, { conversationId: 'conv-3' }), T0 + 30)
-      expect(await store.countOpenJobs()).toEqual({ queued: 1, processing: 2, delivering: 1 })
+      expect(await store.countOpenJobs()).toEqual({
+        queued: 1,
+        processing: 2,
+        awaiting_tool_results: 0,
+        delivering: 1,
+      })
       expect(await store.purgeFinishedJobs(T0 + 10)).toBe(0)
       expect(await store.purgeFinishedJobs(T0 + 11)).toBe(1)
       expect(await store.getJob(done.id, done.owner, T0)).toBeUndefined()

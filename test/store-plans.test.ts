@@ -45,6 +45,14 @@ const HOT = [
   'cancelledFromDelivering',
   'leaveLine',
   'leaseHeld',
+  // Tools over webhooks: the event's claim, the results, and the timeout sweep each claim round runs.
+  'toolCallsDue',
+  'claimToolCallsEvent',
+  'toolCalls',
+  'toolCallsDelivered',
+  'toolResultsSubmitted',
+  'toolResultsDue',
+  'toolResultsTimedOut',
 ] as const
 
 const dir = mkdtempSync(join(tmpdir(), 'relay-plans-'))
@@ -114,7 +122,7 @@ describeIf(postgres)('PostgreSQL: EXPLAIN with sequential scans turned off', () 
       'https://example.com',
     ],
     answered: [bytes('a'), bytes('m'), null, T0, 'id', 'w1', null, null],
-    appendHistory: ['owner', 'conv', bytes('q'), 'id', T0, bytes('a'), T0, null, null],
+    appendHistory: ['owner', 'conv', bytes('q'), 'id', T0, bytes('a'), T0, null, null, null],
     endTurn: ['owner', 'conv'],
     nextInLine: ['owner', 'conv'],
     readHistory: ['owner', 'conv', 20],
@@ -125,6 +133,13 @@ describeIf(postgres)('PostgreSQL: EXPLAIN with sequential scans turned off', () 
     cancelledFromDelivering: [T0, 'id', 'owner'],
     leaveLine: ['owner', 'conv'],
     leaseHeld: ['id', 'w1'],
+    toolCallsDue: [],
+    claimToolCallsEvent: ['w1', T0 + 1000, T0, 10],
+    toolCalls: ['[]', null, T0, null, T0, 'id', 'w1'],
+    toolCallsDelivered: [T0, 'id', 'w1', 1],
+    toolResultsSubmitted: ['[]', T0, 'id', 'owner'],
+    toolResultsDue: [T0],
+    toolResultsTimedOut: ['tool_results_timeout', 'late', T0],
   }
 
   /** The relations a plan reads with a sequential scan, anywhere in its tree. */

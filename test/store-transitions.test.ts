@@ -39,6 +39,8 @@ interface Subject {
 /** Every subject is accepted with this idempotency key and body hash. */
 const THE_REQUEST = { idempotencyKey: 'the-key', requestHash: 'the-body' }
 const failure = { code: 'callback_http_status', message: 'The callback answered 500.' } as const
+/** Far longer than the leases the walk lets run out. */
+const TOOL_RESULTS_TIMEOUT = 100 * LEASE
 const attemptAt = (now: number) => ({ at: now, statusCode: 500, error: failure, durationMs: 1 })
 
 /**
@@ -81,6 +83,43 @@ const drivers: Record<JobEvent, (s: Subject) => Promise<boolean | undefined>> = 
   // An operator or the client, at any moment of the job's life.
   cancelled: async ({ store, job, now }) =>
     (await store.cancelJob(job.id, job.owner, now)).kind === 'cancelled',
+  'tool calls': async ({ store, job, now }) =>
+    (await store.recordToolCalls(
+      job.id,
+      'w1',
+      {
+        rounds: [
+          {
+            content: '',
+            calls: [{ id: 'call_1', name: 'get_order', arguments: '{"number":"A-1"}' }],
+            results: null,
+            calledAt: now,
+            answeredAt: null,
+            llmAttempts: 1,
+          },
+        ],
+        usage: null,
+        resultsDueAt: now + TOOL_RESULTS_TIMEOUT,
+      },
+      now,
+    )) !== undefined,
+  'tool calls attempt': ({ store, job, now }) =>
+    store.recordToolCallsAttempt(
+      job.id,
+      'w1',
+      1,
+      { ...attemptAt(now), statusCode: 204, error: null },
+      { status: 'delivered' },
+    ),
+  'tool results submitted': async ({ store, job, now }) =>
+    (await store.submitToolResults(job.id, job.owner, [{ tool_call_id: 'call_1', content: 'shipped' }], now))
+      .kind === 'queued',
+  // Time passing past TOOL_RESULTS_TIMEOUT, as the claim loop's sweep sees it (the subject's clock stays).
+  'tool results timeout': async ({ store, now }) =>
+    (await store.expireToolResults(now + TOOL_RESULTS_TIMEOUT, {
+      code: 'tool_results_timeout',
+      message: 'No tool results came in time.',
+    })) > 0,
 }
 
 /** The shortest way to each status through the table, from acceptance. */

@@ -1,10 +1,20 @@
 import { type OutputUnit, Validator } from '@cfworker/json-schema'
 import { draftOf } from './json-schema.ts'
+import type { LlmParameters } from './parameters.ts'
 
 /** The two formats whose answer is JSON; `text` has no output to read. */
 export type JsonResponseFormat =
   | { type: 'json_object' }
   | { type: 'json_schema'; json_schema: { name: string; schema: Record<string, unknown>; strict?: boolean } }
+
+/** The JSON `response_format` a job asks for, if any. */
+export function jsonFormatOf(llm: LlmParameters | null): JsonResponseFormat | undefined {
+  const format = llm?.response_format
+  if (format?.type === 'json_object') return { type: 'json_object' }
+  if (format?.type === 'json_schema' && format.json_schema)
+    return { type: 'json_schema', json_schema: format.json_schema }
+  return undefined
+}
 
 export type StructuredOutput = { ok: true; output: unknown } | { ok: false; error: string }
 

@@ -408,6 +408,18 @@ export const variables = {
     'Most tokens a prompt may take with its history: the newest history messages that fit beside the system prompt and the new message (counted with the cl100k tokenizer), never half a message; the new message always goes. 0: no token limit.',
     integer(0, 10_000_000),
   ),
+  maxToolRounds: variable(
+    'MAX_TOOL_ROUNDS',
+    '8',
+    'Most rounds of tool calls (`llm.tools`) one message may take; a model that asks for tools once more fails the job with `llm_tool_rounds`.',
+    integer(1, 100),
+  ),
+  toolResultsTimeout: variable(
+    'TOOL_RESULTS_TIMEOUT',
+    '1h',
+    'How long a job waits for `POST /jobs/{id}/tool_results` after its `job.tool_calls` event; then it fails with `tool_results_timeout` (its conversation waits meanwhile).',
+    duration(1000),
+  ),
   maxMessageChars: variable(
     'MAX_MESSAGE_CHARS',
     '32000',

@@ -23,6 +23,8 @@ export const SECTIONS: readonly { title: string; names: readonly string[] }[] = 
       'SYSTEM_PROMPT',
       'HISTORY_MAX_MESSAGES',
       'HISTORY_MAX_TOKENS',
+      'MAX_TOOL_ROUNDS',
+      'TOOL_RESULTS_TIMEOUT',
       'MAX_MESSAGE_CHARS',
       'MAX_RESPONSE_CHARS',
       'APP_URL',

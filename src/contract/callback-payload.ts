@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
+import { ToolCallSchema } from '../answer/tool-calls.ts'
 import { JobErrorSchema, Nullable, Timestamp, UsageSchema } from './fields.ts'
 
 /**
@@ -63,15 +64,56 @@ export const JobFailedEvent = Type.Object(
   },
 )
 
-export const CallbackPayloadSchema = Type.Union([JobCompletedEvent, JobFailedEvent], {
+const { usage: _usage, output: _output, completed_at: _completed, ...askedFields } = jobFields
+
+export const JobToolCallsEvent = Type.Object(
+  {
+    type: Type.Literal('job.tool_calls'),
+    timestamp: Timestamp('When the model made these calls; the same on every attempt.'),
+    data: Type.Object({
+      ...askedFields,
+      id: Type.String({
+        description:
+          'The job id. The `webhook-id` header is `{id}_tool_calls_{round}`: the same on every attempt of a round.',
+      }),
+      model: Type.String({ description: 'The model asked for.' }),
+      round: Type.Integer({
+        minimum: 1,
+        description: 'Which round of tool calls this is (1, 2, …; at most MAX_TOOL_ROUNDS).',
+      }),
+      tool_calls: Type.Array(ToolCallSchema, {
+        minItems: 1,
+        description: 'Answer every one of them, once, with `POST /jobs/{id}/tool_results`.',
+      }),
+      content: Nullable(Type.String({ description: 'What the model wrote beside its calls, if anything.' })),
+      usage: Nullable(UsageSchema),
+      results_due_at: Timestamp(
+        'Results that have not come by then fail the job (`tool_results_timeout`, TOOL_RESULTS_TIMEOUT).',
+      ),
+    }),
+  },
+  {
+    description:
+      'The model wants functions called (the request had `llm.tools`). The job is `awaiting_tool_results` and its conversation waits: answer with `POST /jobs/{id}/tool_results`, then the model goes on, and the job ends with `job.completed` (or calls tools again).',
+  },
+)
+
+export const CallbackPayloadSchema = Type.Union([JobCompletedEvent, JobFailedEvent, JobToolCallsEvent], {
   description: 'A callback body: `type` says which event it is.',
 })
 export type CallbackPayload = Static<typeof CallbackPayloadSchema>
 export type JobCompleted = Static<typeof JobCompletedEvent>
 export type JobFailed = Static<typeof JobFailedEvent>
+export type JobToolCalls = Static<typeof JobToolCallsEvent>
+/** The two events that end a job: what a receiver gets once per message without tools. */
+export type ResultPayload = JobCompleted | JobFailed
 
 /** One of each event, for the OpenAPI document (and checked against the schemas by a test). */
-export const CALLBACK_EXAMPLES: { 'job.completed': JobCompleted; 'job.failed': JobFailed } = {
+export const CALLBACK_EXAMPLES: {
+  'job.completed': JobCompleted
+  'job.failed': JobFailed
+  'job.tool_calls': JobToolCalls
+} = {
   'job.completed': {
     type: 'job.completed',
     timestamp: '2026-01-01T12:00:01.200Z',
@@ -109,6 +151,24 @@ export const CALLBACK_EXAMPLES: { 'job.completed': JobCompleted; 'job.failed': J
       metadata: null,
       created_at: '2026-01-01T12:00:02.000Z',
       completed_at: '2026-01-01T12:00:31.000Z',
+    },
+  },
+  'job.tool_calls': {
+    type: 'job.tool_calls',
+    timestamp: '2026-01-01T12:01:00.800Z',
+    data: {
+      id: '01a213ab-3c4d-7e5f-8a6b-2c7d9e0f1a2b',
+      conversation_id: 'customer-42',
+      sequence: 3,
+      message: 'Where is my order A-1001?',
+      round: 1,
+      tool_calls: [{ id: 'call_1', name: 'get_order', arguments: { number: 'A-1001' } }],
+      content: null,
+      model: 'openai/gpt-4o-mini',
+      usage: { prompt_tokens: 96, completion_tokens: 18, total_tokens: 114 },
+      metadata: null,
+      created_at: '2026-01-01T12:01:00.000Z',
+      results_due_at: '2026-01-01T13:01:00.800Z',
     },
   },
 }

@@ -5,7 +5,7 @@ import type { JobError } from '../job.ts'
 import type { Job } from '../store/store.ts'
 import { type AddressGuard, parseHostLiteral } from './address-guard.ts'
 import type { Deliverer, DeliveryResult } from './deliverer.ts'
-import { callbackPayload } from './payload.ts'
+import { callbackPayload, webhookIdOf } from './payload.ts'
 import { fetchPinned, PinnedAgents } from './pinned-fetch.ts'
 import { signWebhookWithEach } from './signature.ts'
 import type { SigningSecrets } from './signing-secrets.ts'
@@ -62,7 +62,7 @@ export class HttpDeliverer implements Deliverer {
     // The client's headers first: none of the relay's (trace context, webhook-*) can be replaced.
     return this.post(
       job.callbackUrl,
-      { ...own, ...traceHeaders, ...this.webhookHeaders(job.id, started, body, secrets) },
+      { ...own, ...traceHeaders, ...this.webhookHeaders(webhookIdOf(job), started, body, secrets) },
       body,
       started,
     )

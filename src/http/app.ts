@@ -32,6 +32,7 @@ import { healthRoutes, type ReadinessCheck } from './routes/health.ts'
 import { jobListingRoutes } from './routes/job-listing.ts'
 import { jobRoutes } from './routes/jobs.ts'
 import { rootRoutes } from './routes/root.ts'
+import { toolResultsRoutes } from './routes/tool-results.ts'
 import { usageRoutes } from './routes/usage.ts'
 import { webhookRoutes } from './routes/webhook.ts'
 import { statusUrlOrigin } from './status-url.ts'
@@ -172,6 +173,15 @@ export function createHttpApp(deps: HttpAppDeps) {
               }),
             )
             .use(conversationListingRoutes({ store: deps.store, visibleOwner }))
+            .use(
+              toolResultsRoutes({
+                store: deps.store,
+                wake: deps.wake,
+                clock: deps.clock,
+                visibleOwner,
+                maxBodyBytes: deps.maxBodyBytes,
+              }),
+            )
             .use(conversationRoutes({ store: deps.store, owner }))
             .use(
               usageRoutes({

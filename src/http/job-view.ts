@@ -1,3 +1,4 @@
+import { parsedCall, pendingCalls } from '../answer/tool-rounds.ts'
 import type { DeliveryAttempt, Job } from '../store/store.ts'
 import type { JobView } from './schemas.ts'
 
@@ -19,6 +20,12 @@ export function jobView(job: Job, deliveries: readonly DeliveryAttempt[]): JobVi
     prompt_tokens_counted: job.promptTokens,
     metadata: job.metadata,
     callback_headers: job.callbackHeaderNames,
+    tool_calls: job.status === 'awaiting_tool_results' ? pendingCalls(job.toolRounds).map(parsedCall) : null,
+    tool_rounds: job.toolRounds.length,
+    tool_results_due_at:
+      job.status === 'awaiting_tool_results' && job.toolResultsDueAt !== null
+        ? iso(job.toolResultsDueAt)
+        : null,
     attempts: { llm: job.llmAttempts, delivery: job.deliveryAttempts },
     deliveries: deliveries.map((d) => ({
       attempt: d.attempt,

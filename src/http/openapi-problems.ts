@@ -57,6 +57,8 @@ interface StatusText {
   headers?: (c: ProblemContext) => Record<string, unknown>
 }
 
+const isToolResults = (c: ProblemContext): boolean => c.path.endsWith('/tool_results')
+
 const STATUSES: Record<number, StatusText> = {
   400: {
     title: 'Bad Request',
@@ -107,13 +109,17 @@ const STATUSES: Record<number, StatusText> = {
         ? 'Another client has this name.'
         : c.path.endsWith('/cancel')
           ? 'The job is finished (`delivered` or `dead`): there is nothing left to cancel.'
-          : 'The job is still in progress, or was cancelled.',
+          : isToolResults(c)
+            ? 'The job waits for no tool results: these were submitted already, or it never called tools, or it is over.'
+            : 'The job is still in progress, or was cancelled.',
     example: (c) => ({
       detail: c.path.startsWith('/clients')
         ? 'A client named acme exists already; pick another name.'
         : c.path.endsWith('/cancel')
           ? 'The job is delivered already; there is nothing left to cancel.'
-          : 'Only a delivered or dead job can be redelivered; this one is still in progress or was cancelled.',
+          : isToolResults(c)
+            ? `These tool results were submitted already; job ${EXAMPLE_JOB_ID} is processing now.`
+            : 'Only a delivered or dead job can be redelivered; this one is still in progress or was cancelled.',
     }),
   },
   413: {
@@ -133,21 +139,26 @@ const STATUSES: Record<number, StatusText> = {
         ? 'A field or header is not valid; `errors` names each. Nothing was accepted.'
         : 'A path parameter is not valid; `errors` names it.',
     example: (c) =>
-      c.hasBody
+      isToolResults(c)
         ? {
             detail: 'The request body failed validation.',
-            errors: [
-              {
-                field: '/callback_url',
-                message:
-                  'must be an absolute http or https URL of at most 2048 characters, without user:password@',
-              },
-            ],
+            errors: [{ field: '/results', message: 'must answer call_2 too' }],
           }
-        : {
-            detail: 'The params failed validation.',
-            errors: [{ field: '/id', message: 'must be at most 64 characters' }],
-          },
+        : c.hasBody
+          ? {
+              detail: 'The request body failed validation.',
+              errors: [
+                {
+                  field: '/callback_url',
+                  message:
+                    'must be an absolute http or https URL of at most 2048 characters, without user:password@',
+                },
+              ],
+            }
+          : {
+              detail: 'The params failed validation.',
+              errors: [{ field: '/id', message: 'must be at most 64 characters' }],
+            },
   },
   429: {
     title: 'Too Many Requests',

@@ -1,4 +1,9 @@
-import { CALLBACK_EXAMPLES, JobCompletedEvent, JobFailedEvent } from '../contract/callback-payload.ts'
+import {
+  CALLBACK_EXAMPLES,
+  JobCompletedEvent,
+  JobFailedEvent,
+  JobToolCallsEvent,
+} from '../contract/callback-payload.ts'
 import { jsonSchemaOf } from './openapi-schema.ts'
 
 /**
@@ -18,14 +23,19 @@ The \`standardwebhooks\` libraries (npm, PyPI, Go, Ruby, …) do all four: \`new
 
 **Answer** any 2xx within \`CALLBACK_TIMEOUT\`. Anything else (another status, a redirect, no answer) is retried on \`CALLBACK_RETRY_SCHEDULE\` with the same body and \`webhook-id\`; delivery is at least once, so drop duplicates by \`webhook-id\`. Callbacks of one conversation come in \`data.sequence\` order.`
 
+const webhookId = (description: string, example: string) => ({
+  name: 'webhook-id',
+  in: 'header',
+  required: true,
+  description,
+  schema: { type: 'string', examples: [example] },
+})
+
 const HEADER_PARAMETERS = [
-  {
-    name: 'webhook-id',
-    in: 'header',
-    required: true,
-    description: 'The job id: the same on every attempt and redelivery. Drop duplicates by it.',
-    schema: { type: 'string', examples: [CALLBACK_EXAMPLES['job.completed'].data.id] },
-  },
+  webhookId(
+    'The job id: the same on every attempt and redelivery. Drop duplicates by it.',
+    CALLBACK_EXAMPLES['job.completed'].data.id,
+  ),
   {
     name: 'webhook-timestamp',
     in: 'header',
@@ -56,7 +66,42 @@ const EVENTS = {
     operationId: 'jobFailed',
     summary: 'A message could not be answered',
   },
+  'job.tool_calls': {
+    component: 'JobToolCallsEvent',
+    schema: JobToolCallsEvent,
+    operationId: 'jobToolCalls',
+    summary: 'The model wants tools called',
+  },
 } as const
+
+/** The tool calls' own `webhook-id`: one per round, the same on every attempt of it. */
+const TOOL_CALLS_HEADERS = [
+  webhookId(
+    '`{job id}_tool_calls_{round}`: the same on every attempt of the round, another for the next round. Drop duplicates by it.',
+    `${CALLBACK_EXAMPLES['job.tool_calls'].data.id}_tool_calls_1`,
+  ),
+  ...HEADER_PARAMETERS.slice(1),
+]
+
+const RESPONSES = {
+  result: {
+    '2XX': { description: 'Delivered: the job becomes `delivered`.' },
+    default: {
+      description:
+        'Not delivered: retried on `CALLBACK_RETRY_SCHEDULE`; after the last retry the job is `dead` (redeliverable).',
+    },
+  },
+  toolCalls: {
+    '2XX': {
+      description:
+        'Delivered: the event is not sent again. The results may come before or after this answer.',
+    },
+    default: {
+      description:
+        'Not delivered: retried on `CALLBACK_RETRY_SCHEDULE`; after the last retry it is not sent again, and the job still takes results (its calls are in `GET /jobs/{id}`) until TOOL_RESULTS_TIMEOUT.',
+    },
+  },
+}
 
 /** The event schemas, for `components.schemas`. */
 export function callbackSchemas(): Record<string, unknown> {
@@ -74,7 +119,7 @@ export function callbackWebhooks(): Record<string, unknown> {
           summary: event.summary,
           description: VERIFY,
           security: [],
-          parameters: HEADER_PARAMETERS,
+          parameters: type === 'job.tool_calls' ? TOOL_CALLS_HEADERS : HEADER_PARAMETERS,
           requestBody: {
             required: true,
             description: event.schema.description,
@@ -85,13 +130,7 @@ export function callbackWebhooks(): Record<string, unknown> {
               },
             },
           },
-          responses: {
-            '2XX': { description: 'Delivered: the job becomes `delivered`.' },
-            default: {
-              description:
-                'Not delivered: retried on `CALLBACK_RETRY_SCHEDULE`; after the last retry the job is `dead` (redeliverable).',
-            },
-          },
+          responses: type === 'job.tool_calls' ? RESPONSES.toolCalls : RESPONSES.result,
         },
       },
     ]),

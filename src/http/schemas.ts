@@ -1,6 +1,7 @@
 import { FormatRegistry, Type } from '@sinclair/typebox'
 import { type Static, t } from 'elysia'
 import { LlmParametersSchema } from '../answer/parameters.ts'
+import { ToolCallSchema } from '../answer/tool-calls.ts'
 import {
   Timestamp as ContractTimestamp,
   JobErrorSchema,
@@ -94,7 +95,7 @@ export type WebhookBody = Static<ReturnType<typeof webhookBodySchema>>
 
 const Status = StringEnum(JOB_STATUSES, {
   description:
-    '`queued` waits for the LLM · `processing` the LLM call runs · `delivering` the answer is stored and the callback is being sent · `delivered` · `dead` every callback attempt failed (redeliverable) · `cancelled` stopped by `POST /jobs/{id}/cancel`.',
+    '`queued` waits for the LLM · `processing` the LLM call runs · `awaiting_tool_results` the model called tools: their `job.tool_calls` event is sent and the job waits for `POST /jobs/{id}/tool_results` · `delivering` the answer is stored and the callback is being sent · `delivered` · `dead` every callback attempt failed (redeliverable) · `cancelled` stopped by `POST /jobs/{id}/cancel`.',
 })
 
 export const WebhookAccepted = t.Object(
@@ -142,9 +143,24 @@ export const JobView = t.Object(
         'The names of the `callback_headers` sent with each attempt, lower case; their values are never shown.',
       examples: [['authorization']],
     }),
+    tool_calls: Nullable(
+      t.Array(ToolCallSchema, {
+        description:
+          'While `awaiting_tool_results`: the calls to answer with `POST /jobs/{id}/tool_results` (the same as in the `job.tool_calls` event); otherwise null.',
+      }),
+    ),
+    tool_rounds: Type.Integer({
+      description: 'Rounds of tool calls so far (at most MAX_TOOL_ROUNDS); 0 without tools.',
+      examples: [1],
+    }),
+    tool_results_due_at: Nullable(
+      ContractTimestamp('While `awaiting_tool_results`: when TOOL_RESULTS_TIMEOUT fails the job.'),
+    ),
     attempts: t.Object({
       llm: Type.Integer({ description: 'LLM calls started for this job.' }),
-      delivery: Type.Integer({ description: 'Callback attempts made.' }),
+      delivery: Type.Integer({
+        description: 'Callback attempts made (the `job.tool_calls` events’ included).',
+      }),
     }),
     deliveries: t.Array(
       t.Object({
@@ -182,6 +198,9 @@ export const CancelledJobView = t.Object(JobView.properties, {
       prompt_tokens_counted: null,
       metadata: null,
       callback_headers: [],
+      tool_calls: null,
+      tool_rounds: 0,
+      tool_results_due_at: null,
       attempts: { llm: 1, delivery: 0 },
       deliveries: [],
       created_at: '2025-01-01T12:00:00.000Z',
@@ -196,15 +215,68 @@ export const ConversationView = t.Object(
     id: t.String(),
     messages: t.Array(
       t.Object({
-        role: StringEnum(['user', 'assistant'] as const),
-        content: t.String(),
+        role: StringEnum(['user', 'assistant', 'tool'] as const, {
+          description:
+            '`user` a message · `assistant` an answer, or (with `tool_calls`) the functions the model called on the way to it · `tool` a function’s result, as the client sent it.',
+        }),
+        content: t.String({ description: "The text; '' for an assistant turn that only calls tools." }),
         job_id: t.String(),
         created_at: Timestamp,
+        tool_calls: t.Optional(
+          t.Array(ToolCallSchema, { description: 'On an assistant turn that called tools: the calls.' }),
+        ),
+        tool_call_id: t.Optional(t.String({ description: 'On a `tool` message: the call it answers.' })),
       }),
-      { description: 'Oldest first.' },
+      {
+        description:
+          'Oldest first. An answer reached through tools comes after its rounds: the assistant’s calls, then a `tool` message per result.',
+      },
     ),
   },
-  { description: 'A conversation’s history: the answered messages and their answers.' },
+  {
+    description: 'A conversation’s history: the answered messages and their answers.',
+    examples: [
+      {
+        id: 'customer-42',
+        messages: [
+          {
+            role: 'user',
+            content: 'Where is my order A-1001?',
+            job_id: '01a213ab-3c4d-7e5f-8a6b-2c7d9e0f1a2b',
+            created_at: '2026-01-01T12:01:00.000Z',
+          },
+          {
+            role: 'assistant',
+            content: '',
+            job_id: '01a213ab-3c4d-7e5f-8a6b-2c7d9e0f1a2b',
+            created_at: '2026-01-01T12:01:00.800Z',
+            tool_calls: [{ id: 'call_1', name: 'get_order', arguments: { number: 'A-1001' } }],
+          },
+          {
+            role: 'tool',
+            content: '{"status":"shipped","eta":"2026-01-03"}',
+            job_id: '01a213ab-3c4d-7e5f-8a6b-2c7d9e0f1a2b',
+            created_at: '2026-01-01T12:01:02.000Z',
+            tool_call_id: 'call_1',
+          },
+          {
+            role: 'assistant',
+            content: 'Your order A-1001 has shipped and should arrive on January 3.',
+            job_id: '01a213ab-3c4d-7e5f-8a6b-2c7d9e0f1a2b',
+            created_at: '2026-01-01T12:01:03.100Z',
+          },
+        ],
+      },
+    ],
+  },
+)
+
+export const ToolResultsAccepted = t.Object(
+  { id: t.String(), status: Status },
+  {
+    description: 'The results are stored with their calls; the job is queued for the model again.',
+    examples: [{ id: '01a213ab-3c4d-7e5f-8a6b-2c7d9e0f1a2b', status: 'queued' }],
+  },
 )
 
 export const RedeliverAccepted = t.Object(

@@ -1,3 +1,4 @@
+import type { ToolRound } from '../answer/tool-rounds.ts'
 import { type CountedMessage, fitHistory } from './history-budget.ts'
 import type { ChatMessage } from './llm.ts'
 import { messageTokens, type TokenCounter } from './token-count.ts'
@@ -9,18 +10,49 @@ export interface Turn {
   jobId?: string
   /** Counted as it joined history; absent, counted here. */
   tokens?: number
+  /** An answer reached through tools: the calls and results before it, which the model sees again. */
+  toolRounds?: readonly ToolRound[]
+}
+
+/** Rounds of tool calls as the API takes them: each assistant turn of calls, then a tool message per result. */
+export function toolRoundMessages(rounds: readonly ToolRound[]): ChatMessage[] {
+  const messages: ChatMessage[] = []
+  for (const round of rounds) {
+    messages.push({ role: 'assistant', content: round.content, toolCalls: round.calls })
+    for (const result of round.results ?? [])
+      messages.push({ role: 'tool', toolCallId: result.tool_call_id, content: result.content })
+  }
+  return messages
 }
 
 /**
  * The messages of one LLM call: the system prompt (none when empty), the conversation's
- * history oldest first, then the message to answer.
+ * history oldest first (an answer reached through tools after its rounds), then the message
+ * to answer.
  */
 export function buildPrompt(systemPrompt: string, history: readonly Turn[], message: string): ChatMessage[] {
   const messages: ChatMessage[] = []
   if (systemPrompt !== '') messages.push({ role: 'system', content: systemPrompt })
-  for (const turn of history) messages.push({ role: turn.role, content: turn.content })
+  for (const turn of history) {
+    if (turn.toolRounds !== undefined) messages.push(...toolRoundMessages(turn.toolRounds))
+    messages.push({ role: turn.role, content: turn.content })
+  }
   messages.push({ role: 'user', content: message })
   return messages
+}
+
+/** What a message's tokens are counted from: its text, and the calls it makes. */
+export function countedText(m: ChatMessage): string {
+  if (m.role !== 'assistant' || m.toolCalls === undefined) return m.content
+  return [m.content, ...m.toolCalls.map((c) => `${c.name}(${c.arguments})`)].join('\n')
+}
+
+/** The tokens of an answer's history row: the answer and the rounds before it, each message with its overhead. */
+export function answerTokens(counter: TokenCounter, content: string, rounds: readonly ToolRound[]): number {
+  return toolRoundMessages(rounds).reduce(
+    (sum, m) => sum + messageTokens(counter, countedText(m)),
+    messageTokens(counter, content),
+  )
 }
 
 export interface PromptRequest {
@@ -28,7 +60,7 @@ export interface PromptRequest {
   /** The newest HISTORY_MAX_MESSAGES, oldest first. */
   history: readonly Turn[]
   message: string
-  /** Messages after the new one that always go (the correction of a rejected answer). */
+  /** Messages after the new one that always go (the job's tool rounds, the correction of a rejected answer). */
   after?: readonly ChatMessage[]
 }
 
@@ -37,8 +69,6 @@ export interface Prompt {
   /** The whole prompt's tokens; undefined without a token limit. */
   tokens: number | undefined
 }
-
-const textOf = (m: ChatMessage): string => m.content
 
 /**
  * The prompt under HISTORY_MAX_TOKENS: the system prompt, the new message and what follows it
@@ -58,11 +88,11 @@ export function buildBudgetedPrompt(
   const fixed =
     (request.systemPrompt === '' ? 0 : messageTokens(counter, request.systemPrompt)) +
     messageTokens(counter, request.message) +
-    after.reduce((sum, m) => sum + messageTokens(counter, textOf(m)), 0)
+    after.reduce((sum, m) => sum + messageTokens(counter, countedText(m)), 0)
   const counted: (Turn & CountedMessage)[] = request.history.map((turn, i) => ({
     ...turn,
     jobId: turn.jobId ?? `#${i}`,
-    tokens: turn.tokens ?? messageTokens(counter, turn.content),
+    tokens: turn.tokens ?? answerTokens(counter, turn.content, turn.toolRounds ?? []),
   }))
   const fitted = fitHistory(counted, { maxTokens: budget.maxTokens, fixedTokens: fixed })
   const messages = buildPrompt(request.systemPrompt, fitted.messages, request.message)

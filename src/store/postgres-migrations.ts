@@ -234,6 +234,25 @@ CREATE TABLE usage_daily (
 CREATE INDEX usage_daily_owner ON usage_daily (owner, day);
 `,
   },
+  {
+    version: 13,
+    name: 'tools over webhooks: awaiting_tool_results, the rounds of tool calls and results',
+    sql: `
+ALTER TABLE jobs DROP CONSTRAINT jobs_status_known;
+ALTER TABLE jobs ADD CONSTRAINT jobs_status_known CHECK (status IN
+  ('queued', 'processing', 'awaiting_tool_results', 'delivering', 'delivered', 'dead', 'cancelled'));
+-- JSON as text (jsonb refuses U+0000, which the model and clients may send): each round of tool calls and results
+ALTER TABLE jobs ADD COLUMN tool_rounds TEXT;
+-- while awaiting_tool_results: when TOOL_RESULTS_TIMEOUT runs out
+ALTER TABLE jobs ADD COLUMN tool_results_due_at BIGINT;
+-- true while the job.tool_calls event of the last round is still to be delivered
+ALTER TABLE jobs ADD COLUMN tool_calls_pending BOOLEAN NOT NULL DEFAULT false;
+CREATE INDEX jobs_tool_calls_due ON jobs (available_at) WHERE status = 'awaiting_tool_results' AND tool_calls_pending;
+CREATE INDEX jobs_tool_results_due ON jobs (tool_results_due_at) WHERE status = 'awaiting_tool_results';
+-- on an answer reached through tools: the rounds of calls and results before it
+ALTER TABLE messages ADD COLUMN tool_rounds TEXT;
+`,
+  },
 ]
 
 /** Applies the missing migrations in one transaction, under a lock every instance takes. */

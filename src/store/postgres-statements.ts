@@ -13,6 +13,10 @@
  */
 
 const LLM_STAGE = `status IN ('queued', 'processing') AND NOT waiting`
+/** Jobs whose job.tool_calls event is to be sent (served by the partial index jobs_tool_calls_due). */
+const TOOL_CALLS_PENDING = `status = 'awaiting_tool_results' AND tool_calls_pending`
+/** The statuses whose jobs a worker may hold a lease on. */
+const LEASED = `status IN ('processing', 'awaiting_tool_results', 'delivering')`
 
 const WHY_DEAD = (column: 'error_code' | 'error_message') =>
   `CASE WHEN jobs.status = 'dead' AND jobs.error_code IS NULL THEN
@@ -69,8 +73,14 @@ export const POSTGRES_STATEMENTS = {
                   ORDER BY available_at LIMIT $4
                   FOR UPDATE SKIP LOCKED)
     RETURNING *`,
+  /** claimed (the job.tool_calls event): awaiting_tool_results → awaiting_tool_results, leased; SKIP LOCKED too. */
+  claimToolCallsEvent: `UPDATE jobs SET lease_owner = $1, available_at = $2, updated_at = $3
+    WHERE seq IN (SELECT seq FROM jobs WHERE ${TOOL_CALLS_PENDING} AND available_at <= $3
+                  ORDER BY available_at LIMIT $4
+                  FOR UPDATE SKIP LOCKED)
+    RETURNING *`,
   renewLease: `UPDATE jobs SET available_at = $1
-    WHERE id = $2 AND lease_owner = $3 AND status IN ('processing', 'delivering')`,
+    WHERE id = $2 AND lease_owner = $3 AND ${LEASED}`,
 
   answered: `UPDATE jobs SET status = 'delivering', response = $1, model = $2, usage = $3, error_code = NULL,
       error_message = NULL, completed_at = $4, updated_at = $4, output = $7, prompt_tokens = $8,
@@ -84,8 +94,8 @@ export const POSTGRES_STATEMENTS = {
       total_tokens = usage_daily.total_tokens + $6,
       cost = CASE WHEN $7::double precision IS NULL THEN usage_daily.cost
         ELSE COALESCE(usage_daily.cost, 0) + $7::double precision END`,
-  appendHistory: `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at, tokens)
-    VALUES ($1, $2, 'user', $3, $4, $5, $8), ($1, $2, 'assistant', $6, $4, $7, $9)
+  appendHistory: `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at, tokens, tool_rounds)
+    VALUES ($1, $2, 'user', $3, $4, $5, $8, NULL), ($1, $2, 'assistant', $6, $4, $7, $9, $10)
     ON CONFLICT (job_id, role) DO NOTHING`,
   /*
    * The end of a conversation's turn (answered, llm failed, cancelled). This UPDATE comes first on
@@ -104,6 +114,50 @@ export const POSTGRES_STATEMENTS = {
       updated_at = $3
     WHERE id = $4 AND lease_owner = $5 AND status = 'processing'
     RETURNING *`,
+
+  /** tool calls: the rounds so far with the new one, which only the lease holder of a processing job writes. */
+  toolCalls: `UPDATE jobs SET status = 'awaiting_tool_results', tool_rounds = $1, usage = $2,
+      tool_results_due_at = $3, tool_calls_pending = true, delivery_failures = 0, error_code = NULL,
+      error_message = NULL, rejected_answer = NULL, prompt_tokens = COALESCE($4, prompt_tokens), updated_at = $5
+    WHERE id = $6 AND lease_owner = $7 AND status = 'processing'
+    RETURNING *`,
+  /*
+   * tool calls attempt: one of these three with insertDeliveryAttempt, in one transaction. Only
+   * for the round the event belongs to: its results may have come and the next round begun
+   * while it was sent, under the same worker's lease.
+   */
+  toolCallsDelivered: `UPDATE jobs SET tool_calls_pending = false, lease_owner = NULL,
+      available_at = tool_results_due_at, delivery_attempts = delivery_attempts + 1, delivery_failures = 0,
+      updated_at = $1
+    WHERE id = $2 AND lease_owner = $3 AND status = 'awaiting_tool_results'
+      AND json_array_length(tool_rounds::json) = $4 RETURNING delivery_attempts`,
+  toolCallsRetry: `UPDATE jobs SET lease_owner = NULL, available_at = $5,
+      delivery_attempts = delivery_attempts + 1, delivery_failures = delivery_failures + 1, updated_at = $1
+    WHERE id = $2 AND lease_owner = $3 AND status = 'awaiting_tool_results'
+      AND json_array_length(tool_rounds::json) = $4 RETURNING delivery_attempts`,
+  toolCallsGivenUp: `UPDATE jobs SET tool_calls_pending = false, lease_owner = NULL,
+      available_at = tool_results_due_at, delivery_attempts = delivery_attempts + 1,
+      delivery_failures = delivery_failures + 1, updated_at = $1
+    WHERE id = $2 AND lease_owner = $3 AND status = 'awaiting_tool_results'
+      AND json_array_length(tool_rounds::json) = $4 RETURNING delivery_attempts`,
+  /** tool results submitted: the row locked, checked, then written back with the results in. */
+  awaitingJobLocked: 'SELECT * FROM jobs WHERE id = $1 AND owner = $2 FOR UPDATE',
+  toolResultsSubmitted: `UPDATE jobs SET status = 'queued', tool_rounds = $1, lease_owner = NULL, available_at = $2,
+      tool_calls_pending = false, tool_results_due_at = NULL, delivery_failures = 0, updated_at = $2
+    WHERE id = $3 AND owner = $4 AND status = 'awaiting_tool_results'
+    RETURNING *`,
+  toolResultsDue: `SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'awaiting_tool_results'
+      AND tool_results_due_at <= $1) AS due`,
+  /**
+   * tool results timeout, with endTurn for each job it returns (job rows first, then their
+   * conversation rows: the lock order). Served by jobs_tool_results_due; SKIP LOCKED, so two
+   * instances sweeping at once fail each job once.
+   */
+  toolResultsTimedOut: `UPDATE jobs SET status = 'delivering', error_code = $1, error_message = $2, completed_at = $3,
+      updated_at = $3, available_at = $3, lease_owner = NULL, tool_calls_pending = false, delivery_failures = 0
+    WHERE seq IN (SELECT seq FROM jobs WHERE status = 'awaiting_tool_results' AND tool_results_due_at <= $3
+                  FOR UPDATE SKIP LOCKED)
+    RETURNING id, owner, conversation_id`,
 
   delivered: `UPDATE jobs SET status = 'delivered', lease_owner = NULL, available_at = $1,
       delivery_attempts = delivery_attempts + 1, delivery_failures = 0, updated_at = $1
@@ -139,18 +193,21 @@ export const POSTGRES_STATEMENTS = {
     WHERE id = $2 AND owner = $3 AND status = 'processing' RETURNING *`,
   cancelledFromDelivering: `UPDATE jobs SET status = 'cancelled', lease_owner = NULL, updated_at = $1
     WHERE id = $2 AND owner = $3 AND status = 'delivering' RETURNING *`,
-  leaseHeld: `SELECT 1 FROM jobs WHERE id = $1 AND lease_owner = $2 AND status IN ('processing', 'delivering')`,
+  cancelledFromAwaitingToolResults: `UPDATE jobs SET status = 'cancelled', lease_owner = NULL,
+      tool_calls_pending = false, updated_at = $1
+    WHERE id = $2 AND owner = $3 AND status = 'awaiting_tool_results' RETURNING *`,
+  leaseHeld: `SELECT 1 FROM jobs WHERE id = $1 AND lease_owner = $2 AND ${LEASED}`,
 
   deliveryDeferred: `UPDATE jobs SET lease_owner = NULL, available_at = $1, updated_at = $2
-    WHERE id = $3 AND lease_owner = $4 AND status = 'delivering'`,
+    WHERE id = $3 AND lease_owner = $4 AND status IN ('delivering', 'awaiting_tool_results')`,
   leaseReleased: `UPDATE jobs SET lease_owner = NULL, available_at = $1, updated_at = $1,
       llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
       status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
-    WHERE id = $2 AND lease_owner = $3 AND status IN ('processing', 'delivering')`,
+    WHERE id = $2 AND lease_owner = $3 AND ${LEASED}`,
   leasesReleased: `UPDATE jobs SET lease_owner = NULL, available_at = $1, updated_at = $1,
       llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
       status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
-    WHERE lease_owner = $2 AND status IN ('processing', 'delivering')`,
+    WHERE lease_owner = $2 AND ${LEASED}`,
 
   /**
    * Inserts this instance's row or moves its heartbeat on; after a gap longer than $3 its
@@ -177,7 +234,7 @@ export const POSTGRES_STATEMENTS = {
       RETURNING worker_id)
     UPDATE jobs SET lease_owner = NULL, available_at = $1, updated_at = $1,
       status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
-    WHERE lease_owner IN (SELECT worker_id FROM silent) AND status IN ('processing', 'delivering')`,
+    WHERE lease_owner IN (SELECT worker_id FROM silent) AND ${LEASED}`,
 
   jobById: `SELECT jobs.*, ${WHY_DEAD('error_code')}, ${WHY_DEAD('error_message')}
     FROM jobs WHERE id = $1 AND owner = $2`,
@@ -185,22 +242,26 @@ export const POSTGRES_STATEMENTS = {
   /** For an operator acting on any owner's job (the listings' statements: job-listing.ts). */
   jobOwner: 'SELECT owner FROM jobs WHERE id = $1',
   deliveryAttempts: 'SELECT * FROM delivery_attempts WHERE job_id = $1 ORDER BY attempt',
-  readHistory: `SELECT role, content, job_id, created_at, tokens FROM
-      (SELECT id, role, content, job_id, created_at, tokens FROM messages
+  readHistory: `SELECT role, content, job_id, created_at, tokens, tool_rounds FROM
+      (SELECT id, role, content, job_id, created_at, tokens, tool_rounds FROM messages
        WHERE owner = $1 AND conversation_id = $2 ORDER BY id DESC LIMIT $3) AS newest
     ORDER BY id`,
-  readConversation: `SELECT role, content, job_id, created_at FROM messages
+  readConversation: `SELECT role, content, job_id, created_at, tool_rounds FROM messages
     WHERE owner = $1 AND conversation_id = $2 ORDER BY id`,
   hasOpenJobs: 'SELECT 1 FROM conversations WHERE owner = $1 AND id = $2 AND open_jobs > 0',
   deleteHistory: 'DELETE FROM messages WHERE owner = $1 AND conversation_id = $2',
   nextWakeAt: `SELECT LEAST(
       (SELECT MIN(available_at) FROM jobs WHERE ${LLM_STAGE} AND available_at > $1),
-      (SELECT MIN(available_at) FROM jobs WHERE status = 'delivering' AND available_at > $1)) AS at`,
+      (SELECT MIN(available_at) FROM jobs WHERE status = 'delivering' AND available_at > $1),
+      (SELECT MIN(available_at) FROM jobs WHERE ${TOOL_CALLS_PENDING} AND available_at > $1),
+      (SELECT MIN(tool_results_due_at) FROM jobs
+        WHERE status = 'awaiting_tool_results' AND tool_results_due_at > $1)) AS at`,
   /** One partial index each (see the SQLite store): finished history is never read. */
   countOpen: `SELECT
       (SELECT COUNT(*) FROM jobs WHERE ${LLM_STAGE}) AS due_or_running,
       (SELECT COUNT(*) FROM jobs WHERE waiting) AS waiting,
       (SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL AND status = 'processing') AS processing,
+      (SELECT COUNT(*) FROM jobs WHERE status = 'awaiting_tool_results') AS awaiting_tool_results,
       (SELECT COUNT(*) FROM jobs WHERE status = 'delivering') AS delivering`,
   /** One statement, so a job redelivered meanwhile keeps both itself and its attempts. */
   purgeFinishedJobs: `WITH gone AS (

@@ -5,6 +5,7 @@
  * files of their own.
  */
 import { SQL, type TransactionSQL } from 'bun'
+import { answersExactly, pendingCalls, type ToolResult, withResults } from '../answer/tool-rounds.ts'
 import { type Clock, systemClock, type Timer } from '../clock.ts'
 import type { JobError } from '../job.ts'
 import type { ClientStore } from './client-store.ts'
@@ -55,6 +56,8 @@ import {
   type RejectedAnswer,
   type Store,
   StoreUnavailableError,
+  type SubmitToolResultsResult,
+  type ToolCallsTurn,
 } from './store.ts'
 import { type UsageStore, usageValues } from './usage-store.ts'
 
@@ -95,6 +98,7 @@ const CANCEL_TRIES = 50
 const CANCELLED_FROM = {
   queued: S.cancelledFromQueued,
   processing: S.cancelledFromProcessing,
+  awaiting_tool_results: S.cancelledFromAwaitingToolResults,
   delivering: S.cancelledFromDelivering,
 } as const
 
@@ -246,24 +250,22 @@ export class PostgresStore implements Store {
     const llmLimit = Math.min(r.limit, r.llmLimit)
     return this.transaction(async (tx): Promise<Job[]> => {
       const claimed: PgJobRow[] = []
+      const claim = async (text: string, values: unknown[]): Promise<number> => {
+        const rows = await run<PgJobRow>(tx, text, values)
+        claimed.push(...rows)
+        return rows.length
+      }
       for (const owner of llmLimit > 0 ? (r.llmOwners ?? []) : []) {
         if (claimed.length >= llmLimit) break
-        claimed.push(...(await run<PgJobRow>(tx, S.claimLlmHeadOf, [r.workerId, until, r.now, owner])))
+        await claim(S.claimLlmHeadOf, [r.workerId, until, r.now, owner])
       }
       if (llmLimit > claimed.length)
-        claimed.push(
-          ...(await run<PgJobRow>(tx, S.claimLlmStage, [
-            r.workerId,
-            until,
-            r.now,
-            llmLimit - claimed.length,
-          ])),
-        )
-      const deliveryLimit = Math.min(r.limit - claimed.length, r.deliveryLimit ?? Number.POSITIVE_INFINITY)
+        await claim(S.claimLlmStage, [r.workerId, until, r.now, llmLimit - claimed.length])
+      let deliveryLimit = Math.min(r.limit - claimed.length, r.deliveryLimit ?? Number.POSITIVE_INFINITY)
       if (deliveryLimit > 0)
-        claimed.push(
-          ...(await run<PgJobRow>(tx, S.claimDeliveryStage, [r.workerId, until, r.now, deliveryLimit])),
-        )
+        deliveryLimit -= await claim(S.claimDeliveryStage, [r.workerId, until, r.now, deliveryLimit])
+      // The job.tool_calls events take the callback slots the callbacks due left.
+      if (deliveryLimit > 0) await claim(S.claimToolCallsEvent, [r.workerId, until, r.now, deliveryLimit])
       return claimed.map(jobFromPg)
     })
   }
@@ -297,7 +299,7 @@ export class PostgresStore implements Store {
   }
 
   /** The conversation's turn is over: let its next waiting message go (see S.endTurn for the order). */
-  private async endTurn(tx: TransactionSQL, job: Job): Promise<void> {
+  private async endTurn(tx: TransactionSQL, job: Pick<Job, 'owner' | 'conversationId'>): Promise<void> {
     await run(tx, S.endTurn, [job.owner, job.conversationId])
     const released = await run(tx, S.nextInLine, [job.owner, job.conversationId])
     // NOTIFY serializes committing transactions, so only when a message became claimable.
@@ -329,6 +331,7 @@ export class PostgresStore implements Store {
         now,
         answer.messageTokens?.user ?? null,
         answer.messageTokens?.assistant ?? null,
+        job.toolRounds.length === 0 ? null : JSON.stringify(job.toolRounds),
       ])
       await run(tx, S.usageCounted, usageValues(job.owner, answer, now))
       await this.endTurn(tx, job)
@@ -390,16 +393,21 @@ export class PostgresStore implements Store {
     attempt: Omit<DeliveryAttempt, 'attempt'>,
     outcome: DeliveryOutcome,
   ): Promise<boolean> {
+    const statement = outcome.status === 'delivering' ? S.deliveryRetry : S[outcome.status]
+    const values: unknown[] = [attempt.at, jobId, workerId]
+    if (outcome.status === 'delivering') values.push(outcome.retryAt)
+    return this.recordAttempt(statement, values, jobId, attempt)
+  }
+
+  /** One callback attempt: the job's row by `statement`, then the attempt's row, in one transaction. */
+  private recordAttempt(
+    statement: string,
+    values: unknown[],
+    jobId: string,
+    attempt: Omit<DeliveryAttempt, 'attempt'>,
+  ): Promise<boolean> {
     return this.transaction(async (tx): Promise<boolean> => {
-      const [row] =
-        outcome.status === 'delivering'
-          ? await run<{ delivery_attempts: number }>(tx, S.deliveryRetry, [
-              attempt.at,
-              jobId,
-              workerId,
-              outcome.retryAt,
-            ])
-          : await run<{ delivery_attempts: number }>(tx, S[outcome.status], [attempt.at, jobId, workerId])
+      const [row] = await run<{ delivery_attempts: number }>(tx, statement, values)
       if (!row) return false
       await run(tx, S.insertDeliveryAttempt, [
         jobId,
@@ -470,6 +478,78 @@ export class PostgresStore implements Store {
     return (await this.one(S.leaseHeld, [jobId, workerId])).length > 0
   }
 
+  async recordToolCalls(
+    jobId: string,
+    workerId: string,
+    turn: ToolCallsTurn,
+    now: number,
+  ): Promise<Job | undefined> {
+    const [row] = await this.one<PgJobRow>(S.toolCalls, [
+      JSON.stringify(turn.rounds),
+      turn.usage === null ? null : JSON.stringify(turn.usage),
+      turn.resultsDueAt,
+      turn.promptTokens ?? null,
+      now,
+      jobId,
+      workerId,
+    ])
+    return row ? jobFromPg(row) : undefined
+  }
+
+  async recordToolCallsAttempt(
+    jobId: string,
+    workerId: string,
+    round: number,
+    attempt: Omit<DeliveryAttempt, 'attempt'>,
+    outcome: DeliveryOutcome,
+  ): Promise<boolean> {
+    const statement =
+      outcome.status === 'delivering'
+        ? S.toolCallsRetry
+        : outcome.status === 'delivered'
+          ? S.toolCallsDelivered
+          : S.toolCallsGivenUp
+    const values: unknown[] = [attempt.at, jobId, workerId, round]
+    if (outcome.status === 'delivering') values.push(outcome.retryAt)
+    return this.recordAttempt(statement, values, jobId, attempt)
+  }
+
+  async submitToolResults(
+    jobId: string,
+    owner: string,
+    results: readonly ToolResult[],
+    now: number,
+  ): Promise<SubmitToolResultsResult> {
+    return this.transaction(async (tx): Promise<SubmitToolResultsResult> => {
+      const [locked] = await run<PgJobRow>(tx, S.awaitingJobLocked, [jobId, owner])
+      if (!locked) return { kind: 'not_found' }
+      const found = jobFromPg(locked)
+      if (found.status !== 'awaiting_tool_results') return { kind: 'not_awaiting', job: found }
+      if (!answersExactly(pendingCalls(found.toolRounds), results)) return { kind: 'mismatch', job: found }
+      const rounds = JSON.stringify(withResults(found.toolRounds, results, now))
+      const [row] = await run<PgJobRow>(tx, S.toolResultsSubmitted, [rounds, now, jobId, owner])
+      if (!row) throw new Error('the job awaiting tool results could not be queued')
+      await this.wakeOthers(tx)
+      return { kind: 'queued', job: jobFromPg(row) }
+    })
+  }
+
+  async expireToolResults(now: number, error: JobError): Promise<number> {
+    const [due] = await this.one<{ due: boolean }>(S.toolResultsDue, [now])
+    if (due?.due !== true) return 0
+    return this.transaction(async (tx): Promise<number> => {
+      const expired = await run<{ id: string; owner: string; conversation_id: string }>(
+        tx,
+        S.toolResultsTimedOut,
+        [error.code, diagnostic(error.message), now],
+      )
+      for (const job of expired)
+        await this.endTurn(tx, { owner: job.owner, conversationId: job.conversation_id })
+      if (expired.length > 0) await this.wakeOthers(tx)
+      return expired.length
+    })
+  }
+
   /** Undefined for a conversation with no history and nothing in line. */
   async readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined> {
     const rows = await this.one<PgMessageRow>(S.readConversation, [owner, conversationId])
@@ -493,6 +573,7 @@ export class PostgresStore implements Store {
       due_or_running: string
       waiting: string
       processing: string
+      awaiting_tool_results: string
       delivering: string
     }>(S.countOpen)
     if (!row) throw new Error('the open-job count returned nothing')
@@ -500,6 +581,7 @@ export class PostgresStore implements Store {
       dueOrRunning: Number(row.due_or_running),
       waiting: Number(row.waiting),
       processing: Number(row.processing),
+      awaitingToolResults: Number(row.awaiting_tool_results),
       delivering: Number(row.delivering),
     })
   }

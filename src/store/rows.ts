@@ -1,4 +1,5 @@
 import type { LlmParameters } from '../answer/parameters.ts'
+import type { ToolRound } from '../answer/tool-rounds.ts'
 import type { ErrorCode, JobError, JobStatus, Usage } from '../job.ts'
 import type { DeliveryAttempt, HistoryMessage, Job, NewJob, RejectedAnswer } from './store.ts'
 
@@ -24,6 +25,8 @@ export interface JobRow {
   output: string | null
   rejected_answer: string | null
   prompt_tokens: number | null
+  tool_rounds: string | null
+  tool_results_due_at: number | string | null
   error_code: string | null
   error_message: string | null
   usage: string | null
@@ -45,6 +48,7 @@ export interface MessageRow {
   job_id: string
   created_at: number | string
   tokens?: number | null
+  tool_rounds?: string | null
 }
 
 export interface DeliveryAttemptRow {
@@ -80,6 +84,8 @@ export function jobFromRow(row: JobRow): Job {
     output: row.output == null ? null : (JSON.parse(row.output) as unknown),
     rejected: row.rejected_answer == null ? null : (JSON.parse(row.rejected_answer) as RejectedAnswer),
     promptTokens: row.prompt_tokens ?? null,
+    toolRounds: row.tool_rounds == null ? [] : (JSON.parse(row.tool_rounds) as ToolRound[]),
+    toolResultsDueAt: row.tool_results_due_at == null ? null : Number(row.tool_results_due_at),
     error:
       errorOf(row.error_code, row.error_message) ??
       errorOf(row.last_delivery_error_code ?? null, row.last_delivery_error_message ?? null),
@@ -125,6 +131,8 @@ export function acceptedRow(job: NewJob, sequence: number): JobRow {
     output: null,
     rejected_answer: null,
     prompt_tokens: null,
+    tool_rounds: null,
+    tool_results_due_at: null,
     error_code: null,
     error_message: null,
     usage: null,
@@ -146,6 +154,7 @@ export function messageFromRow(row: MessageRow): HistoryMessage {
     createdAt: Number(row.created_at),
   }
   if (row.tokens != null) message.tokens = row.tokens
+  if (row.tool_rounds != null) message.toolRounds = JSON.parse(row.tool_rounds) as ToolRound[]
   return message
 }
 

@@ -331,6 +331,92 @@ CREATE TABLE usage_daily (
 CREATE INDEX usage_daily_owner ON usage_daily (owner, day);
 `,
   },
+  {
+    version: 12,
+    name: 'tools over webhooks: awaiting_tool_results, the rounds of tool calls and results',
+    // The CHECK widened by rebuilding the table, as in migrations 2 and 5; the indexes of
+    // migrations 6 and 10 made again.
+    sql: `
+CREATE TABLE jobs_checked (
+  seq                 INTEGER PRIMARY KEY AUTOINCREMENT, -- acceptance order
+  id                  TEXT    NOT NULL UNIQUE,
+  owner               TEXT    NOT NULL,
+  conversation_id     TEXT    NOT NULL,
+  sequence            INTEGER NOT NULL,
+  status              TEXT    NOT NULL
+    CHECK (status IN ('queued', 'processing', 'awaiting_tool_results', 'delivering', 'delivered', 'dead', 'cancelled')),
+  -- 1 while an earlier message of the same conversation is still unanswered
+  waiting             INTEGER NOT NULL,
+  -- when the job may be claimed: its due time, or while leased, when the lease runs out
+  available_at        INTEGER NOT NULL,
+  lease_owner         TEXT,
+  message             TEXT    NOT NULL,
+  callback_url        TEXT    NOT NULL,
+  model               TEXT    NOT NULL,
+  system_prompt       TEXT    NOT NULL,
+  metadata            TEXT,
+  response            TEXT,
+  error_code          TEXT,
+  error_message       TEXT,
+  usage               TEXT,
+  llm_attempts        INTEGER NOT NULL DEFAULT 0,
+  delivery_attempts   INTEGER NOT NULL DEFAULT 0,
+  delivery_failures   INTEGER NOT NULL DEFAULT 0,
+  idempotency_key     TEXT,
+  request_hash        TEXT    NOT NULL,
+  created_at          INTEGER NOT NULL,
+  updated_at          INTEGER NOT NULL,
+  completed_at        INTEGER,
+  llm_parameters      TEXT,
+  output              TEXT,
+  -- an answer that missed its response_format, and why: shown to the model on the one retry
+  rejected_answer     TEXT,
+  prompt_tokens       INTEGER,
+  -- the W3C trace context of the request that made the job (migration 7)
+  trace_context       TEXT,
+  -- sent with every callback attempt, sealed (migration 9)
+  callback_headers    TEXT,
+  callback_header_names TEXT,
+  -- scheme://host:port of callback_url (migration 10)
+  callback_origin     TEXT,
+  -- JSON: each round of the model's tool calls and the client's results
+  tool_rounds         TEXT,
+  -- while awaiting_tool_results: when TOOL_RESULTS_TIMEOUT runs out
+  tool_results_due_at INTEGER,
+  -- 1 while the job.tool_calls event of the last round is still to be delivered
+  tool_calls_pending  INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO jobs_checked (seq, id, owner, conversation_id, sequence, status, waiting, available_at, lease_owner, message,
+  callback_url, model, system_prompt, metadata, response, error_code, error_message, usage, llm_attempts,
+  delivery_attempts, delivery_failures, idempotency_key, request_hash, created_at, updated_at, completed_at,
+  llm_parameters, output, rejected_answer, prompt_tokens, trace_context, callback_headers, callback_header_names,
+  callback_origin)
+  SELECT seq, id, owner, conversation_id, sequence, status, waiting, available_at, lease_owner, message,
+  callback_url, model, system_prompt, metadata, response, error_code, error_message, usage, llm_attempts,
+  delivery_attempts, delivery_failures, idempotency_key, request_hash, created_at, updated_at, completed_at,
+  llm_parameters, output, rejected_answer, prompt_tokens, trace_context, callback_headers, callback_header_names,
+  callback_origin FROM jobs;
+-- seq keeps rising past every job ever accepted, purged ones included
+DELETE FROM sqlite_sequence WHERE name = 'jobs_checked';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs_checked', seq FROM sqlite_sequence WHERE name = 'jobs';
+DROP TABLE jobs;
+ALTER TABLE jobs_checked RENAME TO jobs;
+CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_llm_due ON jobs (available_at, seq) WHERE status IN ('queued', 'processing') AND waiting = 0;
+CREATE INDEX jobs_delivery_due ON jobs (available_at) WHERE status = 'delivering';
+CREATE INDEX jobs_conversation_waiting ON jobs (owner, conversation_id, seq) WHERE waiting = 1;
+CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE INDEX jobs_finished ON jobs (updated_at) WHERE status IN ('delivered', 'dead', 'cancelled');
+CREATE INDEX jobs_owner_status_created ON jobs (owner, status, created_at);
+CREATE INDEX jobs_owner_conversation_created ON jobs (owner, conversation_id, created_at);
+CREATE INDEX jobs_origin_delivering ON jobs (callback_origin) WHERE status = 'delivering';
+CREATE INDEX jobs_tool_calls_due ON jobs (available_at)
+  WHERE status = 'awaiting_tool_results' AND tool_calls_pending = 1;
+CREATE INDEX jobs_tool_results_due ON jobs (tool_results_due_at) WHERE status = 'awaiting_tool_results';
+-- on an answer reached through tools: the rounds of calls and results before it
+ALTER TABLE messages ADD COLUMN tool_rounds TEXT;
+`,
+  },
 ]
 
 /** Applies the migrations this database lacks, each in one IMMEDIATE transaction. */

@@ -9,6 +9,12 @@
 /** Jobs the LLM stage may take: queued ones, and processing ones once their lease ran out. */
 const LLM_STAGE = `status IN ('queued', 'processing') AND waiting = 0`
 
+/** Jobs whose job.tool_calls event is to be sent (served by the partial index jobs_tool_calls_due). */
+const TOOL_CALLS_PENDING = `status = 'awaiting_tool_results' AND tool_calls_pending = 1`
+
+/** The statuses whose jobs a worker may hold a lease on. */
+const LEASED = `status IN ('processing', 'awaiting_tool_results', 'delivering')`
+
 /** The last delivery error of a dead job that has no error of its own: why it died. */
 const WHY_DEAD = (column: 'error_code' | 'error_message') =>
   `CASE WHEN jobs.status = 'dead' AND jobs.error_code IS NULL THEN
@@ -58,9 +64,15 @@ export const SQLITE_STATEMENTS = {
     WHERE seq IN (SELECT seq FROM jobs WHERE status = 'delivering' AND available_at <= ?3
                   ORDER BY available_at LIMIT ?4)
     RETURNING *`,
+  toolCallsDue: `SELECT EXISTS (SELECT 1 FROM jobs WHERE ${TOOL_CALLS_PENDING} AND available_at <= ?1) AS due`,
+  /** claimed (the job.tool_calls event): awaiting_tool_results → awaiting_tool_results, leased; the same argument. */
+  claimToolCallsEvent: `UPDATE jobs SET lease_owner = ?1, available_at = ?2, updated_at = ?3
+    WHERE seq IN (SELECT seq FROM jobs WHERE ${TOOL_CALLS_PENDING} AND available_at <= ?3
+                  ORDER BY available_at LIMIT ?4)
+    RETURNING *`,
   /** Not a transition: the holder keeps its job for longer (an expired lease nobody took yet included). */
   renewLease: `UPDATE jobs SET available_at = ?1
-    WHERE id = ?2 AND lease_owner = ?3 AND status IN ('processing', 'delivering')`,
+    WHERE id = ?2 AND lease_owner = ?3 AND ${LEASED}`,
 
   answered: `UPDATE jobs SET status = 'delivering', response = ?1, model = ?2, usage = ?3, error_code = NULL,
       error_message = NULL, completed_at = ?4, updated_at = ?4, output = ?7, prompt_tokens = ?8,
@@ -72,8 +84,8 @@ export const SQLITE_STATEMENTS = {
     ON CONFLICT (day, owner, model) DO UPDATE SET jobs = jobs + 1, prompt_tokens = prompt_tokens + ?4,
       completion_tokens = completion_tokens + ?5, total_tokens = total_tokens + ?6,
       cost = CASE WHEN ?7 IS NULL THEN cost ELSE COALESCE(cost, 0) + ?7 END`,
-  appendHistory: `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at, tokens)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (job_id, role) DO NOTHING`,
+  appendHistory: `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at, tokens, tool_rounds)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (job_id, role) DO NOTHING`,
   /** The end of a conversation's turn (answered, llm failed, cancelled): these two let its next message go. */
   endTurn: 'UPDATE conversations SET open_jobs = open_jobs - 1 WHERE owner = ?1 AND id = ?2',
   nextInLine: `UPDATE jobs SET waiting = 0 WHERE seq =
@@ -85,6 +97,43 @@ export const SQLITE_STATEMENTS = {
   llmFailed: `UPDATE jobs SET status = 'delivering', error_code = ?1, error_message = ?2, completed_at = ?3,
       updated_at = ?3
     WHERE id = ?4 AND lease_owner = ?5 AND status = 'processing' RETURNING *`,
+
+  /** tool calls: the rounds so far with the new one, which only the lease holder of a processing job writes. */
+  toolCalls: `UPDATE jobs SET status = 'awaiting_tool_results', tool_rounds = ?1, usage = ?2,
+      tool_results_due_at = ?3, tool_calls_pending = 1, delivery_failures = 0, error_code = NULL,
+      error_message = NULL, rejected_answer = NULL, prompt_tokens = COALESCE(?4, prompt_tokens), updated_at = ?5
+    WHERE id = ?6 AND lease_owner = ?7 AND status = 'processing' RETURNING *`,
+  /*
+   * tool calls attempt: one of these three with insertDeliveryAttempt, in one transaction. Only
+   * for the round the event belongs to: its results may have come and the next round begun
+   * while it was sent, under the same worker's lease.
+   */
+  toolCallsDelivered: `UPDATE jobs SET tool_calls_pending = 0, lease_owner = NULL, available_at = tool_results_due_at,
+      delivery_attempts = delivery_attempts + 1, delivery_failures = 0, updated_at = ?1
+    WHERE id = ?2 AND lease_owner = ?3 AND status = 'awaiting_tool_results'
+      AND json_array_length(tool_rounds) = ?4 RETURNING delivery_attempts`,
+  toolCallsRetry: `UPDATE jobs SET lease_owner = NULL, available_at = ?5,
+      delivery_attempts = delivery_attempts + 1, delivery_failures = delivery_failures + 1, updated_at = ?1
+    WHERE id = ?2 AND lease_owner = ?3 AND status = 'awaiting_tool_results'
+      AND json_array_length(tool_rounds) = ?4 RETURNING delivery_attempts`,
+  toolCallsGivenUp: `UPDATE jobs SET tool_calls_pending = 0, lease_owner = NULL, available_at = tool_results_due_at,
+      delivery_attempts = delivery_attempts + 1, delivery_failures = delivery_failures + 1, updated_at = ?1
+    WHERE id = ?2 AND lease_owner = ?3 AND status = 'awaiting_tool_results'
+      AND json_array_length(tool_rounds) = ?4 RETURNING delivery_attempts`,
+  /**
+   * tool results submitted: read with jobById and checked in the same transaction; the rounds
+   * written back with the results in. Any lease (an event attempt in flight) is dropped.
+   */
+  toolResultsSubmitted: `UPDATE jobs SET status = 'queued', tool_rounds = ?1, lease_owner = NULL, available_at = ?2,
+      tool_calls_pending = 0, tool_results_due_at = NULL, delivery_failures = 0, updated_at = ?2
+    WHERE id = ?3 AND owner = ?4 AND status = 'awaiting_tool_results' RETURNING *`,
+  toolResultsDue: `SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'awaiting_tool_results'
+      AND tool_results_due_at <= ?1) AS due`,
+  /** tool results timeout, with endTurn for each job it returns. Served by jobs_tool_results_due. */
+  toolResultsTimedOut: `UPDATE jobs SET status = 'delivering', error_code = ?1, error_message = ?2, completed_at = ?3,
+      updated_at = ?3, available_at = ?3, lease_owner = NULL, tool_calls_pending = 0, delivery_failures = 0
+    WHERE seq IN (SELECT seq FROM jobs WHERE status = 'awaiting_tool_results' AND tool_results_due_at <= ?3)
+    RETURNING id, owner, conversation_id`,
 
   // delivered, delivery retry, dead: each with insertDeliveryAttempt, in one transaction.
   delivered: `UPDATE jobs SET status = 'delivered', lease_owner = NULL, available_at = ?1,
@@ -117,22 +166,28 @@ export const SQLITE_STATEMENTS = {
     WHERE id = ?2 AND owner = ?3 AND status = 'processing' RETURNING *`,
   cancelledFromDelivering: `UPDATE jobs SET status = 'cancelled', lease_owner = NULL, updated_at = ?1
     WHERE id = ?2 AND owner = ?3 AND status = 'delivering' RETURNING *`,
+  cancelledFromAwaitingToolResults: `UPDATE jobs SET status = 'cancelled', lease_owner = NULL, tool_calls_pending = 0,
+      updated_at = ?1
+    WHERE id = ?2 AND owner = ?3 AND status = 'awaiting_tool_results' RETURNING *`,
   /** Not a transition: asked every second while an LLM call runs, so a cancel stops the call. */
-  leaseHeld: `SELECT 1 FROM jobs WHERE id = ?1 AND lease_owner = ?2 AND status IN ('processing', 'delivering')`,
+  leaseHeld: `SELECT 1 FROM jobs WHERE id = ?1 AND lease_owner = ?2 AND ${LEASED}`,
 
   /** delivery deferred: delivering stays, no attempt counted. */
   deliveryDeferred: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?2
-    WHERE id = ?3 AND lease_owner = ?4 AND status = 'delivering'`,
-  /** lease released, one job: processing → queued with its attempt given back; delivering stays. */
+    WHERE id = ?3 AND lease_owner = ?4 AND status IN ('delivering', 'awaiting_tool_results')`,
+  /**
+   * lease released, one job: processing → queued with its attempt given back; delivering and
+   * awaiting_tool_results (its event) stay, due now.
+   */
   leaseReleased: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?1,
       llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
       status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
-    WHERE id = ?2 AND lease_owner = ?3 AND status IN ('processing', 'delivering')`,
+    WHERE id = ?2 AND lease_owner = ?3 AND ${LEASED}`,
   /** lease released, every job of one worker (shutdown). */
   leasesReleased: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?1,
       llm_attempts = CASE WHEN status = 'processing' THEN llm_attempts - 1 ELSE llm_attempts END,
       status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
-    WHERE lease_owner = ?2 AND status IN ('processing', 'delivering')`,
+    WHERE lease_owner = ?2 AND ${LEASED}`,
   /**
    * lease expired, written at once: the holders are known to be dead (sqlite-presence.ts).
    * The attempt stays counted, as when the lease runs out, so a job that kills its process
@@ -140,7 +195,7 @@ export const SQLITE_STATEMENTS = {
    */
   leasesExpired: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?1,
       status = CASE WHEN status = 'processing' THEN 'queued' ELSE status END
-    WHERE lease_owner IS NOT NULL AND lease_owner <> ?2 AND status IN ('processing', 'delivering')`,
+    WHERE lease_owner IS NOT NULL AND lease_owner <> ?2 AND ${LEASED}`,
 
   jobById: `SELECT jobs.*, ${WHY_DEAD('error_code')}, ${WHY_DEAD('error_message')}
     FROM jobs WHERE id = ?1 AND owner = ?2`,
@@ -149,21 +204,27 @@ export const SQLITE_STATEMENTS = {
   jobOwner: 'SELECT owner FROM jobs WHERE id = ?1',
   deliveryAttempts: 'SELECT * FROM delivery_attempts WHERE job_id = ?1 ORDER BY attempt',
   /** Newest first; reversed in JS, which spares SQLite a temporary sort. */
-  readHistory: `SELECT role, content, job_id, created_at, tokens FROM messages
+  readHistory: `SELECT role, content, job_id, created_at, tokens, tool_rounds FROM messages
     WHERE owner = ?1 AND conversation_id = ?2 ORDER BY id DESC LIMIT ?3`,
-  readConversation: `SELECT role, content, job_id, created_at FROM messages
+  readConversation: `SELECT role, content, job_id, created_at, tool_rounds FROM messages
     WHERE owner = ?1 AND conversation_id = ?2 ORDER BY id`,
   hasOpenJobs: 'SELECT 1 FROM conversations WHERE owner = ?1 AND id = ?2 AND open_jobs > 0',
   deleteHistory: 'DELETE FROM messages WHERE owner = ?1 AND conversation_id = ?2',
   nextWakeAt: `SELECT MIN(at) AS at FROM (
       SELECT MIN(available_at) AS at FROM jobs WHERE ${LLM_STAGE} AND available_at > ?1
       UNION ALL
-      SELECT MIN(available_at) AS at FROM jobs WHERE status = 'delivering' AND available_at > ?1)`,
+      SELECT MIN(available_at) AS at FROM jobs WHERE status = 'delivering' AND available_at > ?1
+      UNION ALL
+      SELECT MIN(available_at) AS at FROM jobs WHERE ${TOOL_CALLS_PENDING} AND available_at > ?1
+      UNION ALL
+      SELECT MIN(tool_results_due_at) AS at FROM jobs
+        WHERE status = 'awaiting_tool_results' AND tool_results_due_at > ?1)`,
   /** The queue-depth metric: one partial index each, so finished history is never read. */
   countOpen: `SELECT
       (SELECT COUNT(*) FROM jobs WHERE ${LLM_STAGE}) AS dueOrRunning,
       (SELECT COUNT(*) FROM jobs WHERE waiting = 1) AS waiting,
       (SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL AND status = 'processing') AS processing,
+      (SELECT COUNT(*) FROM jobs WHERE status = 'awaiting_tool_results') AS awaitingToolResults,
       (SELECT COUNT(*) FROM jobs WHERE status = 'delivering') AS delivering`,
   purgeFinishedAttempts: `DELETE FROM delivery_attempts WHERE job_id IN
       (SELECT id FROM jobs WHERE status IN ('delivered', 'dead', 'cancelled') AND updated_at < ?1)`,

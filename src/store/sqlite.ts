@@ -6,6 +6,7 @@
  */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { answersExactly, pendingCalls, type ToolResult, withResults } from '../answer/tool-rounds.ts'
 import { type Clock, systemClock } from '../clock.ts'
 import type { JobError } from '../job.ts'
 import type { ClientStore } from './client-store.ts'
@@ -57,6 +58,8 @@ import {
   type RejectedAnswer,
   type Store,
   StoreUnavailableError,
+  type SubmitToolResultsResult,
+  type ToolCallsTurn,
 } from './store.ts'
 import { type UsageStore, usageValues } from './usage-store.ts'
 
@@ -65,6 +68,7 @@ type Param = string | number | null
 const CANCELLED_FROM = {
   queued: SQL.cancelledFromQueued,
   processing: SQL.cancelledFromProcessing,
+  awaiting_tool_results: SQL.cancelledFromAwaitingToolResults,
   delivering: SQL.cancelledFromDelivering,
 } as const
 
@@ -220,9 +224,15 @@ export class SqliteStore implements Store {
         claimed.push(
           ...this.all<JobRow>(SQL.claimLlmStage, r.workerId, until, r.now, llmLimit - claimed.length),
         )
-      const deliveryLimit = Math.min(r.limit - claimed.length, r.deliveryLimit ?? Number.POSITIVE_INFINITY)
-      if (deliveryLimit > 0 && this.isDue(SQL.deliveryDue, r.now))
-        claimed.push(...this.all<JobRow>(SQL.claimDeliveryStage, r.workerId, until, r.now, deliveryLimit))
+      let deliveryLimit = Math.min(r.limit - claimed.length, r.deliveryLimit ?? Number.POSITIVE_INFINITY)
+      if (deliveryLimit > 0 && this.isDue(SQL.deliveryDue, r.now)) {
+        const rows = this.all<JobRow>(SQL.claimDeliveryStage, r.workerId, until, r.now, deliveryLimit)
+        claimed.push(...rows)
+        deliveryLimit -= rows.length
+      }
+      // The job.tool_calls events take the callback slots the callbacks due left.
+      if (deliveryLimit > 0 && this.isDue(SQL.toolCallsDue, r.now))
+        claimed.push(...this.all<JobRow>(SQL.claimToolCallsEvent, r.workerId, until, r.now, deliveryLimit))
       return claimed.map(jobFromRow)
     })
   }
@@ -255,7 +265,7 @@ export class SqliteStore implements Store {
   }
 
   /** The conversation's turn is over: let its next waiting message go. */
-  private endTurn(job: Job): void {
+  private endTurn(job: Pick<Job, 'owner' | 'conversationId'>): void {
     this.changes(SQL.endTurn, job.owner, job.conversationId)
     this.changes(SQL.nextInLine, job.owner, job.conversationId)
   }
@@ -286,6 +296,7 @@ export class SqliteStore implements Store {
         job.id,
         job.createdAt,
         tokens?.user ?? null,
+        null,
       )
       this.changes(
         SQL.appendHistory,
@@ -296,6 +307,7 @@ export class SqliteStore implements Store {
         job.id,
         now,
         tokens?.assistant ?? null,
+        job.toolRounds.length === 0 ? null : JSON.stringify(job.toolRounds),
       )
       this.changes(SQL.usageCounted, ...usageValues(job.owner, answer, now))
       this.endTurn(job)
@@ -361,18 +373,22 @@ export class SqliteStore implements Store {
             )
           : this.one<{ delivery_attempts: number }>(SQL[outcome.status], attempt.at, jobId, workerId)
       if (!row) return false
-      this.changes(
-        SQL.insertDeliveryAttempt,
-        jobId,
-        row.delivery_attempts,
-        attempt.at,
-        attempt.statusCode,
-        attempt.error?.code ?? null,
-        attempt.error?.message ?? null,
-        attempt.durationMs,
-      )
+      this.insertAttempt(jobId, row.delivery_attempts, attempt)
       return true
     })
+  }
+
+  private insertAttempt(jobId: string, number: number, attempt: Omit<DeliveryAttempt, 'attempt'>): void {
+    this.changes(
+      SQL.insertDeliveryAttempt,
+      jobId,
+      number,
+      attempt.at,
+      attempt.statusCode,
+      attempt.error?.code ?? null,
+      attempt.error?.message ?? null,
+      attempt.durationMs,
+    )
   }
 
   async redeliver(jobId: string, owner: string, now: number): Promise<RedeliverResult> {
@@ -406,6 +422,81 @@ export class SqliteStore implements Store {
     return this.read(() => this.one(SQL.leaseHeld, jobId, workerId) !== undefined)
   }
 
+  async recordToolCalls(
+    jobId: string,
+    workerId: string,
+    turn: ToolCallsTurn,
+    now: number,
+  ): Promise<Job | undefined> {
+    return this.writes.run((): Job | undefined => {
+      return this.jobBy(
+        SQL.toolCalls,
+        JSON.stringify(turn.rounds),
+        turn.usage === null ? null : JSON.stringify(turn.usage),
+        turn.resultsDueAt,
+        turn.promptTokens ?? null,
+        now,
+        jobId,
+        workerId,
+      )
+    })
+  }
+
+  async recordToolCallsAttempt(
+    jobId: string,
+    workerId: string,
+    round: number,
+    attempt: Omit<DeliveryAttempt, 'attempt'>,
+    outcome: DeliveryOutcome,
+  ): Promise<boolean> {
+    return this.writes.run((): boolean => {
+      const statement =
+        outcome.status === 'delivering'
+          ? SQL.toolCallsRetry
+          : outcome.status === 'delivered'
+            ? SQL.toolCallsDelivered
+            : SQL.toolCallsGivenUp
+      const values: Param[] = [attempt.at, jobId, workerId, round]
+      if (outcome.status === 'delivering') values.push(outcome.retryAt)
+      const row = this.one<{ delivery_attempts: number }>(statement, ...values)
+      if (!row) return false
+      this.insertAttempt(jobId, row.delivery_attempts, attempt)
+      return true
+    })
+  }
+
+  async submitToolResults(
+    jobId: string,
+    owner: string,
+    results: readonly ToolResult[],
+    now: number,
+  ): Promise<SubmitToolResultsResult> {
+    return this.writes.run((): SubmitToolResultsResult => {
+      const found = this.jobBy(SQL.jobById, jobId, owner)
+      if (!found) return { kind: 'not_found' }
+      if (found.status !== 'awaiting_tool_results') return { kind: 'not_awaiting', job: found }
+      if (!answersExactly(pendingCalls(found.toolRounds), results)) return { kind: 'mismatch', job: found }
+      const rounds = withResults(found.toolRounds, results, now)
+      const job = this.jobBy(SQL.toolResultsSubmitted, JSON.stringify(rounds), now, jobId, owner)
+      if (!job) throw new Error('the job awaiting tool results could not be queued')
+      return { kind: 'queued', job }
+    })
+  }
+
+  async expireToolResults(now: number, error: JobError): Promise<number> {
+    if (!(await this.read(() => this.isDue(SQL.toolResultsDue, now)))) return 0
+    return this.writes.run((): number => {
+      const expired = this.all<{ id: string; owner: string; conversation_id: string }>(
+        SQL.toolResultsTimedOut,
+        error.code,
+        error.message,
+        now,
+      )
+      for (const job of expired) this.endTurn({ owner: job.owner, conversationId: job.conversation_id })
+      return expired.length
+    })
+  }
+
   /** Undefined for a conversation with no history and nothing in line. */
   async readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined> {
     return this.read(() => {
@@ -429,9 +520,13 @@ export class SqliteStore implements Store {
 
   async countOpenJobs(): Promise<OpenJobCounts> {
     return this.read(() => {
-      const row = this.one<{ dueOrRunning: number; waiting: number; processing: number; delivering: number }>(
-        SQL.countOpen,
-      )
+      const row = this.one<{
+        dueOrRunning: number
+        waiting: number
+        processing: number
+        awaitingToolResults: number
+        delivering: number
+      }>(SQL.countOpen)
       if (!row) throw new Error('the open-job count returned nothing')
       return openJobCounts(row)
     })

@@ -1,5 +1,6 @@
 // Longer than most files: the whole port of durable state, each method with the guarantee it gives.
 import type { LlmParameters } from '../answer/parameters.ts'
+import type { ToolResult, ToolRound } from '../answer/tool-rounds.ts'
 import type { JobError, JobStatus, Usage } from '../job.ts'
 import type { ClientStore } from './client-store.ts'
 import type {
@@ -57,8 +58,14 @@ export interface Job {
   rejected: RejectedAnswer | null
   /** The last prompt's tokens as the relay counted them (HISTORY_MAX_TOKENS); null: not counted. */
   promptTokens: number | null
+  /** Each time the model called tools: the calls, and their results once sent; [] without tools. */
+  toolRounds: ToolRound[]
+  /** While `awaiting_tool_results`: when TOOL_RESULTS_TIMEOUT runs out. */
+  toolResultsDueAt: number | null
   error: JobError | null
+  /** Of every LLM call of the job together (each tool round's and the answer's). */
   usage: Usage | null
+  /** LLM calls started for the job's current round (the answer, or the next tool calls). */
   llmAttempts: number
   deliveryAttempts: number
   /** Failed callback attempts since the last success or redelivery: the index into the retry schedule. */
@@ -71,21 +78,23 @@ export interface Job {
 }
 
 /** Jobs not yet delivered or dead; `queued` includes those waiting for their conversation's turn. */
-export type OpenJobCounts = Record<'queued' | 'processing' | 'delivering', number>
+export type OpenJobCounts = Record<'queued' | 'processing' | 'awaiting_tool_results' | 'delivering', number>
 
 /**
- * The statuses counted from the four partial-index counts: every processing job holds a lease,
+ * The statuses counted from the five partial-index counts: every processing job holds a lease,
  * and every waiting job is queued.
  */
 export function openJobCounts(c: {
   dueOrRunning: number
   waiting: number
   processing: number
+  awaitingToolResults: number
   delivering: number
 }): OpenJobCounts {
   return {
     queued: c.dueOrRunning - c.processing + c.waiting,
     processing: c.processing,
+    awaiting_tool_results: c.awaitingToolResults,
     delivering: c.delivering,
   }
 }
@@ -131,6 +140,8 @@ export interface HistoryMessage {
   createdAt: number
   /** Its tokens (with the per-message overhead), counted once as it joined history; absent: not counted. */
   tokens?: number
+  /** On an answer reached through tools: the rounds of calls and results before it (its tokens count them). */
+  toolRounds?: ToolRound[]
 }
 
 export interface Answer {
@@ -143,6 +154,26 @@ export interface Answer {
   promptTokens?: number
   messageTokens?: { user: number; assistant: number }
 }
+
+/** The model's tool calls, as the round they open. */
+export interface ToolCallsTurn {
+  /** The job's rounds, the new one (without results) last. */
+  rounds: ToolRound[]
+  /** The job's usage so far, this call's included. */
+  usage: Usage | null
+  /** When TOOL_RESULTS_TIMEOUT runs out for them. */
+  resultsDueAt: number
+  /** The prompt's tokens as counted (HISTORY_MAX_TOKENS). */
+  promptTokens?: number
+}
+
+export type SubmitToolResultsResult =
+  | { kind: 'queued'; job: Job }
+  | { kind: 'not_found' }
+  /** The job waits for no results now (the current status, and its rounds, say why). */
+  | { kind: 'not_awaiting'; job: Job }
+  /** The results do not answer every call of the round exactly once. */
+  | { kind: 'mismatch'; job: Job }
 
 export interface ClaimRequest {
   workerId: string
@@ -168,11 +199,14 @@ export type DeliveryOutcome =
 
 export type RedeliverResult = 'scheduled' | 'not_found' | 'not_finished'
 
-export type CancellableStatus = 'queued' | 'processing' | 'delivering'
+export type CancellableStatus = 'queued' | 'processing' | 'awaiting_tool_results' | 'delivering'
 
 /** The statuses `cancelJob` can stop; the rest are final. */
 export const isCancellable = (status: string): status is CancellableStatus =>
-  status === 'queued' || status === 'processing' || status === 'delivering'
+  status === 'queued' ||
+  status === 'processing' ||
+  status === 'awaiting_tool_results' ||
+  status === 'delivering'
 
 /** What `cancelJob` did: the job as it stands now, and the status it was cancelled from. */
 export type CancelResult =
@@ -215,8 +249,8 @@ export interface Store {
    */
   releaseLease(jobId: string, workerId: string, now: number): Promise<boolean>
   /**
-   * The callback may not go now (its origin is open or busy): the job waits until `until`
-   * without an attempt made or counted, and its lease is given back.
+   * The callback (or the `job.tool_calls` event) may not go now (its origin is open or busy):
+   * the job waits until `until` without an attempt made or counted, and its lease is given back.
    */
   deferDelivery(jobId: string, workerId: string, until: number, now: number): Promise<boolean>
   /** The newest `limit` messages of a conversation, oldest first. */
@@ -244,7 +278,7 @@ export interface Store {
   ): Promise<boolean>
   redeliver(jobId: string, owner: string, now: number): Promise<RedeliverResult>
   /**
-   * The `cancelled` steps of TRANSITIONS: a queued, processing or delivering job of `owner`
+   * The `cancelled` steps of TRANSITIONS: a queued, processing, awaiting or delivering job of `owner`
    * ends as `cancelled`, its lease taken from whoever holds it. Nothing joins history; a job
    * that had the turn of its conversation ends it (the next message released), one waiting
    * for its turn leaves the line.
@@ -255,6 +289,35 @@ export interface Store {
    * claimed by another worker. A read, cheap enough to ask every second while an LLM call runs.
    */
   leaseHeld(jobId: string, workerId: string): Promise<boolean>
+
+  /** The model called tools: a new round stored; the job awaits their results, still leased for the event. */
+  recordToolCalls(jobId: string, workerId: string, turn: ToolCallsTurn, now: number): Promise<Job | undefined>
+  /**
+   * One attempt of round `round`'s `job.tool_calls` event (refused once the job is past that
+   * round); `dead`: the schedule ran out, it is not tried again.
+   */
+  recordToolCallsAttempt(
+    jobId: string,
+    workerId: string,
+    round: number,
+    attempt: Omit<DeliveryAttempt, 'attempt'>,
+    outcome: DeliveryOutcome,
+  ): Promise<boolean>
+  /**
+   * The client's results, stored with their round when they answer each pending call exactly
+   * once; the job is queued again for the LLM in the same transaction.
+   */
+  submitToolResults(
+    jobId: string,
+    owner: string,
+    results: readonly ToolResult[],
+    now: number,
+  ): Promise<SubmitToolResultsResult>
+  /**
+   * Fails the jobs whose tool results are due by `now` (`error`, then `job.failed` is delivered,
+   * the conversation's next message released); how many. Reads only the due ones (an index).
+   */
+  expireToolResults(now: number, error: JobError): Promise<number>
 
   readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined>
   deleteConversation(owner: string, conversationId: string): Promise<boolean>

@@ -41,7 +41,7 @@ export interface LlmAttemptSpan {
 
 export interface LlmAttemptResult {
   /** The stage's verdict on this attempt. */
-  outcome: 'answered' | 'retry' | 'failed' | 'lease_lost' | 'cancelled'
+  outcome: 'answered' | 'tool_calls' | 'retry' | 'failed' | 'lease_lost' | 'cancelled'
   error?: ErrorCode | undefined
   /** The model that answered (a router may pick another than asked). */
   model?: string | undefined

@@ -25,13 +25,18 @@ export interface DeliveryStageOptions {
   onDead?: (job: Job, error: JobError | null) => void
 }
 
-/** A job's callback attempt: one POST, recorded with its outcome (delivered, retry later, dead). */
+/**
+ * A job's callback attempt: one POST, recorded with its outcome (delivered, retry later, dead).
+ * For a job awaiting tool results the POST is its round's `job.tool_calls` event, whose
+ * schedule running out leaves the job waiting for its results (or their timeout).
+ */
 export class DeliveryStage {
   constructor(private readonly o: DeliveryStageOptions) {}
 
   async deliver(job: Job, run: JobRun): Promise<void> {
     const { store, deliverer, clock, metrics, workerId, logger, breaker } = this.o
     const log = logger.child({ job_id: job.id, conversation_id: job.conversationId })
+    const toolCalls = job.status === 'awaiting_tool_results'
     const gate = breaker && (await breaker.admit(job.callbackUrl))
     if (gate && !gate.go) {
       // No attempt is made or counted: the origin is open (or busy here); the job waits.
@@ -53,25 +58,23 @@ export class DeliveryStage {
     }
     const error = result.error && { ...result.error, message: this.o.scrub(result.error.message) }
     const outcome = planDelivery(result, job.deliveryFailures, this.o.callbackRetrySchedule, clock.now())
+    const attempt = { at: started, statusCode: result.statusCode, error, durationMs: result.durationMs }
     const stored = await run.finishStage('lease runs out', log, 'the callback attempt', () =>
-      store.recordDeliveryAttempt(
-        job.id,
-        workerId,
-        { at: started, statusCode: result.statusCode, error, durationMs: result.durationMs },
-        outcome,
-      ),
+      toolCalls
+        ? store.recordToolCallsAttempt(job.id, workerId, job.toolRounds.length, attempt, outcome)
+        : store.recordDeliveryAttempt(job.id, workerId, attempt, outcome),
     )
     const recorded = stored.written && stored.value
     const outcomeName = outcome.status === 'delivering' ? 'retry' : outcome.status
     span?.end({ outcome: outcomeName, statusCode: result.statusCode, error: error?.code })
     metrics.deliveryAttempts.inc({ outcome: outcomeName })
     metrics.deliveryDuration.observe({ outcome: outcomeName }, result.durationMs / 1000)
-    if (outcome.status !== 'delivering' && recorded)
+    if (outcome.status !== 'delivering' && recorded && !toolCalls)
       metrics.jobsFinished.inc({
         status: outcome.status,
         type: job.response === null ? 'failed' : 'completed',
       })
-    if (outcome.status === 'dead' && recorded) this.o.onDead?.(job, error)
+    if (outcome.status === 'dead' && recorded && !toolCalls) this.o.onDead?.(job, error)
     if (gate && breaker)
       await breaker
         .record(gate.origin, error)
@@ -80,6 +83,7 @@ export class DeliveryStage {
         )
     log.info(
       {
+        ...(toolCalls && { event: 'job.tool_calls', round: job.toolRounds.length }),
         attempt: job.deliveryAttempts + 1,
         outcome: outcome.status,
         status_code: result.statusCode,

@@ -7,6 +7,8 @@ import { type StageWrite, type StoreWaits, type WriteUntil, writeWhileLeased } f
 /** One run of a claimed job through its stages: its slot, its lease, and how each stage ends. */
 export class JobRun {
   private readonly stopper = new AbortController()
+  /** Set while the run delivers a `job.tool_calls` event. */
+  sendingToolCalls = false
 
   constructor(
     readonly jobId: string,

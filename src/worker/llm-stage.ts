@@ -1,24 +1,20 @@
-// Longer than most files: the LLM stage and each of its endings (answer, retry, failure, wait) in one place.
-import type { LlmParameters } from '../answer/parameters.ts'
-import {
-  correctionMessages,
-  type JsonResponseFormat,
-  readStructuredOutput,
-} from '../answer/structured-output.ts'
+// Longer than most files: the LLM stage and each of its endings (answer, tool calls, retry, failure, wait) in one place.
+import { correctionMessages, jsonFormatOf, readStructuredOutput } from '../answer/structured-output.ts'
 import type { Clock } from '../clock.ts'
-import type { JobError } from '../job.ts'
+import { type JobError, sumUsage } from '../job.ts'
 import type { CallBudget } from '../limits/call-budget.ts'
 import type { LlmAnswer, LlmClient } from '../llm/llm.ts'
-import { buildBudgetedPrompt } from '../llm/prompt.ts'
+import { answerTokens, buildBudgetedPrompt, toolRoundMessages } from '../llm/prompt.ts'
 import { messageTokens, type TokenCounter } from '../llm/token-count.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
-import type { Job, Store } from '../store/store.ts'
+import type { Job, Store, ToolCallsTurn } from '../store/store.ts'
 import type { LlmAttemptSpan, Tracer } from '../telemetry/tracer.ts'
 import type { ClientQuotas } from './client-quotas.ts'
 import type { JobRun } from './job-run.ts'
 import { type ActivePause, pauseMessage, type RateLimitPauses } from './rate-limit-pauses.ts'
 import { type LlmRetryPolicy, planLlmRetry, type RateLimitPause } from './retry-policy.ts'
+import { attemptsThisRound, planToolRound, type ToolRoundLimits } from './tool-round.ts'
 
 export interface LlmStageOptions {
   store: Store
@@ -35,8 +31,9 @@ export interface LlmStageOptions {
   tokens: TokenCounter | undefined
   llmRetry: LlmRetryPolicy
   maxResponseChars: number
+  toolRounds: ToolRoundLimits
   scrub: (text: string) => string
-  /** The job left the LLM stage (answered or failed): a `Prefer: wait` request may answer now. */
+  /** The job left the LLM stage (answered, failed, or awaiting tool results): a `Prefer: wait` request may answer now. */
   onSettled?: (jobId: string) => void
   tracer: Tracer
   /** Clients' own llm_rpm and daily_token_budget (absent: none). */
@@ -48,23 +45,15 @@ const TOO_LARGE_EXCERPT = 200
 
 const iso = (ms: number): string => new Date(ms).toISOString()
 
-/** The JSON `response_format` a job asks for, if any. */
-function jsonFormatOf(llm: LlmParameters | null): JsonResponseFormat | undefined {
-  const format = llm?.response_format
-  if (format?.type === 'json_object') return { type: 'json_object' }
-  if (format?.type === 'json_schema' && format.json_schema)
-    return { type: 'json_schema', json_schema: format.json_schema }
-  return undefined
-}
-
 /**
- * A job's LLM stage: the call with the conversation's history, then one of: the answer stored
- * (and joined to history), a retry scheduled, or the job failed for good.
+ * A job's LLM stage: the call with the conversation's history (and the job's own tool rounds),
+ * then one of: the answer stored (and joined to history), tool calls stored for the client to
+ * answer, a retry scheduled, or the job failed for good.
  */
 export class LlmStage {
   constructor(private readonly o: LlmStageOptions) {}
 
-  /** The job as answered or failed (on to delivery), or undefined when it went back to the queue. */
+  /** The job as answered, failed or awaiting tool results (on to a callback), or undefined when it went back to the queue. */
   async answer(job: Job, run: JobRun): Promise<Job | undefined> {
     const { store, llm, clock, metrics, workerId } = this.o
     const log = this.o.logger.child({
@@ -94,8 +83,11 @@ export class LlmStage {
         systemPrompt: job.systemPrompt,
         history,
         message: job.message,
-        // The one retry after a rejected answer shows the model its answer and the problem.
-        after: job.rejected ? correctionMessages(job.rejected.answer, job.rejected.problem) : [],
+        // The job's own tool rounds, then (on the one retry after a rejected answer) the answer and the problem.
+        after: [
+          ...toolRoundMessages(job.toolRounds),
+          ...(job.rejected ? correctionMessages(job.rejected.answer, job.rejected.problem) : []),
+        ],
       },
       { maxTokens: this.o.historyMaxTokens, counter: this.o.tokens },
     )
@@ -128,7 +120,7 @@ export class LlmStage {
 
     metrics.llmDuration.observe({ model: job.model, outcome: 'error' }, seconds)
     metrics.llmErrors.inc({ code: result.failure.code, model: job.model })
-    const plan = planLlmRetry(result.failure, job.llmAttempts, now, this.o.llmRetry)
+    const plan = planLlmRetry(result.failure, attemptsThisRound(job), now, this.o.llmRetry)
     const error: JobError = { code: result.failure.code, message: this.o.scrub(result.failure.message) }
     const pause = plan.pause && (await this.pauseCalls(plan.pause, job.model))
     if (!plan.retry) return this.fail(job, run, error, now, log, span)
@@ -157,6 +149,12 @@ export class LlmStage {
     const called = span && { model, usage }
     if (content.length > this.o.maxResponseChars)
       return this.fail(job, run, this.tooLarge(content), now, log, span, called)
+    if (answer.toolCalls.length > 0) {
+      const plan = planToolRound(job, answer, promptTokens, this.o.toolRounds, now)
+      if (plan.kind === 'fail') return this.fail(job, run, plan.error, now, log, span, called)
+      if (plan.kind === 'reject') return this.reject(job, run, plan.answer, plan.problem, now, log, span)
+      return this.awaitResults(job, run, plan.turn, now, log, span, called)
+    }
     if (content === '') return this.reject(job, run, content, 'The answer has no text.', now, log, span)
     const format = jsonFormatOf(job.llm)
     const read = format ? readStructuredOutput(content, format) : undefined
@@ -170,12 +168,13 @@ export class LlmStage {
           response: content,
           ...(read?.ok && { output: read.output }),
           model,
-          usage,
+          usage: sumUsage(job.usage, usage),
           ...(promptTokens !== undefined && { promptTokens }),
           ...(counter && {
             messageTokens: {
               user: messageTokens(counter, job.message),
-              assistant: messageTokens(counter, content),
+              // The history row carries the tool rounds before the answer: counted with it.
+              assistant: answerTokens(counter, content, job.toolRounds),
             },
           }),
         },
@@ -209,7 +208,7 @@ export class LlmStage {
       message: problem,
       retryable: job.rejected === null,
     }
-    const plan = planLlmRetry(failure, job.llmAttempts, now, this.o.llmRetry)
+    const plan = planLlmRetry(failure, attemptsThisRound(job), now, this.o.llmRetry)
     if (!plan.retry) {
       const message = `${problem} The last answer was: ${scrub(answer)}`
       return this.fail(job, run, { code: 'llm_invalid_output', message }, now, log, span)
@@ -222,6 +221,31 @@ export class LlmStage {
     log.warn({ outcome: 'llm_retry', code: error.code, retry_at: iso(at) }, error.message)
     span?.end({ outcome: 'retry', error: error.code })
     return undefined
+  }
+
+  /** The model called tools: the round stored, on to deliver its `job.tool_calls` event; the turn stays open. */
+  private async awaitResults(
+    job: Job,
+    run: JobRun,
+    turn: ToolCallsTurn,
+    now: number,
+    log: Logger,
+    span: LlmAttemptSpan | undefined,
+    called: { model: string; usage: LlmAnswer['usage'] } | undefined,
+  ): Promise<Job | undefined> {
+    const stored = await run.finishStage('lease lost', log, 'the tool calls', () =>
+      this.o.store.recordToolCalls(job.id, this.o.workerId, turn, now),
+    )
+    const awaiting = stored.written ? stored.value : undefined
+    span?.end({ outcome: awaiting ? 'tool_calls' : 'lease_lost', ...called })
+    if (!awaiting) {
+      log.warn({ outcome: 'lease_lost' }, 'lease lost during the LLM call; tool calls dropped')
+      return undefined
+    }
+    this.o.onSettled?.(job.id)
+    const calls = turn.rounds.at(-1)?.calls.map((c) => c.name) ?? []
+    log.info({ outcome: 'tool_calls', round: turn.rounds.length, tools: calls }, 'job awaits tool results')
+    return awaiting
   }
 
   /** The job failed for good: on to deliver `job.failed`; nothing joins history. */

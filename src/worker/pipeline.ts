@@ -21,7 +21,8 @@ export interface PipelineOptions {
 }
 
 /**
- * A claimed job's stages: LLM call → stored answer (or retry, or failure) → callback attempt,
+ * A claimed job's stages: LLM call → stored answer (or tool calls, retry, failure) → callback
+ * attempt (the answer's, the failure's, or the tool calls' event),
  * each stage ended by one store transaction, under a lease renewed while the job runs.
  */
 export class Pipeline {
@@ -33,9 +34,14 @@ export class Pipeline {
 
   constructor(private readonly o: PipelineOptions) {}
 
-  /** Whether a run here holds the job's lease. */
-  holds(jobId: string): boolean {
-    return this.holding.has(jobId)
+  /**
+   * Whether a run here holds the job's lease for the stage it was claimed for. A run sending a
+   * `job.tool_calls` event does not hold the job's next stage: the results may come (and queue
+   * the job, or its timeout fail it) before the receiver has answered the event.
+   */
+  holds(job: Job): boolean {
+    const run = this.holding.get(job.id)
+    return run !== undefined && !(run.sendingToolCalls && job.status !== 'awaiting_tool_results')
   }
 
   async run(claimed: Job, slot: Slot): Promise<void> {
@@ -55,7 +61,9 @@ export class Pipeline {
     try {
       const job = claimed.status === 'processing' ? await this.o.llmStage.answer(claimed, run) : claimed
       // Cancelled (or another's) by now: no callback is started for it.
-      if (job?.status !== 'delivering' || run.signal.aborted) return
+      if (job?.status !== 'delivering' && job?.status !== 'awaiting_tool_results') return
+      if (run.signal.aborted) return
+      run.sendingToolCalls = job.status === 'awaiting_tool_results'
       if (slot.pool === undefined) {
         // Answered here: on to a callback slot, or, with none free, give the lease back for
         // the delivery stage to claim the job when one is.

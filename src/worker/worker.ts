@@ -17,6 +17,7 @@ import { Pipeline } from './pipeline.ts'
 import { type ActivePause, RateLimitPauses } from './rate-limit-pauses.ts'
 import { type Slot, SlotPools } from './slots.ts'
 import { StoreWaits } from './stage-write.ts'
+import type { ToolRoundLimits } from './tool-round.ts'
 
 export interface WorkerOptions {
   store: Store
@@ -39,9 +40,11 @@ export interface WorkerOptions {
   llmMaxPauseMs: number
   /** MAX_RESPONSE_CHARS: a longer answer fails its job. */
   maxResponseChars: number
+  /** MAX_TOOL_ROUNDS and TOOL_RESULTS_TIMEOUT. */
+  toolRounds: ToolRoundLimits
   /** Takes secrets out of upstream text before it is logged, stored or sent. */
   scrub: (text: string) => string
-  /** A job left the LLM stage here (answered or failed). */
+  /** A job left the LLM stage here (answered, failed, or awaiting tool results). */
   onSettled?: (jobId: string) => void
   /** A span for each LLM and callback attempt (the no-op tracer while tracing is off). */
   tracer: Tracer
@@ -132,7 +135,8 @@ export class Worker {
   private track(job: Job): boolean {
     // Claimed again while a run here holds it: its lease ran out while the store was away. That
     // run keeps the job (and its answer); a second would ask the LLM again.
-    if (this.pipeline.holds(job.id)) return false
+    if (this.pipeline.holds(job)) return false
+    // The job.tool_calls event of an awaiting job is a callback like any other.
     const stage = job.status === 'processing' ? 'llm' : 'delivery'
     this.o.logger.debug(
       {

@@ -1,12 +1,15 @@
-import type { CallbackPayload } from '../../src/contract/callback-payload.ts'
+import type { JobToolCalls, ResultPayload } from '../../src/contract/callback-payload.ts'
 import { Signal } from './signal.ts'
 
 export interface Received {
   path: string
   headers: Headers
   raw: string
-  /** Typed as the relay's own payload; the signature tests check the raw bytes separately. */
-  body: CallbackPayload
+  /**
+   * Typed as the relay's own payload of a job's result; the tool tests read a `job.tool_calls`
+   * event through `toolCallsOf`, the signature tests the raw bytes.
+   */
+  body: ResultPayload
 }
 
 /**
@@ -77,6 +80,25 @@ export class CallbackSink {
 
   forJob(id: string): Received[] {
     return this.received.filter((r) => r.body.data.id === id)
+  }
+
+  /** The `job.tool_calls` events received for a job, each with its body as that event. */
+  toolCallsFor(id: string): (Received & { event: JobToolCalls })[] {
+    return this.forJob(id)
+      .filter((r) => (r.body.type as string) === 'job.tool_calls')
+      .map((r) => ({ ...r, event: r.body as unknown as JobToolCalls }))
+  }
+
+  /** The job's events of `type`, once there are `count` of them. */
+  async waitForEvents(id: string, type: string, count = 1, timeoutMs?: number): Promise<Received[]> {
+    return this.signal.until(
+      () => {
+        const got = this.forJob(id).filter((r) => (r.body.type as string) === type)
+        return got.length >= count && got
+      },
+      `${count} ${type} callbacks for job ${id}`,
+      timeoutMs,
+    )
   }
 
   async waitFor(count: number, timeoutMs?: number): Promise<Received[]> {

@@ -1,7 +1,37 @@
-import { Elysia, t } from 'elysia'
-import type { Store } from '../../store/store.ts'
+import { Elysia, type Static, t } from 'elysia'
+import { parsedCall } from '../../answer/tool-rounds.ts'
+import type { HistoryMessage, Store } from '../../store/store.ts'
 import { notFound, problems } from '../problem.ts'
 import { CONVERSATION_ID_PATTERN, ConversationView } from '../schemas.ts'
+
+type MessageView = Static<typeof ConversationView>['messages'][number]
+
+const iso = (ms: number): string => new Date(ms).toISOString()
+
+/** History as the client reads it: an answer reached through tools after its rounds of calls and results. */
+function messageViews(messages: readonly HistoryMessage[]): MessageView[] {
+  return messages.flatMap((m): MessageView[] => {
+    const rounds = (m.toolRounds ?? []).flatMap((round): MessageView[] => [
+      {
+        role: 'assistant',
+        content: round.content,
+        job_id: m.jobId,
+        created_at: iso(round.calledAt),
+        tool_calls: round.calls.map(parsedCall),
+      },
+      ...(round.results ?? []).map(
+        (r): MessageView => ({
+          role: 'tool',
+          content: r.content,
+          job_id: m.jobId,
+          created_at: iso(round.answeredAt ?? round.calledAt),
+          tool_call_id: r.tool_call_id,
+        }),
+      ),
+    ])
+    return [...rounds, { role: m.role, content: m.content, job_id: m.jobId, created_at: iso(m.createdAt) }]
+  })
+}
 
 export interface ConversationsDeps {
   store: Store
@@ -23,15 +53,7 @@ export function conversationRoutes(deps: ConversationsDeps) {
       async ({ params, request }) => {
         const messages = await deps.store.readConversation(deps.owner(request), params.id)
         if (!messages) throw notFound(`No conversation ${params.id}.`)
-        return {
-          id: params.id,
-          messages: messages.map((m) => ({
-            role: m.role,
-            content: m.content,
-            job_id: m.jobId,
-            created_at: new Date(m.createdAt).toISOString(),
-          })),
-        }
+        return { id: params.id, messages: messageViews(messages) }
       },
       {
         params: ConversationParams,
@@ -39,7 +61,8 @@ export function conversationRoutes(deps: ConversationsDeps) {
         detail: {
           tags: ['Conversations'],
           summary: 'Read a conversation’s history',
-          description: 'Oldest first.',
+          description:
+            'Oldest first. The tool calls and results an answer was reached through come before it, as `assistant` messages with `tool_calls` and `tool` messages.',
         },
       },
     )

@@ -68,7 +68,7 @@ export function jobRoutes(deps: JobsDeps) {
           tags: ['Jobs'],
           summary: 'Cancel a job',
           description:
-            'Stops a job that is not finished; it ends as `cancelled`, and nothing of it joins the conversation’s history. A `queued` job is cancelled at once, whether it waits for its conversation’s turn or not. A `processing` job has its LLM call aborted by the instance running it (within a second, also in a fleet); an answer that arrives anyway is dropped. A `delivering` job gets no further callback attempts; one already in flight may still reach the receiver, but its outcome is not recorded, and the answer stays in history. No callback is sent for a cancelled job, and the conversation’s next message goes on. Cancelling a `cancelled` job again answers 200 with the job; a `delivered` or `dead` job answers 409.',
+            'Stops a job that is not finished; it ends as `cancelled`, and nothing of it joins the conversation’s history. A `queued` job is cancelled at once, whether it waits for its conversation’s turn or not. A `processing` job has its LLM call aborted by the instance running it (within a second, also in a fleet); an answer that arrives anyway is dropped. An `awaiting_tool_results` job takes no results any more (they get a 409). A `delivering` job gets no further callback attempts; one already in flight may still reach the receiver, but its outcome is not recorded, and the answer stays in history. No callback is sent for a cancelled job, and the conversation’s next message goes on. Cancelling a `cancelled` job again answers 200 with the job; a `delivered` or `dead` job answers 409.',
         },
       },
     )
