@@ -197,6 +197,8 @@ export const POSTGRES_STATEMENTS = {
       tool_calls_pending = false, updated_at = $1
     WHERE id = $2 AND owner = $3 AND status = 'awaiting_tool_results' RETURNING *`,
   leaseHeld: `SELECT 1 FROM jobs WHERE id = $1 AND lease_owner = $2 AND ${LEASED}`,
+  /** `Prefer: wait`'s poll: the ids as one text[] parameter, each found through the unique index on id. */
+  settledAmong: `SELECT id FROM jobs WHERE id = ANY($1::text[]) AND status NOT IN ('queued', 'processing')`,
 
   deliveryDeferred: `UPDATE jobs SET lease_owner = NULL, available_at = $1, updated_at = $2
     WHERE id = $3 AND lease_owner = $4 AND status IN ('delivering', 'awaiting_tool_results')`,

@@ -550,6 +550,11 @@ export class PostgresStore implements Store {
     })
   }
 
+  async settledAmong(ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return []
+    return (await this.one<{ id: string }>(S.settledAmong, [ids])).map((r) => r.id)
+  }
+
   /** Undefined for a conversation with no history and nothing in line. */
   async readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined> {
     const rows = await this.one<PgMessageRow>(S.readConversation, [owner, conversationId])

@@ -171,6 +171,9 @@ export const SQLITE_STATEMENTS = {
     WHERE id = ?2 AND owner = ?3 AND status = 'awaiting_tool_results' RETURNING *`,
   /** Not a transition: asked every second while an LLM call runs, so a cancel stops the call. */
   leaseHeld: `SELECT 1 FROM jobs WHERE id = ?1 AND lease_owner = ?2 AND ${LEASED}`,
+  /** Not a transition: `Prefer: wait`'s poll. The ids come as one JSON array, so one statement serves any count. */
+  settledAmong: `SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?1))
+    AND status NOT IN ('queued', 'processing')`,
 
   /** delivery deferred: delivering stays, no attempt counted. */
   deliveryDeferred: `UPDATE jobs SET lease_owner = NULL, available_at = ?1, updated_at = ?2

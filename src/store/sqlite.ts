@@ -497,6 +497,11 @@ export class SqliteStore implements Store {
     })
   }
 
+  async settledAmong(ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return []
+    return this.read(() => this.all<{ id: string }>(SQL.settledAmong, JSON.stringify(ids)).map((r) => r.id))
+  }
+
   /** Undefined for a conversation with no history and nothing in line. */
   async readConversation(owner: string, conversationId: string): Promise<HistoryMessage[] | undefined> {
     return this.read(() => {

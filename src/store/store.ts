@@ -289,6 +289,12 @@ export interface Store {
    * claimed by another worker. A read, cheap enough to ask every second while an LLM call runs.
    */
   leaseHeld(jobId: string, workerId: string): Promise<boolean>
+  /**
+   * Of `ids`, those whose LLM stage is over for now: answered or failed (delivering,
+   * delivered, dead), awaiting tool results, or cancelled; unknown ids are left out. One indexed read however many ids, asked once a
+   * second while `Prefer: wait` requests wait for jobs another process may answer.
+   */
+  settledAmong(ids: readonly string[]): Promise<string[]>
 
   /** The model called tools: a new round stored; the job awaits their results, still leased for the event. */
   recordToolCalls(jobId: string, workerId: string, turn: ToolCallsTurn, now: number): Promise<Job | undefined>
