@@ -90,21 +90,12 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
   // Loaded before the worker starts, so no job waits for the tokenizer's tables; not at all
   // where no worker runs or HISTORY_MAX_TOKENS is 0.
   const tokens = config.role !== 'api' && config.historyMaxTokens > 0 ? await loadTokenCounter() : undefined
-  // Prefer: wait. In a fleet another instance may answer: one poll a second asks the store.
-  const waiters = new AnswerWaiters(
-    clock,
-    store.listen === undefined
-      ? undefined
-      : {
-          intervalMs: 1000,
-          check: async (jobs) => {
-            const found = await Promise.all(jobs.map((j) => store.getJob(j.id, j.owner, clock.now())))
-            return found
-              .filter((j) => j !== undefined && j.status !== 'queued' && j.status !== 'processing')
-              .map((j) => (j as { id: string }).id)
-          },
-        },
-  )
+  // Prefer: wait. Another process on the database may answer (a fleet, or api and worker
+  // processes on one SQLite file): while anyone waits, one read a second asks the store.
+  const waiters = new AnswerWaiters(clock, {
+    intervalMs: 1000,
+    check: (jobIds) => store.settledAmong(jobIds),
+  })
   const events =
     config.operatorWebhookUrl === undefined
       ? undefined
@@ -198,6 +189,13 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
           async (check) => [{ dependency: check.name }, (await check.isUp()) ? 1 : 0] as const,
         ),
       ),
+    ),
+  )
+  metrics.addGauge(
+    new Gauge(
+      'llm_relay_waiting_requests',
+      'POST /webhook requests waiting for their answer (Prefer: wait).',
+      () => [[{}, waiters.waiting]],
     ),
   )
   metrics.addGauge(
@@ -321,7 +319,9 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
         waiters.releaseAll()
         events?.close()
         deliverer.close()
-        await app.stop(true)
+        // Those 202s are still on their way out: each connection closes once its response is
+        // written, and whatever is still open after HTTP_CLOSE_MS (a client slow to send) is cut.
+        await within(clock, HTTP_CLOSE_MS, 'closing connections', app.stop(false)).catch(() => app.stop(true))
         await backing.close()
         // The last spans go out before the process does, unless the collector keeps it waiting.
         await within(clock, TRACES_FLUSH_MS, 'sending the last spans', tracer.shutdown()).catch(
@@ -333,6 +333,9 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     },
   }
 }
+
+/** How long a stop waits for the responses in flight (released waiters' 202s) before it cuts connections. */
+const HTTP_CLOSE_MS = 1000
 
 /** How long a stop waits for the last spans to reach the collector. */
 const TRACES_FLUSH_MS = 3000

@@ -29,9 +29,9 @@ describe('AnswerWaiters', () => {
   test('a waiter learns of the answer at once, and one that times out gets false', async () => {
     const clock = new ManualClock()
     const waiters = new AnswerWaiters(clock)
-    const first = waiters.wait({ id: 'a', owner: 'o' }, 5000)
-    const twice = waiters.wait({ id: 'a', owner: 'o' }, 5000)
-    const other = waiters.wait({ id: 'b', owner: 'o' }, 1000)
+    const first = waiters.wait('a', 5000)
+    const twice = waiters.wait('a', 5000)
+    const other = waiters.wait('b', 1000)
     expect(waiters.waiting).toBe(3)
     waiters.settled('a')
     expect(await first).toBe(true)
@@ -46,7 +46,7 @@ describe('AnswerWaiters', () => {
     const clock = new ManualClock()
     const waiters = new AnswerWaiters(clock)
     waiters.settled('a')
-    const late = waiters.wait({ id: 'a', owner: 'o' }, 100)
+    const late = waiters.wait('a', 100)
     await clock.advance(100)
     expect(await late).toBe(false)
   })
@@ -58,12 +58,12 @@ describe('AnswerWaiters', () => {
     const waiters = new AnswerWaiters(clock, {
       intervalMs: 500,
       check: async (jobs) => {
-        asked.push(jobs.map((j) => j.id))
+        asked.push([...jobs])
         return answered
       },
     })
-    const a = waiters.wait({ id: 'a', owner: 'o' }, 10_000)
-    const b = waiters.wait({ id: 'b', owner: 'o' }, 10_000)
+    const a = waiters.wait('a', 10_000)
+    const b = waiters.wait('b', 10_000)
     await clock.advance(500)
     expect(asked).toEqual([['a', 'b']])
     answered = ['b']
@@ -85,17 +85,37 @@ describe('AnswerWaiters', () => {
         throw new Error('database is away')
       },
     })
-    const a = waiters.wait({ id: 'a', owner: 'o' }, 1000)
+    const a = waiters.wait('a', 1000)
     await clock.advance(1000)
     expect(await a).toBe(false)
   })
 
-  test('releaseAll answers every waiter with false', async () => {
+  test('releaseAll answers every waiter with false, and any that comes after it at once', async () => {
     const clock = new ManualClock()
-    const waiters = new AnswerWaiters(clock)
-    const a = waiters.wait({ id: 'a', owner: 'o' }, 10_000)
+    const waiters = new AnswerWaiters(clock, { intervalMs: 100, check: async () => [] })
+    const a = waiters.wait('a', 10_000)
     waiters.releaseAll()
     expect(await a).toBe(false)
+    expect(await waiters.wait('b', 10_000)).toBe(false)
+    expect(waiters.waiting).toBe(0)
+    expect(clock.timers).toBe(0)
+  })
+
+  test('a waiter whose client went away (its signal aborts) leaves at once, timer, listener and poll with it', async () => {
+    const clock = new ManualClock()
+    const waiters = new AnswerWaiters(clock, { intervalMs: 100, check: async () => [] })
+    const client = new AbortController()
+    const gone = waiters.wait('a', 10_000, client.signal)
+    const stays = waiters.wait('a', 10_000)
+    expect(clock.timers).toBe(3)
+    client.abort()
+    expect(await gone).toBe(false)
+    expect(waiters.waiting).toBe(1)
+    waiters.settled('a')
+    expect(await stays).toBe(true)
+    expect(clock.timers).toBe(0)
+    // Aborted before it waits: nothing is kept at all.
+    expect(await waiters.wait('b', 10_000, client.signal)).toBe(false)
     expect(clock.timers).toBe(0)
   })
 })

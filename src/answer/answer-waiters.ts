@@ -3,35 +3,37 @@ import type { Clock, Timer } from '../clock.ts'
 /**
  * The clients waiting for an answer under `Prefer: wait`. A waiter is a promise in a map:
  * it holds no worker slot and no database connection while it waits. The pipeline of this
- * process calls `settled(jobId)` as a job leaves the LLM stage; in a fleet the job may be
- * answered by another instance, so while anyone waits, one timer per process asks the store
- * which of the waited jobs are settled, all of them in one query (`check`).
+ * process calls `settled(jobId)` as a job leaves the LLM stage; another process on the same
+ * database (a fleet, or an api and a worker process on one SQLite file) may answer it
+ * instead, so while anyone waits, one timer per process asks the store which of the waited
+ * jobs are settled, all of them in one query (`check`, Store.settledAmong).
+ *
+ * Not a NOTIFY per answered job: that takes PostgreSQL's commit-time notification lock in every
+ * answer transaction, waited on or not, and sends every answer to every instance
+ * (docs/benchmarks.md, "Prefer: wait").
  */
-export interface WaitedJob {
-  id: string
-  owner: string
-}
-
 export interface SettledCheck {
-  /** Of `jobs`, the ids of those whose LLM stage has ended (answered or failed). */
-  check(jobs: readonly WaitedJob[]): Promise<readonly string[]>
+  /** Of `jobIds`, those whose LLM stage has ended (answered, failed or cancelled). */
+  check(jobIds: readonly string[]): Promise<readonly string[]>
   intervalMs: number
 }
 
 interface Waiter {
   resolve(answered: boolean): void
   timer: Timer
-  owner: string
+  signal: AbortSignal | undefined
+  onAbort: () => void
 }
 
 export class AnswerWaiters {
   private readonly waiters = new Map<string, Set<Waiter>>()
   private poll: Timer | undefined
   private polling = false
+  private closed = false
 
   constructor(
     private readonly clock: Clock,
-    private readonly fleet?: SettledCheck,
+    private readonly others?: SettledCheck,
   ) {}
 
   /** How many requests are waiting now. */
@@ -41,23 +43,28 @@ export class AnswerWaiters {
     return n
   }
 
-  /** True once the job is settled, false when `ms` pass first. */
-  wait(job: WaitedJob, ms: number): Promise<boolean> {
-    const jobId = job.id
+  /**
+   * True once the job is settled; false when `ms` pass first, when `signal` aborts (the
+   * client went away), or once the relay stops.
+   */
+  wait(jobId: string, ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.closed || signal?.aborted) return Promise.resolve(false)
     return new Promise((resolve) => {
       const waiter: Waiter = {
         resolve,
-        owner: job.owner,
+        signal,
+        onAbort: () => this.finish(jobId, waiter, false),
         timer: this.clock.setTimeout(() => this.finish(jobId, waiter, false), ms),
       }
+      signal?.addEventListener('abort', waiter.onAbort, { once: true })
       let set = this.waiters.get(jobId)
       if (set === undefined) {
         set = new Set()
         this.waiters.set(jobId, set)
       }
       set.add(waiter)
-      if (this.fleet && this.poll === undefined)
-        this.poll = this.clock.setInterval(() => void this.checkFleet(), this.fleet.intervalMs)
+      if (this.others && this.poll === undefined)
+        this.poll = this.clock.setInterval(() => void this.checkOthers(), this.others.intervalMs)
     })
   }
 
@@ -66,8 +73,9 @@ export class AnswerWaiters {
     for (const waiter of this.waiters.get(jobId) ?? []) this.finish(jobId, waiter, true)
   }
 
-  /** Shutdown: every waiter gets its 202 at once. */
+  /** Shutdown: every waiter gets its 202 at once, and so does any that comes later. */
   releaseAll(): void {
+    this.closed = true
     for (const [jobId, set] of this.waiters) for (const waiter of set) this.finish(jobId, waiter, false)
   }
 
@@ -75,6 +83,7 @@ export class AnswerWaiters {
     const set = this.waiters.get(jobId)
     if (!set?.delete(waiter)) return
     waiter.timer.cancel()
+    waiter.signal?.removeEventListener('abort', waiter.onAbort)
     waiter.resolve(answered)
     if (set.size === 0) this.waiters.delete(jobId)
     if (this.waiters.size === 0) {
@@ -83,12 +92,11 @@ export class AnswerWaiters {
     }
   }
 
-  private async checkFleet(): Promise<void> {
-    if (this.polling || this.fleet === undefined || this.waiters.size === 0) return
+  private async checkOthers(): Promise<void> {
+    if (this.polling || this.others === undefined || this.waiters.size === 0) return
     this.polling = true
     try {
-      const jobs = [...this.waiters].map(([id, set]) => ({ id, owner: [...set][0]?.owner ?? '' }))
-      for (const jobId of await this.fleet.check(jobs)) this.settled(jobId)
+      for (const jobId of await this.others.check([...this.waiters.keys()])) this.settled(jobId)
     } catch {
       // The store is away: the waiters time out into their 202, which is still true.
     } finally {

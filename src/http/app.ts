@@ -146,8 +146,8 @@ export function createHttpApp(deps: HttpAppDeps) {
                 statusUrlOrigin: (request) =>
                   statusUrlOrigin(request, { publicUrl: deps.publicUrl, trustProxy: deps.trustProxy }),
                 markAccepted: (request, job) => infos.markAccepted(request, job),
-                waitForAnswer: async (job, ms) => {
-                  if (!(await deps.waiters.wait(job, ms))) return undefined
+                waitForAnswer: async (job, ms, signal) => {
+                  if (!(await deps.waiters.wait(job.id, ms, signal))) return undefined
                   const answered = await deps.store.getJob(job.id, job.owner, deps.clock.now())
                   return answered && jobView(answered, await deps.store.listDeliveryAttempts(job.id))
                 },

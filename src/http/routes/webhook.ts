@@ -18,8 +18,8 @@ export interface WebhookDeps {
   statusUrlOrigin: (request: Request) => string
   /** This request committed `job`: its access line becomes the job's acceptance line. */
   markAccepted: (request: Request, job: Job) => void
-  /** The job as answered (or failed) within `ms`, or undefined when it was not. */
-  waitForAnswer: (job: Job, ms: number) => Promise<JobView | undefined>
+  /** The job as answered (or failed) within `ms`, or undefined when it was not or `signal` aborted. */
+  waitForAnswer: (job: Job, ms: number, signal: AbortSignal) => Promise<JobView | undefined>
   /** Where each job's trace starts (the no-op tracer while tracing is off). */
   tracer: Tracer
 }
@@ -122,7 +122,8 @@ export function webhookRoutes(deps: WebhookDeps) {
         if (wait !== undefined && outcome.kind === 'created') {
           // RFC 7240: the preference as honoured (capped at the relay's maximum).
           set.headers['preference-applied'] = `wait=${wait}`
-          const answered = await deps.waitForAnswer(job, wait * 1000).catch(() => undefined)
+          // The request's signal aborts when the client disconnects: its waiter goes at once.
+          const answered = await deps.waitForAnswer(job, wait * 1000, request.signal).catch(() => undefined)
           if (answered) {
             span?.end(200)
             return status(200, { ...answered, status_url: view.status_url })
