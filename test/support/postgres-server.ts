@@ -38,12 +38,14 @@ export class PostgresServer {
   private constructor(
     private readonly dir: string,
     readonly port: number,
+    private readonly settings: Record<string, string>,
   ) {}
 
-  static async start(): Promise<PostgresServer> {
+  /** `settings` are server settings (`-c name=value`), e.g. a benchmark's `shared_preload_libraries`. */
+  static async start(settings: Record<string, string> = {}): Promise<PostgresServer> {
     const dir = mkdtempSync(join(tmpdir(), 'llm-relay-pg-'))
     if (userInfo().uid === 0) await Bun.$`chown postgres ${dir}`.quiet()
-    const server = new PostgresServer(dir, freePort())
+    const server = new PostgresServer(dir, freePort(), settings)
     await run([binary('initdb'), '-D', server.data, '-A', 'trust', '-U', 'postgres', '--no-sync'])
     await server.restart()
     return server
@@ -59,7 +61,8 @@ export class PostgresServer {
 
   /** Starts it (again) on the same port and data; resolves once it accepts connections. */
   async restart(): Promise<void> {
-    const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`
+    const extra = Object.entries(this.settings).map(([name, value]) => ` -c ${name}=${value}`)
+    const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off${extra.join('')}`
     await run([binary('pg_ctl'), '-D', this.data, '-o', options, '-l', join(this.dir, 'log'), '-w', 'start'])
   }
 
