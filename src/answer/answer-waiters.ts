@@ -13,7 +13,7 @@ import type { Clock, Timer } from '../clock.ts'
  * (docs/benchmarks.md, "Prefer: wait").
  */
 export interface SettledCheck {
-  /** Of `jobIds`, those whose LLM stage has ended (answered, failed or cancelled). */
+  /** Of `jobIds`, those whose LLM stage has ended for now (answered, failed, awaiting tool results, cancelled). */
   check(jobIds: readonly string[]): Promise<readonly string[]>
   intervalMs: number
 }
