@@ -102,7 +102,7 @@ describe('a receiver that keeps failing', () => {
     })
     const { id } = (await elsewhere.json()) as { id: string }
     await healthy.waitForJob(id)
-    expect((await r.job(id)).status).toBe('delivered')
+    expect((await r.waitForStatus(id, 'delivered')).status).toBe('delivered')
   })
 })
 
