@@ -262,6 +262,18 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     publicUrl: config.publicUrl,
     docsEnabled: config.docsEnabled,
     tracer,
+    ...(config.consoleEnabled
+      ? {
+          console: {
+            clock,
+            budget: backing.limits.budget,
+            pauses: () => worker.activePauses(),
+            llmMaxRpm: config.llmMaxRpm,
+            sessionSecret: config.consoleSessionSecret,
+            sessionTtlMs: config.consoleSessionTtl,
+          },
+        }
+      : {}),
   })
   let server: ReturnType<typeof listenOn>
   try {

@@ -22,7 +22,7 @@ interface Metric {
 }
 
 export class Counter implements Metric {
-  private readonly values = new Map<string, number>()
+  private readonly values = new Map<string, { labels: Labels; value: number }>()
   constructor(
     readonly name: string,
     readonly help: string,
@@ -30,12 +30,32 @@ export class Counter implements Metric {
 
   inc(labels: Labels = {}, by = 1): void {
     const k = key(labels)
-    this.values.set(k, (this.values.get(k) ?? 0) + by)
+    const series = this.values.get(k)
+    if (series) series.value += by
+    else this.values.set(k, { labels: { ...labels }, value: by })
+  }
+
+  /** The total of every series whose labels include `match` (all of them without one). */
+  total(match: Labels = {}): number {
+    let sum = 0
+    for (const { labels, value } of this.values.values())
+      if (Object.entries(match).every(([name, v]) => labels[name] === v)) sum += value
+    return sum
+  }
+
+  /** Totals by the value of one label, for readers of this process's counts (the console). */
+  totalsBy(label: string): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const { labels, value } of this.values.values()) {
+      const v = labels[label] ?? ''
+      out.set(v, (out.get(v) ?? 0) + value)
+    }
+    return out
   }
 
   render(): string[] {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`]
-    for (const [k, v] of this.values) lines.push(`${this.name}${braces(k)} ${v}`)
+    for (const [k, s] of this.values) lines.push(`${this.name}${braces(k)} ${s.value}`)
     return lines
   }
 }

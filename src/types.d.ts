@@ -3,3 +3,11 @@ declare module 'swagger-ui-dist/*' {
   const path: string
   export default path
 }
+declare module 'htmx.org/dist/*' {
+  const path: string
+  export default path
+}
+declare module '*.css' {
+  const path: string
+  export default path
+}

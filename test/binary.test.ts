@@ -64,6 +64,14 @@ test('the binary serves: /health, the embedded docs, one job through, then SIGTE
     const docs = await fetch(`${relay.url}/swagger/assets/swagger-ui-bundle.js`)
     expect(docs.status).toBe(200)
     expect((await docs.arrayBuffer()).byteLength).toBeGreaterThan(100_000)
+    // The console's page, stylesheet and htmx: carried by the binary, nothing fetched from elsewhere.
+    const consolePage = await (await fetch(`${relay.url}/console`)).text()
+    for (const asset of consolePage.matchAll(/(?:href|src)="(\/console\/assets\/[^"]+)"/g)) {
+      const served = await fetch(`${relay.url}${asset[1]}`)
+      expect(served.status).toBe(200)
+      expect((await served.arrayBuffer()).byteLength).toBeGreaterThan(1000)
+    }
+    expect([...consolePage.matchAll(/\/console\/assets\//g)].length).toBe(2)
     const response = await fetch(`${relay.url}/webhook`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -541,6 +541,29 @@ export const variables = {
     byteSize,
   ),
   docsEnabled: variable('DOCS_ENABLED', 'true', 'Serve the API docs at /swagger and /swagger/json.', boolean),
+  consoleEnabled: variable(
+    'CONSOLE_ENABLED',
+    'true',
+    'Serve the operators’ console at /console (sign-in with an API key when API_KEYS is set; open like the API when not).',
+    boolean,
+  ),
+  consoleSessionSecret: variable(
+    'CONSOLE_SESSION_SECRET',
+    '',
+    'Signs console session cookies (32+ characters). Empty: a random secret per process, so a sign-in lasts until a restart and holds on that instance only; give every instance of a fleet the same one.',
+    (raw: string): string | undefined => {
+      if (raw === '') return undefined
+      if (raw.length < 32) throw new Error(`must be at least 32 characters, got ${raw.length}`)
+      return raw
+    },
+    { secret: true },
+  ),
+  consoleSessionTtl: variable(
+    'CONSOLE_SESSION_TTL',
+    '12h',
+    'How long a console sign-in lasts.',
+    duration(60_000),
+  ),
   shutdownTimeout: variable(
     'SHUTDOWN_TIMEOUT',
     '30s',

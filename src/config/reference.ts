@@ -58,6 +58,9 @@ export const SECTIONS: readonly { title: string; names: readonly string[] }[] = 
       'TRUST_PROXY',
       'MAX_BODY_BYTES',
       'DOCS_ENABLED',
+      'CONSOLE_ENABLED',
+      'CONSOLE_SESSION_SECRET',
+      'CONSOLE_SESSION_TTL',
     ],
   },
   {

@@ -19,5 +19,9 @@ export function startWarnings(config: Config): string[] {
     )
   if (config.apiKeys.length === 0 && config.adminApiKeys.length === 0)
     warnings.push('API_KEYS is empty, and ADMIN_API_KEYS too: the API is open to anyone who can reach it')
+  if (config.consoleEnabled && config.database.kind === 'postgres' && !config.consoleSessionSecret)
+    warnings.push(
+      'CONSOLE_SESSION_SECRET is unset: a console sign-in holds only on the instance that made it, until it restarts; give every instance the same secret',
+    )
   return warnings
 }

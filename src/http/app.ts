@@ -6,6 +6,7 @@ import type { ClientService } from '../clients/client-service.ts'
 import { clientIdOfOwner } from '../clients/credentials.ts'
 import type { Clock } from '../clock.ts'
 import type { ApiKey } from '../config/config.ts'
+import { type ConsoleWiring, consolePlugin } from '../console/console.ts'
 import type { Intake } from '../intake/intake.ts'
 import type { Logger } from '../log.ts'
 import type { RelayMetrics } from '../metrics.ts'
@@ -22,7 +23,7 @@ import { jobView } from './job-view.ts'
 import { correctOpenApiDocument } from './openapi-document.ts'
 import { problemMapping } from './problem-mapping.ts'
 import { type ApiRateLimit, apiRateLimit } from './rate-limit.ts'
-import { RequestInfos } from './request-info.ts'
+import { clientAddress, RequestInfos, type Server } from './request-info.ts'
 import { callbackOriginRoutes } from './routes/callback-origins.ts'
 import { clientRoutes } from './routes/clients.ts'
 import { conversationListingRoutes } from './routes/conversation-listing.ts'
@@ -69,6 +70,8 @@ export interface HttpAppDeps {
   serveApi: boolean
   /** Where each job's trace starts: POST /webhook. */
   tracer: Tracer
+  /** The operators' console at /console; absent (CONSOLE_ENABLED=false), not served. */
+  console?: ConsoleWiring
 }
 
 /** The HTTP app: the plugins every request passes, in order, then the routes. */
@@ -78,6 +81,8 @@ export function createHttpApp(deps: HttpAppDeps) {
   const visibleOwner = (request: Request) => auth.visibleOwner(request)
   const infos = new RequestInfos()
   const allowed = new AllowedMethods(() => app.routes)
+  // One count of wrong keys per address, for the API and the console's sign-in alike.
+  const failedAuth = new FailedAuthLimit(deps.rateLimit.max, deps.rateLimit.windowMs)
   // normalize off: a body is validated as sent, never coerced (Elysia would turn an array into an object).
   const app = new Elysia({ normalize: false })
     .use(infos.plugin())
@@ -86,7 +91,7 @@ export function createHttpApp(deps: HttpAppDeps) {
     .use(
       apiKeyGuard({
         auth,
-        failedAuth: new FailedAuthLimit(deps.rateLimit.max, deps.rateLimit.windowMs),
+        failedAuth,
         clock: deps.clock,
         trustProxy: deps.trustProxy,
       }),
@@ -210,6 +215,33 @@ export function createHttpApp(deps: HttpAppDeps) {
                     clients: deps.clients,
                     isAdmin: (request) => auth.clientOf(request).admin,
                     maxBodyBytes: deps.maxBodyBytes,
+                  })
+                : new Elysia(),
+            )
+            .use(
+              deps.console
+                ? consolePlugin({
+                    ...deps.console,
+                    store: deps.store,
+                    metrics: deps.metrics,
+                    wake: deps.wake,
+                    keys: [...deps.apiKeys, ...deps.adminApiKeys].map((k) => k.key),
+                    identify: (key) => {
+                      const client = auth.identify(key)
+                      if (!client) return undefined
+                      return client.admin
+                        ? { kind: 'admin', name: client.name }
+                        : { kind: 'client', name: client.name, owner: client.owner }
+                    },
+                    isHttps: (request) =>
+                      statusUrlOrigin(request, {
+                        publicUrl: deps.publicUrl,
+                        trustProxy: deps.trustProxy,
+                      }).startsWith('https:'),
+                    addressOf: (request) => clientAddress(request, app.server as Server, deps.trustProxy),
+                    failedSignIns: failedAuth,
+                    version: deps.version,
+                    docsEnabled: deps.docsEnabled,
                   })
                 : new Elysia(),
             )

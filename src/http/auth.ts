@@ -16,14 +16,16 @@ const ANONYMOUS: Client = {
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
 
-/** Routes anyone may reach: the index, liveness, readiness and the API docs. */
+/** Routes anyone may reach: the index, liveness, readiness, the API docs, and the console (it signs in with a cookie of its own). */
 export function isOpenPath(path: string): boolean {
   return (
     path === '/' ||
     path === '/health' ||
     path === '/ready' ||
     path === '/swagger' ||
-    path.startsWith('/swagger/')
+    path.startsWith('/swagger/') ||
+    path === '/console' ||
+    path.startsWith('/console/')
   )
 }
 
@@ -68,6 +70,14 @@ export class ApiKeyAuth {
     if (!this.enabled || isOpenPath(path)) return ANONYMOUS
     const presented = bearer(request.headers.get('authorization')) ?? request.headers.get('x-api-key')
     if (!presented) throw unauthorized('Send an API key as `Authorization: Bearer <key>` or `X-API-Key`.')
+    const match = this.identify(presented)
+    if (!match) throw unauthorized('The API key is not valid.')
+    this.clients.set(request, match)
+    return match
+  }
+
+  /** The client a presented key belongs to (the console's sign-in asks too), or undefined. */
+  identify(presented: string): Client | undefined {
     const given = digest(presented)
     let match: Client | undefined
     for (const k of this.keys) if (timingSafeEqual(k.digest, given) && !match) match = k.client

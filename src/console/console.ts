@@ -1,0 +1,90 @@
+import { Elysia } from 'elysia'
+import type { Clock } from '../clock.ts'
+import type { CallBudget } from '../limits/call-budget.ts'
+import type { RelayMetrics } from '../metrics.ts'
+import type { Store } from '../store/store.ts'
+import { loadConsoleAssets } from './assets.ts'
+import { createFrame } from './frame.tsx'
+import { ConsoleGate } from './gate.ts'
+import { ConsoleLists } from './lists.ts'
+import { RecentCounts } from './recent-counts.ts'
+import { consoleRoutes } from './routes.tsx'
+import { ConsoleService, type LlmPause } from './service.ts'
+import { SessionSigner } from './session.ts'
+import { type SignInLimit, signInRoutes } from './sign-in-routes.tsx'
+import type { Viewer } from './viewer.ts'
+
+export interface ConsoleOptions {
+  store: Store
+  metrics: RelayMetrics
+  clock: Clock
+  wake: () => void
+  budget: CallBudget | undefined
+  /** The LLM rate-limit pauses in force (the worker's: a model's on this instance, the account's fleet-wide). */
+  pauses: () => readonly LlmPause[]
+  llmMaxRpm: number
+  /** CONSOLE_SESSION_SECRET; unset, a random one for this process. */
+  sessionSecret: string | undefined
+  sessionTtlMs: number
+  /** Every key that may sign in (API_KEYS, ADMIN_API_KEYS); empty: the console is open. */
+  keys: readonly string[]
+  identify: (key: string) => Viewer | undefined
+  isHttps: (request: Request) => boolean
+  addressOf: (request: Request) => string
+  /** The API's failed-key limit: a wrong key at sign-in counts as a wrong key at the API. */
+  failedSignIns: SignInLimit
+  version: string
+  docsEnabled: boolean
+}
+
+/** What the composition root hands the console beside what the HTTP app has anyway. */
+export type ConsoleWiring = Pick<
+  ConsoleOptions,
+  'clock' | 'budget' | 'pauses' | 'llmMaxRpm' | 'sessionSecret' | 'sessionTtlMs'
+>
+
+/** The operators' console at /console: its pages, sign-in and assets, built from the relay's parts. */
+export function consolePlugin(o: ConsoleOptions) {
+  const now = () => o.clock.now()
+  const signer = new SessionSigner(o.sessionSecret, o.sessionTtlMs)
+  const viewers = new Map<string, Viewer>()
+  for (const key of o.keys) {
+    const viewer = o.identify(key)
+    if (viewer) viewers.set(signer.keyTag(key), viewer)
+  }
+  const recent = new RecentCounts(o.metrics, o.clock)
+  recent.start()
+  const service = new ConsoleService({
+    store: o.store,
+    recent,
+    budget: o.budget,
+    pauses: o.pauses,
+    llmMaxRpm: o.llmMaxRpm,
+    now,
+    wake: o.wake,
+    canCancel: false,
+  })
+  const gate = new ConsoleGate({
+    signer,
+    keysEnabled: o.keys.length > 0,
+    identify: o.identify,
+    viewers,
+    now,
+    isHttps: o.isHttps,
+  })
+  const assets = loadConsoleAssets()
+  const frame = createFrame({ gate, assets, version: o.version, docsEnabled: o.docsEnabled })
+  return new Elysia({ name: 'console-plugin' })
+    .use(
+      signInRoutes({
+        frame,
+        gate,
+        assets: assets.byName,
+        failedSignIns: o.failedSignIns,
+        addressOf: o.addressOf,
+        now,
+      }),
+    )
+    .use(consoleRoutes({ frame, service, lists: new ConsoleLists(o.store, now) }))
+    .onStop(() => recent.stop())
+}
