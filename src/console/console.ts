@@ -2,7 +2,7 @@ import { Elysia } from 'elysia'
 import type { Clock } from '../clock.ts'
 import type { CallBudget } from '../limits/call-budget.ts'
 import type { RelayMetrics } from '../metrics.ts'
-import type { Store } from '../store/store.ts'
+import type { CancellableStatus, Job, Store } from '../store/store.ts'
 import { loadConsoleAssets } from './assets.ts'
 import { createFrame } from './frame.tsx'
 import { ConsoleGate } from './gate.ts'
@@ -19,6 +19,8 @@ export interface ConsoleOptions {
   metrics: RelayMetrics
   clock: Clock
   wake: () => void
+  /** A job was cancelled from the console: the relay stops a run of it, counts it, wakes the next in line. */
+  onCancelled: (job: Job, from: CancellableStatus) => void
   budget: CallBudget | undefined
   /** The LLM rate-limit pauses in force (the worker's: a model's on this instance, the account's fleet-wide). */
   pauses: () => readonly LlmPause[]
@@ -62,7 +64,7 @@ export function consolePlugin(o: ConsoleOptions) {
     llmMaxRpm: o.llmMaxRpm,
     now,
     wake: o.wake,
-    canCancel: false,
+    onCancelled: o.onCancelled,
   })
   const gate = new ConsoleGate({
     signer,

@@ -20,11 +20,19 @@ const NOTICES: Record<string, (n: number) => NonNullable<Chrome['notice']>> = {
   redelivered: () => ({ tone: 'ok', text: 'Scheduled for redelivery: the stored result is sent again.' }),
   'not-finished': () => ({
     tone: 'fail',
-    text: 'This job is still in progress: only a delivered or dead job can be redelivered.',
+    text: 'Only a delivered or dead job can be redelivered: this one is still in progress, or was cancelled.',
   }),
   'redelivered-all': (n) => ({
     tone: 'ok',
     text: `${n} ${n === 1 ? 'job' : 'jobs'} scheduled for redelivery.`,
+  }),
+  cancelled: () => ({
+    tone: 'ok',
+    text: 'Cancelled: nothing of it joins the history, and no callback is sent.',
+  }),
+  'already-finished': () => ({
+    tone: 'fail',
+    text: 'This job had finished already: there was nothing left to cancel.',
   }),
   forgotten: () => ({ tone: 'ok', text: 'The conversation’s history is forgotten.' }),
   refused: () => ({ tone: 'fail', text: 'That action was refused: reload the page and try again.' }),

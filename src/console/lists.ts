@@ -65,6 +65,7 @@ const STATUS_LABELS: Record<JobStatus, string> = {
   delivering: 'Delivering',
   delivered: 'Delivered',
   dead: 'Dead',
+  cancelled: 'Cancelled',
 }
 
 export function jobRow(viewer: Viewer, job: JobSummary): JobRow {

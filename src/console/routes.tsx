@@ -147,6 +147,18 @@ export function consoleRoutes(deps: ConsoleRouteDeps) {
       { parse: 'none', detail: { hide: true } },
     )
     .post(
+      '/console/jobs/:id/cancel',
+      async ({ request, params }) => {
+        const act = await acting(request)
+        if (act instanceof Response) return act
+        const result = await service.cancel(act.viewer, params.id)
+        if (result === 'not_found') return notFound(request, act.visit, 'job')
+        const done = result === 'finished' ? 'already-finished' : 'cancelled'
+        return redirectResponse(request, `${jobHref(params.id)}?done=${done}`)
+      },
+      { parse: 'none', detail: { hide: true } },
+    )
+    .post(
       '/console/dead/redeliver',
       async ({ request }) => {
         const act = await acting(request)

@@ -1,6 +1,12 @@
 import { ERROR_CODES, type ErrorCode } from '../job.ts'
 import { type CallBudget, WINDOW_MS } from '../limits/call-budget.ts'
-import type { Job, RedeliverResult, Store } from '../store/store.ts'
+import {
+  type CancellableStatus,
+  isCancellable,
+  type Job,
+  type RedeliverResult,
+  type Store,
+} from '../store/store.ts'
 import { conversationHref, forgetAction, jobHref } from './links.ts'
 import { jobRow } from './lists.ts'
 import type { RecentCounts } from './recent-counts.ts'
@@ -24,8 +30,8 @@ export interface ConsoleServiceDeps {
   llmMaxRpm: number
   now: () => number
   wake: () => void
-  /** Whether the store can cancel jobs (the Cancel button appears only then). */
-  canCancel: boolean
+  /** A job was cancelled here: the relay stops a run of it, counts it and wakes the next in line. */
+  onCancelled: (job: Job, from: CancellableStatus) => void
 }
 
 export function describeError(code: string): string {
@@ -109,8 +115,8 @@ export class ConsoleService {
     const job = await this.findJob(viewer, id)
     if (!job) return undefined
     const deliveries = await this.deps.store.listDeliveryAttempts(job.id)
-    const finished = job.status === 'delivered' || job.status === 'dead'
-    const cancellable = this.deps.canCancel && !finished
+    const redeliverable = job.status === 'delivered' || job.status === 'dead'
+    const cancellable = isCancellable(job.status)
     return {
       now: this.deps.now(),
       id: job.id,
@@ -138,10 +144,11 @@ export class ConsoleService {
       completedAt: job.completedAt,
       timeline: jobTimeline(job, deliveries),
       actions: {
-        ...(finished ? { redeliver: `${jobHref(job.id)}/redeliver` } : {}),
+        ...(redeliverable ? { redeliver: `${jobHref(job.id)}/redeliver` } : {}),
         ...(cancellable ? { cancel: `${jobHref(job.id)}/cancel` } : {}),
       },
-      ...(finished ? {} : { livePath: `${jobHref(job.id)}/live` }),
+      // Polled while it can still change by itself.
+      ...(cancellable ? { livePath: `${jobHref(job.id)}/live` } : {}),
     }
   }
 
@@ -151,6 +158,18 @@ export class ConsoleService {
     const result = await this.deps.store.redeliver(job.id, job.owner, this.deps.now())
     if (result === 'scheduled') this.deps.wake()
     return result
+  }
+
+  /** Stops a job that is not finished; `finished` for a delivered or dead one (nothing to stop). */
+  async cancel(
+    viewer: Viewer,
+    id: string,
+  ): Promise<'cancelled' | 'already_cancelled' | 'finished' | 'not_found'> {
+    const job = await this.findJob(viewer, id)
+    if (!job) return 'not_found'
+    const result = await this.deps.store.cancelJob(job.id, job.owner, this.deps.now())
+    if (result.kind === 'cancelled') this.deps.onCancelled(result.job, result.from)
+    return result.kind
   }
 
   /** "Redeliver all shown": each job on the page, one bounded call each (a page is at most 500). */
@@ -204,6 +223,6 @@ export class ConsoleService {
   private async findJob(viewer: Viewer, id: string): Promise<Job | undefined> {
     if (id.length > 128) return undefined
     const owner = ownerScope(viewer) ?? (await this.deps.store.ownerOfJob(id))
-    return owner === undefined ? undefined : this.deps.store.getJob(id, owner)
+    return owner === undefined ? undefined : this.deps.store.getJob(id, owner, this.deps.now())
   }
 }

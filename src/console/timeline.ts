@@ -9,6 +9,7 @@ const TONES: Record<JobStatus, Tone> = {
   delivering: 'run',
   delivered: 'ok',
   dead: 'fail',
+  cancelled: 'info',
 }
 
 export function toneOf(status: JobStatus): Tone {
@@ -40,6 +41,8 @@ function llmStage(job: Job): TimelineEntry {
         }
   if (job.status === 'processing')
     return { at: null, tone: 'run', title: 'Asking the LLM', detail: `attempt ${job.llmAttempts}` }
+  if (job.status === 'cancelled')
+    return { at: null, tone: 'info', title: 'Stopped before an answer', detail: `${attempts} started` }
   return {
     at: null,
     tone: 'fail',
@@ -70,6 +73,13 @@ function ending(job: Job, attempts: number): TimelineEntry | undefined {
       tone: 'fail',
       title: 'Dead',
       detail: 'every callback attempt failed; Redeliver sends the stored result again',
+    }
+  if (job.status === 'cancelled')
+    return {
+      at: job.completedAt ?? job.updatedAt,
+      tone: 'info',
+      title: 'Cancelled',
+      detail: 'no callback is sent for it; the conversation’s next message went on',
     }
   if (job.status === 'delivering')
     return attempts === 0

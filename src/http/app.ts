@@ -225,6 +225,7 @@ export function createHttpApp(deps: HttpAppDeps) {
                     store: deps.store,
                     metrics: deps.metrics,
                     wake: deps.wake,
+                    onCancelled: deps.onCancelled,
                     keys: [...deps.apiKeys, ...deps.adminApiKeys].map((k) => k.key),
                     identify: (key) => {
                       const client = auth.identify(key)

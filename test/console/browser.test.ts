@@ -47,7 +47,8 @@ async function watchedPage(): Promise<{ page: Page; dialogs: string[]; errors: s
   const errors: string[] = []
   page.on('dialog', (dialog) => {
     dialogs.push(`${dialog.type()}: ${dialog.message()}`)
-    void dialog.dismiss()
+    // The console asks before it cancels or forgets: say yes. Anything else (an alert) is recorded.
+    void (dialog.type() === 'confirm' ? dialog.accept() : dialog.dismiss())
   })
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text())
@@ -98,6 +99,35 @@ describe.skipIf(!available)('the console in a browser', () => {
       expect(await page.locator('.timeline li', { hasText: 'Delivered' }).count()).toBe(1)
       expect(await statusOf(id, ALICE)).toBe('delivered')
       expect(errors).toEqual([])
+    },
+    WAIT * 2,
+  )
+
+  test(
+    'cancel a job waiting on a slow LLM: it ends cancelled, sends nothing, and the next message goes on',
+    async () => {
+      const held = relay.llm.hold()
+      try {
+        const slow = await send(ALICE, 'a question the LLM takes its time over', 'slow-line')
+        const next = await send(ALICE, 'the next question in that line', 'slow-line')
+        await held.received
+        await until(slow, ALICE, 'processing')
+        const { page, dialogs, errors } = await watchedPage()
+        await signIn(page, ALICE)
+        await page.goto(`${relay.url}/console/jobs/${slow}`)
+        expect(await page.textContent('.page-head .badge')).toBe('processing')
+        await Promise.all([page.waitForURL(/done=cancelled/), page.click('button:has-text("Cancel")')])
+        expect(dialogs).toEqual([expect.stringMatching(/^confirm: Cancel this job\?/)])
+        expect(await page.textContent('.notice')).toContain('Cancelled')
+        expect(await page.textContent('.page-head .badge')).toBe('cancelled')
+        expect(await page.locator('button:has-text("Cancel")').count()).toBe(0)
+        await until(next, ALICE, 'delivered')
+        expect(await statusOf(slow, ALICE)).toBe('cancelled')
+        expect(relay.sink.forJob(slow)).toEqual([])
+        expect(errors).toEqual([])
+      } finally {
+        held.release()
+      }
     },
     WAIT * 2,
   )

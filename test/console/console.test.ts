@@ -190,6 +190,11 @@ describe('who sees what', () => {
     expect((await alice.page('/console/conversations')).html).not.toContain('bob-chat')
     // Nor act on it: redeliver and forget answer 404, and bob's history stays.
     expect((await alice.post(`/console/jobs/${bobJob.id}/redeliver`)).status).toBe(404)
+    expect((await alice.post(`/console/jobs/${bobJob.id}/cancel`)).status).toBe(404)
+    expect(await jobStatus(bobJob.id)).toBe('delivered')
+    // Her own finished job: nothing to cancel, and the page says so.
+    const finished = await alice.post(`/console/jobs/${aliceJob.id}/cancel`)
+    expect(finished.headers.get('location')).toBe(`/console/jobs/${aliceJob.id}?done=already-finished`)
     expect((await alice.post('/console/conversations/bob-chat/forget')).status).toBe(404)
     const history = await fetch(`${relay.url}/conversations/bob-chat`, {
       headers: { authorization: `Bearer ${BOB}` },
