@@ -46,9 +46,7 @@ db.transaction(() => {
   ).run(JOBS - OPEN)
   // The open ones wait behind a head that never comes: counted as queued, never claimed.
   db.query('UPDATE jobs SET waiting = 1 WHERE seq > ?1').run(JOBS - OPEN)
-  db.query(
-    'UPDATE conversations SET open_jobs = 0, message_count = 2 * last_sequence, last_message_at = ?1 - abs(random() % ?2)',
-  ).run(now, WEEK)
+  db.query('UPDATE conversations SET open_jobs = 0, last_message_at = ?1 - abs(random() % ?2)').run(now, WEEK)
 })()
 db.exec('ANALYZE')
 db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
