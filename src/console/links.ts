@@ -40,17 +40,17 @@ export function jobPositionOf(cursor: string | null): JobPosition | undefined {
 }
 
 export const conversationCursor = (p: ConversationPosition): string =>
-  Buffer.from(JSON.stringify([p.activeAt, p.owner, p.id])).toString('base64url')
+  Buffer.from(JSON.stringify([p.lastMessageAt, p.owner, p.id])).toString('base64url')
 
 export function conversationPositionOf(cursor: string | null): ConversationPosition | undefined {
   if (!cursor || cursor.length > 1024) return undefined
   try {
     const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
     if (!Array.isArray(v) || v.length !== 3) return undefined
-    const [activeAt, owner, id] = v as unknown[]
-    if (!Number.isSafeInteger(activeAt) || typeof owner !== 'string' || typeof id !== 'string')
+    const [lastMessageAt, owner, id] = v as unknown[]
+    if (!Number.isSafeInteger(lastMessageAt) || typeof owner !== 'string' || typeof id !== 'string')
       return undefined
-    return { activeAt: activeAt as number, owner, id }
+    return { lastMessageAt: lastMessageAt as number, owner, id }
   } catch {
     return undefined
   }
