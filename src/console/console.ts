@@ -6,13 +6,13 @@ import type { CancellableStatus, Job, Store } from '../store/store.ts'
 import { loadConsoleAssets } from './assets.ts'
 import { createFrame } from './frame.tsx'
 import { ConsoleGate } from './gate.ts'
+import { ConsoleKeys, type KeySources } from './keys.ts'
 import { ConsoleLists } from './lists.ts'
 import { RecentCounts } from './recent-counts.ts'
 import { consoleRoutes } from './routes.tsx'
 import { ConsoleService, type LlmPause } from './service.ts'
 import { SessionSigner } from './session.ts'
 import { type SignInLimit, signInRoutes } from './sign-in-routes.tsx'
-import type { Viewer } from './viewer.ts'
 
 export interface ConsoleOptions {
   store: Store
@@ -28,9 +28,8 @@ export interface ConsoleOptions {
   /** CONSOLE_SESSION_SECRET; unset, a random one for this process. */
   sessionSecret: string | undefined
   sessionTtlMs: number
-  /** Every key that may sign in (API_KEYS, ADMIN_API_KEYS); empty: the console is open. */
-  keys: readonly string[]
-  identify: (key: string) => Viewer | undefined
+  /** Who may sign in: the environment's keys and the stored clients'; none needed, the console is open. */
+  keys: KeySources
   isHttps: (request: Request) => boolean
   addressOf: (request: Request) => string
   /** The API's failed-key limit: a wrong key at sign-in counts as a wrong key at the API. */
@@ -49,11 +48,6 @@ export type ConsoleWiring = Pick<
 export function consolePlugin(o: ConsoleOptions) {
   const now = () => o.clock.now()
   const signer = new SessionSigner(o.sessionSecret, o.sessionTtlMs)
-  const viewers = new Map<string, Viewer>()
-  for (const key of o.keys) {
-    const viewer = o.identify(key)
-    if (viewer) viewers.set(signer.keyTag(key), viewer)
-  }
   const recent = new RecentCounts(o.metrics, o.clock)
   recent.start()
   const service = new ConsoleService({
@@ -68,9 +62,7 @@ export function consolePlugin(o: ConsoleOptions) {
   })
   const gate = new ConsoleGate({
     signer,
-    keysEnabled: o.keys.length > 0,
-    identify: o.identify,
-    viewers,
+    keys: new ConsoleKeys(o.keys, signer),
     now,
     isHttps: o.isHttps,
   })

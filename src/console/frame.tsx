@@ -112,8 +112,8 @@ export function createFrame(deps: FrameDeps) {
     redirectResponse(request, '/console/sign-in', visit.setCookie)
 
   /** The visit, when someone may look; a redirect to the sign-in page otherwise. */
-  const signedIn = (request: Request): { visit: Visit; viewer: Viewer } | Response => {
-    const visit = gate.visit(request)
+  const signedIn = async (request: Request): Promise<{ visit: Visit; viewer: Viewer } | Response> => {
+    const visit = await gate.visit(request)
     return visit.viewer ? { visit, viewer: visit.viewer } : toSignIn(request, visit)
   }
 
@@ -121,7 +121,7 @@ export function createFrame(deps: FrameDeps) {
   const acting = async (
     request: Request,
   ): Promise<{ visit: Visit; viewer: Viewer; form: URLSearchParams } | Response> => {
-    const visit = gate.visit(request)
+    const visit = await gate.visit(request)
     const form = await readForm(request)
     if (!gate.allowsPost(request, visit, form.get('_csrf')))
       return message(request, visit, 403, {

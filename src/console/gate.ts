@@ -1,3 +1,4 @@
+import type { ConsoleKeys } from './keys.ts'
 import { type Session, type SessionSigner, sessionCookie, sessionCookieValue } from './session.ts'
 import type { Viewer } from './viewer.ts'
 
@@ -13,12 +14,8 @@ export interface Visit {
 
 export interface GateDeps {
   signer: SessionSigner
-  /** Whether API keys are set; without them the console is open, like the API. */
-  keysEnabled: boolean
-  /** The viewer of a key that may sign in, by the key itself. */
-  identify: (key: string) => Viewer | undefined
-  /** The viewer of each key, by its tag: how a session finds its key without holding it. */
-  viewers: ReadonlyMap<string, Viewer>
+  /** Who may sign in; when no key is needed, the console is open, like the API. */
+  keys: ConsoleKeys
   now: () => number
   isHttps: (request: Request) => boolean
 }
@@ -33,22 +30,22 @@ const OPEN: Viewer = { kind: 'open' }
 export class ConsoleGate {
   constructor(private readonly deps: GateDeps) {}
 
-  visit(request: Request): Visit {
+  async visit(request: Request): Promise<Visit> {
     const { signer, now } = this.deps
     const existing = signer.read(sessionCookieValue(request.headers.get('cookie')), now())
     if (existing) return this.standing(existing)
     const { session, cookie } = signer.issue('', now())
-    return { ...this.standing(session), setCookie: this.cookie(request, cookie) }
+    return { ...(await this.standing(session)), setCookie: this.cookie(request, cookie) }
   }
 
   /** A valid key starts a new session (a new nonce: nothing of the visitor's earlier one carries over). */
-  signIn(request: Request, key: string): Visit | undefined {
-    const viewer = this.deps.keysEnabled ? this.deps.identify(key) : undefined
-    if (!viewer) return undefined
-    const { session, cookie } = this.deps.signer.issue(this.deps.signer.keyTag(key), this.deps.now())
+  async signIn(request: Request, key: string): Promise<Visit | undefined> {
+    const signed = this.deps.keys.enabled ? await this.deps.keys.signIn(key) : undefined
+    if (!signed) return undefined
+    const { session, cookie } = this.deps.signer.issue(signed.credential, this.deps.now())
     return {
       session,
-      viewer,
+      viewer: signed.viewer,
       csrf: this.deps.signer.csrfToken(session),
       setCookie: this.cookie(request, cookie),
     }
@@ -68,15 +65,15 @@ export class ConsoleGate {
   }
 
   get keysEnabled(): boolean {
-    return this.deps.keysEnabled
+    return this.deps.keys.enabled
   }
 
-  private standing(session: Session): Visit {
-    const viewer = !this.deps.keysEnabled
+  private async standing(session: Session): Promise<Visit> {
+    const viewer = !this.deps.keys.enabled
       ? OPEN
       : session.keyTag === ''
         ? undefined
-        : this.deps.viewers.get(session.keyTag)
+        : await this.deps.keys.viewerOf(session.keyTag)
     return { session, viewer, csrf: this.deps.signer.csrfToken(session) }
   }
 

@@ -25,7 +25,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps) {
     .get(
       '/console',
       async ({ request }) => {
-        const who = signedIn(request)
+        const who = await signedIn(request)
         if (who instanceof Response) return who
         if (!seesEverything(who.viewer))
           return redirectResponse(request, '/console/jobs', who.visit.setCookie)
@@ -37,7 +37,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps) {
     .get(
       '/console/overview/live',
       async ({ request }) => {
-        const who = signedIn(request)
+        const who = await signedIn(request)
         if (who instanceof Response) return who
         if (!seesEverything(who.viewer)) return fragmentResponse('', { status: 403 })
         return fragmentResponse((<OverviewBody view={await service.overview(who.viewer)} />) as string)
@@ -47,7 +47,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps) {
     .get(
       '/console/jobs',
       async ({ request }) => {
-        const who = signedIn(request)
+        const who = await signedIn(request)
         if (who instanceof Response) return who
         const view = await lists.jobs(who.viewer, jobListAskOf(new URL(request.url).searchParams), 'jobs')
         return page(request, who.visit, 'jobs', 'Jobs', <JobListPage view={view} csrf={who.visit.csrf} />)
@@ -57,7 +57,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps) {
     .get(
       '/console/jobs/rows',
       async ({ request }) => {
-        const who = signedIn(request)
+        const who = await signedIn(request)
         if (who instanceof Response) return who
         const view = await lists.jobs(who.viewer, jobListAskOf(new URL(request.url).searchParams), 'jobs')
         return fragmentResponse((<JobRows view={view} />) as string)
@@ -67,7 +67,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps) {
     .get(
       '/console/dead',
       async ({ request }) => {
-        const who = signedIn(request)
+        const who = await signedIn(request)
         if (who instanceof Response) return who
         const view = await lists.jobs(who.viewer, jobListAskOf(new URL(request.url).searchParams), 'dead')
         return page(
@@ -83,7 +83,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps) {
     .get(
       '/console/dead/rows',
       async ({ request }) => {
-        const who = signedIn(request)
+        const who = await signedIn(request)
         if (who instanceof Response) return who
         const view = await lists.jobs(who.viewer, jobListAskOf(new URL(request.url).searchParams), 'dead')
         return fragmentResponse((<JobRows view={view} />) as string)
@@ -93,7 +93,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps) {
     .get(
       '/console/conversations',
       async ({ request }) => {
-        const who = signedIn(request)
+        const who = await signedIn(request)
         if (who instanceof Response) return who
         const view = await lists.conversations(who.viewer, new URL(request.url).searchParams.get('cursor'))
         return page(
@@ -109,7 +109,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps) {
     .get(
       '/console/jobs/:id',
       async ({ request, params }) => {
-        const who = signedIn(request)
+        const who = await signedIn(request)
         if (who instanceof Response) return who
         const view = await service.job(who.viewer, params.id)
         if (!view) return notFound(request, who.visit, 'job')
@@ -126,7 +126,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps) {
     .get(
       '/console/jobs/:id/live',
       async ({ request, params }) => {
-        const who = signedIn(request)
+        const who = await signedIn(request)
         if (who instanceof Response) return who
         const view = await service.job(who.viewer, params.id)
         if (!view) return fragmentResponse('', { status: 404 })
@@ -171,7 +171,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps) {
     .get(
       '/console/conversations/:id',
       async ({ request, params }) => {
-        const who = signedIn(request)
+        const who = await signedIn(request)
         if (who instanceof Response) return who
         const owner = new URL(request.url).searchParams.get('owner') ?? undefined
         const view = await service.conversation(who.viewer, params.id, owner)

@@ -6,7 +6,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
  * session table, so every instance that shares the secret accepts the cookie.
  */
 export interface Session {
-  /** The signed-in key's tag; '' for a visitor who has not signed in (or an open console). */
+  /** What signed in (a credential of ConsoleKeys, never a key); '' for a visitor not signed in. */
   keyTag: string
   nonce: string
   expiresAt: number

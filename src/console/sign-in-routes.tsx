@@ -45,8 +45,8 @@ export function signInRoutes(deps: SignInRouteDeps) {
     )
     .get(
       '/console/sign-in',
-      ({ request }) => {
-        const visit = gate.visit(request)
+      async ({ request }) => {
+        const visit = await gate.visit(request)
         if (visit.viewer) return redirectResponse(request, '/console', visit.setCookie)
         return page(request, visit, 'sign-in', 'Sign in', SignIn(visit, false))
       },
@@ -55,11 +55,11 @@ export function signInRoutes(deps: SignInRouteDeps) {
     .post(
       '/console/sign-in',
       async ({ request }) => {
-        const visit = gate.visit(request)
+        const visit = await gate.visit(request)
         const form = await readForm(request)
         if (!gate.allowsPost(request, visit, form.get('_csrf')))
           return page(request, visit, 'sign-in', 'Sign in', SignIn(visit, false), 403)
-        const signed = gate.signIn(request, form.get('key') ?? '')
+        const signed = await gate.signIn(request, form.get('key') ?? '')
         if (!signed) {
           // Counted with the API's wrong keys; a right key passes even then.
           const address = deps.addressOf(request)

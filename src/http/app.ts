@@ -81,6 +81,7 @@ export function createHttpApp(deps: HttpAppDeps) {
   const visibleOwner = (request: Request) => auth.visibleOwner(request)
   const infos = new RequestInfos()
   const allowed = new AllowedMethods(() => app.routes)
+  const stored = deps.storedKeys
   // One count of wrong keys per address, for the API and the console's sign-in alike.
   const failedAuth = new FailedAuthLimit(deps.rateLimit.max, deps.rateLimit.windowMs)
   // normalize off: a body is validated as sent, never coerced (Elysia would turn an array into an object).
@@ -226,13 +227,16 @@ export function createHttpApp(deps: HttpAppDeps) {
                     metrics: deps.metrics,
                     wake: deps.wake,
                     onCancelled: deps.onCancelled,
-                    keys: [...deps.apiKeys, ...deps.adminApiKeys].map((k) => k.key),
-                    identify: (key) => {
-                      const client = auth.identify(key)
-                      if (!client) return undefined
-                      return client.admin
-                        ? { kind: 'admin', name: client.name }
-                        : { kind: 'client', name: client.name, owner: client.owner }
+                    keys: {
+                      enabled: () => auth.enabled,
+                      environmentKeys: [...deps.apiKeys, ...deps.adminApiKeys].map((k) => k.key),
+                      identifyEnvironmentKey: (key) => auth.identifyEnvironmentKey(key),
+                      ...(stored
+                        ? {
+                            resolveStoredKey: (key: string) => stored.resolve(key),
+                            storedClient: (id: string) => deps.store.clients.getClient(id),
+                          }
+                        : {}),
                     },
                     isHttps: (request) =>
                       statusUrlOrigin(request, {

@@ -70,17 +70,7 @@ export class ApiKeyAuth {
     if (!this.enabled || isOpenPath(path)) return ANONYMOUS
     const presented = bearer(request.headers.get('authorization')) ?? request.headers.get('x-api-key')
     if (!presented) throw unauthorized('Send an API key as `Authorization: Bearer <key>` or `X-API-Key`.')
-    const match = this.identify(presented)
-    if (!match) throw unauthorized('The API key is not valid.')
-    this.clients.set(request, match)
-    return match
-  }
-
-  /** The client a presented key belongs to (the console's sign-in asks too), or undefined. */
-  identify(presented: string): Client | undefined {
-    const given = digest(presented)
-    let match: Client | undefined
-    for (const k of this.keys) if (timingSafeEqual(k.digest, given) && !match) match = k.client
+    const match = this.identifyEnvironmentKey(presented)
     if (match) {
       this.clients.set(request, match)
       return match
@@ -92,6 +82,14 @@ export class ApiKeyAuth {
       this.clients.set(request, verdict.caller)
       return verdict.caller
     })
+  }
+
+  /** The API_KEYS or ADMIN_API_KEYS entry a presented key is (the console's sign-in asks too). */
+  identifyEnvironmentKey(presented: string): Client | undefined {
+    const given = digest(presented)
+    let match: Client | undefined
+    for (const k of this.keys) if (timingSafeEqual(k.digest, given) && !match) match = k.client
+    return match
   }
 
   clientOf(request: Request): Client {

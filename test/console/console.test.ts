@@ -94,6 +94,54 @@ describe('signing in', () => {
   })
 })
 
+describe('stored clients', () => {
+  test('a stored client signs in with its key; rotating or disabling the key ends its sessions', async () => {
+    const relayWithClients = await startTestRelay({
+      ADMIN_API_KEYS: `ops:${OPS}`,
+      DATA_ENCRYPTION_KEY: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+    })
+    const api = (method: string, path: string, key: string, body?: unknown) =>
+      fetch(`${relayWithClients.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      })
+    try {
+      const created = (await (await api('POST', '/clients', OPS, { name: 'acme' })).json()) as {
+        id: string
+        api_key: string
+      }
+      const job = (await (
+        await api('POST', '/webhook', created.api_key, {
+          message: 'from a stored client',
+          callback_url: `${relayWithClients.sink.url}/hook`,
+        })
+      ).json()) as { id: string }
+      const acme = new ConsoleClient(relayWithClients.url)
+      expect((await acme.signIn(created.api_key)).status).toBe(303)
+      const list = await acme.page('/console/jobs')
+      expect(list.html).toContain('acme · client')
+      expect(list.html).toContain(job.id)
+      // A new key: the old one's session is over, the new one signs in.
+      const rotated = (await (await api('POST', `/clients/${created.id}/rotate-key`, OPS)).json()) as {
+        api_key: string
+      }
+      expect((await acme.get('/console/jobs')).status).toBe(303)
+      expect((await acme.signIn(rotated.api_key)).status).toBe(303)
+      expect((await acme.get('/console/jobs')).status).toBe(200)
+      expect((await api('PATCH', `/clients/${created.id}`, OPS, { disabled: true })).status).toBe(200)
+      expect((await acme.get('/console/jobs')).status).toBe(303)
+      const again = new ConsoleClient(relayWithClients.url)
+      expect((await again.signIn(rotated.api_key)).status).toBe(401)
+    } finally {
+      await relayWithClients.close()
+    }
+  })
+})
+
 describe('sessions end', () => {
   test('a sign-in lasts CONSOLE_SESSION_TTL, then the sign-in form comes back', async () => {
     const clock = new ManualClock(Date.now())
