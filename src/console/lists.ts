@@ -66,6 +66,7 @@ const STATUS_LABELS: Record<JobStatus, string> = {
   delivered: 'Delivered',
   dead: 'Dead',
   cancelled: 'Cancelled',
+  awaiting_tool_results: 'Awaiting tools',
 }
 
 export function jobRow(viewer: Viewer, job: JobSummary): JobRow {

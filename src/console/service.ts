@@ -61,9 +61,15 @@ export class ConsoleService {
       open: [
         { label: 'Queued', count: open.queued, href: '/console/jobs?status=queued', tone: 'wait' },
         { label: 'Processing', count: open.processing, href: '/console/jobs?status=processing', tone: 'run' },
+        {
+          label: 'Awaiting tools',
+          count: open.awaiting_tool_results,
+          href: '/console/jobs?status=awaiting_tool_results',
+          tone: 'wait',
+        },
         { label: 'Delivering', count: open.delivering, href: '/console/jobs?status=delivering', tone: 'run' },
       ],
-      openTotal: open.queued + open.processing + open.delivering,
+      openTotal: open.queued + open.processing + open.awaiting_tool_results + open.delivering,
       recentSince: totals.since,
       recent: [
         { label: 'Accepted', count: totals.accepted, href: '/console/jobs', tone: 'info' },

@@ -10,6 +10,7 @@ const TONES: Record<JobStatus, Tone> = {
   delivered: 'ok',
   dead: 'fail',
   cancelled: 'info',
+  awaiting_tool_results: 'wait',
 }
 
 export function toneOf(status: JobStatus): Tone {
@@ -43,6 +44,13 @@ function llmStage(job: Job): TimelineEntry {
     return { at: null, tone: 'run', title: 'Asking the LLM', detail: `attempt ${job.llmAttempts}` }
   if (job.status === 'cancelled')
     return { at: null, tone: 'info', title: 'Stopped before an answer', detail: `${attempts} started` }
+  if (job.status === 'awaiting_tool_results')
+    return {
+      at: null,
+      tone: 'wait',
+      title: 'Waiting for tool results',
+      detail: `the LLM asked for tools (${attempts} so far); POST /jobs/{id}/tool_results answers them`,
+    }
   return {
     at: null,
     tone: 'fail',
