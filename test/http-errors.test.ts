@@ -134,22 +134,27 @@ describe('routes and methods', () => {
     await expectProblem(await fetch(`${relay.url}/swagger/assets/nope.js`), 404)
   })
 
-  test('GET / points to the docs and the health routes', async () => {
+  test('GET / points to the docs, the console and the health routes', async () => {
     const response = await fetch(`${relay.url}/`)
     expect(response.status).toBe(200)
     const index = (await response.json()) as Record<string, string>
-    expect(index).toMatchObject({ docs: '/swagger', openapi: '/swagger/json', health: '/health' })
-    expect(index.console).toBeUndefined()
-    for (const path of [index.docs, index.openapi, index.health])
+    expect(index).toMatchObject({
+      docs: '/swagger',
+      openapi: '/swagger/json',
+      console: '/console',
+      health: '/health',
+    })
+    for (const path of [index.docs, index.openapi, index.console, index.health])
       expect((await fetch(`${relay.url}${path}`)).status).toBe(200)
     await expectProblem(await fetch(`${relay.url}/`, { method: 'POST' }), 405)
   })
 
-  test('GET / lists no docs when they are off', async () => {
-    const closed = await startTestRelay({ DOCS_ENABLED: 'false' })
+  test('GET / lists no docs and no console when they are off', async () => {
+    const closed = await startTestRelay({ DOCS_ENABLED: 'false', CONSOLE_ENABLED: 'false' })
     try {
       const index = (await (await fetch(`${closed.url}/`)).json()) as Record<string, string>
       expect(index.docs).toBeUndefined()
+      expect(index.console).toBeUndefined()
       expect(index.health).toBe('/health')
     } finally {
       await closed.close()

@@ -137,7 +137,12 @@ export function createHttpApp(deps: HttpAppDeps) {
         },
       }),
     )
-    .use(rootRoutes(deps.docsEnabled ? { docs: '/swagger', openapi: '/swagger/json' } : {}))
+    .use(
+      rootRoutes({
+        ...(deps.docsEnabled ? { docs: '/swagger', openapi: '/swagger/json' } : {}),
+        ...(deps.console && deps.serveApi ? { console: '/console' } : {}),
+      }),
+    )
     .use(deps.docsEnabled ? docsRoutes('llm-relay API') : new Elysia())
     .use(healthRoutes({ accepting: deps.accepting, checks: deps.readiness, metrics: deps.metrics }))
     .use(
