@@ -1,23 +1,42 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './free-port.ts'
 
-const BIN_DIRS = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin']
+/** Debian keeps PostgreSQL's server binaries off PATH, under /usr/lib/postgresql/<version>/bin. */
+const BIN_DIRS = existsSync('/usr/lib/postgresql')
+  ? readdirSync('/usr/lib/postgresql')
+      .sort((a, b) => Number(b) - Number(a))
+      .map((version) => `/usr/lib/postgresql/${version}/bin`)
+  : []
 
-/** initdb and pg_ctl: Debian keeps them off PATH, under /usr/lib/postgresql/<version>/bin. */
-function binary(name: string): string {
+/** Where `name` (initdb, pg_ctl…) is: a PostgreSQL bin folder first, then PATH. */
+export function serverBinary(name: string): string | undefined {
   for (const dir of BIN_DIRS) if (existsSync(join(dir, name))) return join(dir, name)
-  const onPath = Bun.which(name)
-  if (onPath) return onPath
+  return Bun.which(name) ?? undefined
+}
+
+/** PostgreSQL refuses to run as root: as root, its commands run as `postgres` through runuser. */
+export const runAsServerUser: string[] | undefined =
+  userInfo().uid !== 0
+    ? []
+    : (() => {
+        const runuser =
+          Bun.which('runuser') ?? ['/usr/sbin/runuser', '/sbin/runuser'].find((p) => existsSync(p))
+        return runuser === undefined ? undefined : [runuser, '-u', 'postgres', '--']
+      })()
+
+function binary(name: string): string {
+  const found = serverBinary(name)
+  if (found) return found
   throw new Error(
     `${name} not found in ${BIN_DIRS.join(', ')} or on PATH: install PostgreSQL's server binaries`,
   )
 }
 
-/** PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user. */
 function asServerUser(cmd: string[]): string[] {
-  return userInfo().uid === 0 ? ['runuser', '-u', 'postgres', '--', ...cmd] : cmd
+  if (runAsServerUser === undefined) throw new Error('running as root, and runuser was not found')
+  return [...runAsServerUser, ...cmd]
 }
 
 async function run(cmd: string[]): Promise<void> {

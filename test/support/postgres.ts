@@ -1,7 +1,6 @@
 import { describe, test } from 'bun:test'
-import { existsSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
 import { RedisClient, SQL } from 'bun'
+import { runAsServerUser, serverBinary } from './postgres-server.ts'
 
 export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -95,18 +94,14 @@ function binaries(name: string, found: boolean, what: string, where: string): Ba
 }
 
 /** initdb and pg_ctl, for the tests that run a PostgreSQL of their own (test/support/postgres-server.ts). */
-export const postgresServerBinaries: Backing = (() => {
-  const dirs = existsSync('/usr/lib/postgresql')
-    ? readdirSync('/usr/lib/postgresql').map((version) => `/usr/lib/postgresql/${version}/bin`)
-    : []
-  const found = (name: string) => dirs.some((dir) => existsSync(join(dir, name))) || Bun.which(name) !== null
-  return binaries(
-    'PostgreSQL server binaries',
-    found('initdb') && found('pg_ctl'),
-    'initdb and pg_ctl',
-    'in /usr/lib/postgresql/*/bin or on PATH',
-  )
-})()
+export const postgresServerBinaries: Backing = binaries(
+  'PostgreSQL server binaries',
+  serverBinary('initdb') !== undefined &&
+    serverBinary('pg_ctl') !== undefined &&
+    runAsServerUser !== undefined,
+  'initdb and pg_ctl (and runuser, as root)',
+  'in /usr/lib/postgresql/*/bin or on PATH',
+)
 
 /** redis-server, for the tests that run a Redis of their own (test/support/redis-server.ts). */
 export const redisServerBinary: Backing = binaries(
