@@ -1,4 +1,6 @@
 /**
+ * Longer than most files on purpose: the whole lifecycle is one table, read at once.
+ *
  * The words every room shares: a job's states, the table of the transitions between them,
  * and the closed set of error codes that logs, the jobs API and callbacks all use.
  *

@@ -1,3 +1,5 @@
+// Longer than most files: the wire shapes of the core routes (webhook, job, conversation, health), each
+// with its descriptions and examples, kept together because they share fields and are read as one API.
 import { FormatRegistry, Type } from '@sinclair/typebox'
 import { type Static, t } from 'elysia'
 import { LlmParametersSchema } from '../answer/parameters.ts'

@@ -1,3 +1,5 @@
+// Longer than most files: the keyset listing of jobs and the bulk redelivery both stores run, one
+// algorithm (per-owner, per-status streams merged newest first) that reads best in one place.
 import { type ErrorCode, JOB_STATUSES, type JobStatus } from '../job.ts'
 import {
   type JobFilter,
