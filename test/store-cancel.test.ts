@@ -1,7 +1,7 @@
-import { afterAll, afterEach, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import type { Job, NewJob, Store } from '../src/store/store.ts'
-import { describeIf, postgres, reportUnavailable } from './support/postgres.ts'
-import { LEASE, newJob, postgresAdapter, sqliteAdapter, T0 } from './support/stores.ts'
+import { describeIf, postgres } from './support/postgres.ts'
+import { closedAfterEach, LEASE, newJob, storeAdapters, T0 } from './support/stores.ts'
 
 /*
  * Store.cancelJob on both adapters, beyond the single job the transition walk looks at: what
@@ -9,15 +9,8 @@ import { LEASE, newJob, postgresAdapter, sqliteAdapter, T0 } from './support/sto
  * job's lease. Real databases; times are injected.
  */
 
-const adapters = postgres.available ? [sqliteAdapter(), postgresAdapter()] : [sqliteAdapter()]
-if (!postgres.available) reportUnavailable(postgres, 'PostgresStore cancels')
-afterAll(async () => {
-  for (const adapter of adapters) await adapter.dispose()
-})
-const opened: Store[] = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()))
-})
+const adapters = storeAdapters('PostgresStore cancels')
+const opened = closedAfterEach()
 
 const answer = { response: 'an answer', model: 'm', usage: null }
 

@@ -1,13 +1,13 @@
-import { afterAll, afterEach, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import type { PostgresStore } from '../src/store/postgres.ts'
 import type { Answer, ClaimRequest, Job, NewJob, Store } from '../src/store/store.ts'
-import { describeIf, postgres, reportUnavailable } from './support/postgres.ts'
+import { describeIf, postgres } from './support/postgres.ts'
 import {
+  closedAfterEach,
   LEASE,
   newJob,
-  postgresAdapter,
   type StoreAdapter,
-  sqliteAdapter,
+  storeAdapters,
   T0,
   type TestDatabase,
 } from './support/stores.ts'
@@ -19,16 +19,9 @@ import {
  */
 
 // Without a PostgreSQL to test against, the SQLite half runs and one line says what to start.
-const adapters = postgres.available ? [sqliteAdapter(), postgresAdapter()] : [sqliteAdapter()]
-if (!postgres.available) reportUnavailable(postgres, 'PostgresStore (the store contract and wake-ups)')
-afterAll(async () => {
-  for (const adapter of adapters) await adapter.dispose()
-})
+const adapters = storeAdapters('PostgresStore (the store contract and wake-ups)')
 
-const opened: Store[] = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()))
-})
+const opened = closedAfterEach()
 
 const answerTo = (job: Job): Answer => ({
   response: `answer to ${job.message}`,

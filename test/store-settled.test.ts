@@ -1,23 +1,16 @@
-import { afterAll, afterEach, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import type { ToolRound } from '../src/answer/tool-rounds.ts'
 import type { Job, NewJob, Store } from '../src/store/store.ts'
-import { describeIf, postgres, reportUnavailable } from './support/postgres.ts'
-import { LEASE, newJob, postgresAdapter, sqliteAdapter, T0 } from './support/stores.ts'
+import { describeIf, postgres } from './support/postgres.ts'
+import { closedAfterEach, LEASE, newJob, postgresAdapter, storeAdapters, T0 } from './support/stores.ts'
 
 /*
  * Store.settledAmong on both adapters, real databases: the one read `Prefer: wait` makes a
  * second for every job waited on in a process, whichever process answers them.
  */
 
-const adapters = postgres.available ? [sqliteAdapter(), postgresAdapter()] : [sqliteAdapter()]
-if (!postgres.available) reportUnavailable(postgres, 'PostgresStore settledAmong')
-afterAll(async () => {
-  for (const adapter of adapters) await adapter.dispose()
-})
-const opened: Store[] = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()))
-})
+const adapters = storeAdapters('PostgresStore settledAmong')
+const opened = closedAfterEach()
 
 const answer = { response: 'an answer', model: 'm', usage: null }
 const failure = { code: 'llm_auth' as const, message: 'refused' }

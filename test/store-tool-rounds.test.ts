@@ -1,8 +1,6 @@
-import { afterAll, afterEach, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import type { ToolRound } from '../src/answer/tool-rounds.ts'
-import type { Store } from '../src/store/store.ts'
-import { postgres, reportUnavailable } from './support/postgres.ts'
-import { LEASE, newJob, postgresAdapter, sqliteAdapter, T0 } from './support/stores.ts'
+import { closedAfterEach, LEASE, newJob, storeAdapters, T0 } from './support/stores.ts'
 
 /*
  * A job's tool rounds on both stores: kept byte for byte (U+0000 included, which PostgreSQL's
@@ -11,15 +9,8 @@ import { LEASE, newJob, postgresAdapter, sqliteAdapter, T0 } from './support/sto
  * sweep reading only the jobs due.
  */
 
-const adapters = postgres.available ? [sqliteAdapter(), postgresAdapter()] : [sqliteAdapter()]
-if (!postgres.available) reportUnavailable(postgres, 'PostgresStore keeps tool rounds')
-const opened: Store[] = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()))
-})
-afterAll(async () => {
-  for (const adapter of adapters) await adapter.dispose()
-})
+const adapters = storeAdapters('PostgresStore keeps tool rounds')
+const opened = closedAfterEach()
 
 const TIMEOUT = 60_000
 const NUL_ARGS = '{"note":"a\\u0000b","emoji":"🙂"}'

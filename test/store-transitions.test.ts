@@ -1,4 +1,4 @@
-import { afterAll, afterEach, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import {
   JOB_EVENTS,
   JOB_STATUSES,
@@ -9,8 +9,7 @@ import {
   transitionFor,
 } from '../src/job.ts'
 import type { Job, Store } from '../src/store/store.ts'
-import { postgres, reportUnavailable } from './support/postgres.ts'
-import { LEASE, newJob, postgresAdapter, sqliteAdapter, T0 } from './support/stores.ts'
+import { closedAfterEach, LEASE, newJob, storeAdapters, T0 } from './support/stores.ts'
 
 /*
  * The transition table (src/job.ts), walked on both stores: from every status, every event
@@ -19,15 +18,8 @@ import { LEASE, newJob, postgresAdapter, sqliteAdapter, T0 } from './support/sto
  */
 
 // Without a PostgreSQL to test against, the SQLite half runs and one line says what to start.
-const adapters = postgres.available ? [sqliteAdapter(), postgresAdapter()] : [sqliteAdapter()]
-if (!postgres.available) reportUnavailable(postgres, 'PostgresStore walks the transition table')
-const opened: Store[] = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()))
-})
-afterAll(async () => {
-  for (const adapter of adapters) await adapter.dispose()
-})
+const adapters = storeAdapters('PostgresStore walks the transition table')
+const opened = closedAfterEach()
 
 /** A job in some status, and the time it is looked at. Worker `w1` is its (last) lease holder. */
 interface Subject {

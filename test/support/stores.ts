@@ -1,10 +1,11 @@
+import { afterAll, afterEach } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PostgresStore } from '../../src/store/postgres.ts'
 import { SqliteStore } from '../../src/store/sqlite.ts'
 import type { NewJob, Store } from '../../src/store/store.ts'
-import { dropSchema, freshSchema, POSTGRES_URL } from './postgres.ts'
+import { dropSchema, freshSchema, POSTGRES_URL, postgres, reportUnavailable } from './postgres.ts'
 
 /*
  * Both store adapters on real databases, for the tests that hold them to one contract. Every
@@ -53,6 +54,30 @@ export function postgresAdapter(): StoreAdapter {
       await Promise.all(schemas.map(dropSchema))
     },
   }
+}
+
+/**
+ * The adapters a contract file runs on: SQLite always, PostgreSQL when it answers (otherwise
+ * the one line of reportUnavailable for `suite`, so the SQLite half still runs). Their files
+ * and schemas go after the file's last test.
+ */
+export function storeAdapters(suite: string): StoreAdapter[] {
+  const adapters = [sqliteAdapter()]
+  if (postgres.available) adapters.push(postgresAdapter())
+  else reportUnavailable(postgres, suite)
+  afterAll(async () => {
+    for (const adapter of adapters) await adapter.dispose()
+  })
+  return adapters
+}
+
+/** The stores a test opens (push them here), closed after each test so none outlives its test. */
+export function closedAfterEach(): Store[] {
+  const opened: Store[] = []
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()))
+  })
+  return opened
 }
 
 export const T0 = 1_700_000_000_000
