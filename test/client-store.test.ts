@@ -1,42 +1,11 @@
-import { afterAll, afterEach, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { describe, expect, test } from 'bun:test'
 import type { NewClient } from '../src/store/client-store.ts'
-import { PostgresStore } from '../src/store/postgres.ts'
-import { SqliteStore } from '../src/store/sqlite.ts'
-import type { Store } from '../src/store/store.ts'
-import { dropSchema, freshSchema, POSTGRES_URL, postgres, reportUnavailable } from './support/postgres.ts'
+import { closedAfterEach, storeAdapters, T0 } from './support/stores.ts'
 
 /* The clients table's contract, both adapters, real databases: a database of its own per test. */
 
-const dir = mkdtempSync(join(tmpdir(), 'relay-client-store-'))
-const schemas: string[] = []
-let n = 0
-const adapters: { name: string; open: () => Promise<Store> }[] = [
-  { name: 'SqliteStore', open: async () => new SqliteStore(join(dir, `clients-${++n}.db`)) },
-]
-if (postgres.available)
-  adapters.push({
-    name: 'PostgresStore',
-    open: async () => {
-      const schema = freshSchema('relay_clients')
-      schemas.push(schema)
-      return PostgresStore.open(POSTGRES_URL, { schema, max: 2 })
-    },
-  })
-else reportUnavailable(postgres, 'PostgresStore (the clients table)')
-
-const opened: Store[] = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()))
-})
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true })
-  for (const schema of schemas) await dropSchema(schema)
-})
-
-const T0 = 1_700_000_000_000
+const adapters = storeAdapters('PostgresStore (the clients table)')
+const opened = closedAfterEach()
 
 function newClient(overrides: Partial<NewClient> = {}): NewClient {
   const id = crypto.randomUUID()
@@ -60,7 +29,7 @@ function newClient(overrides: Partial<NewClient> = {}): NewClient {
 for (const adapter of adapters) {
   describe(`${adapter.name}: clients`, () => {
     const open = async () => {
-      const store = await adapter.open()
+      const store = await adapter.fresh().open()
       opened.push(store)
       return store.clients
     }

@@ -1,46 +1,15 @@
-import { afterAll, afterEach, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { PostgresStore } from '../src/store/postgres.ts'
-import { SqliteStore } from '../src/store/sqlite.ts'
-import type { Store } from '../src/store/store.ts'
-import { dropSchema, freshSchema, POSTGRES_URL, postgres, reportUnavailable } from './support/postgres.ts'
+import { describe, expect, test } from 'bun:test'
+import { closedAfterEach, storeAdapters, T0 } from './support/stores.ts'
 
 /* The fair-share claim on both stores: one head per named owner first, then due order. */
 
-const dir = mkdtempSync(join(tmpdir(), 'relay-fair-claim-'))
-const schemas: string[] = []
-let n = 0
-const adapters: { name: string; open: () => Promise<Store> }[] = [
-  { name: 'SqliteStore', open: async () => new SqliteStore(join(dir, `fair-${++n}.db`)) },
-]
-if (postgres.available)
-  adapters.push({
-    name: 'PostgresStore',
-    open: () => {
-      const schema = freshSchema('relay_fair')
-      schemas.push(schema)
-      return PostgresStore.open(POSTGRES_URL, { schema, max: 2 })
-    },
-  })
-else reportUnavailable(postgres, 'PostgresStore (fair-share claims)')
-
-const opened: Store[] = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()))
-})
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true })
-  for (const schema of schemas) await dropSchema(schema)
-})
-
-const T0 = 1_700_000_000_000
+const adapters = storeAdapters('PostgresStore (fair-share claims)')
+const opened = closedAfterEach()
 
 for (const adapter of adapters) {
   describe(`${adapter.name}: fair-share claims`, () => {
     test('the named owners’ oldest due heads first, one each, then due order; waiting jobs never', async () => {
-      const store = await adapter.open()
+      const store = await adapter.fresh().open()
       opened.push(store)
       const accept = (id: string, owner: string, conversationId: string, now: number) =>
         store.acceptJob({

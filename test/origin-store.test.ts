@@ -1,56 +1,17 @@
-import { afterAll, afterEach, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { describe, expect, test } from 'bun:test'
 import type { JobError } from '../src/job.ts'
 import type { BreakerPolicy } from '../src/store/origin-store.ts'
-import { PostgresStore } from '../src/store/postgres.ts'
-import { SqliteStore } from '../src/store/sqlite.ts'
 import type { Store } from '../src/store/store.ts'
-import { dropSchema, freshSchema, POSTGRES_URL, postgres, reportUnavailable } from './support/postgres.ts'
+import { closedAfterEach, storeAdapters, T0 } from './support/stores.ts'
 
 /*
  * The callback origins' breakers, both adapters, real databases: a database of their own per
- * test; `open(db)` opens another instance (its own connections) on the same one.
+ * test; its `open` may be called again for another instance (its own connections) on it.
  */
 
-const dir = mkdtempSync(join(tmpdir(), 'relay-origin-store-'))
-const schemas: string[] = []
-let n = 0
-interface Adapter {
-  name: string
-  fresh(): () => Promise<Store>
-}
-const adapters: Adapter[] = [
-  {
-    name: 'SqliteStore',
-    fresh() {
-      const path = join(dir, `origins-${++n}.db`)
-      return async () => new SqliteStore(path)
-    },
-  },
-]
-if (postgres.available)
-  adapters.push({
-    name: 'PostgresStore',
-    fresh() {
-      const schema = freshSchema('relay_origins')
-      schemas.push(schema)
-      return () => PostgresStore.open(POSTGRES_URL, { schema, max: 3 })
-    },
-  })
-else reportUnavailable(postgres, 'PostgresStore (callback origins)')
+const adapters = storeAdapters('PostgresStore (callback origins)')
+const opened = closedAfterEach()
 
-const opened: Store[] = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()))
-})
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true })
-  for (const schema of schemas) await dropSchema(schema)
-})
-
-const T0 = 1_700_000_000_000
 const ORIGIN = 'https://hooks.example.com'
 const POLICY: BreakerPolicy = { threshold: 3, probeMs: 60_000 }
 const E500: JobError = { code: 'callback_http_status', message: 'The callback answered 500.' }
@@ -62,7 +23,7 @@ for (const adapter of adapters) {
       opened.push(store)
       return store
     }
-    const fresh = async () => openOn(adapter.fresh())
+    const fresh = async () => openOn(adapter.fresh().open)
 
     test('a healthy origin: every delivery goes, a success writes nothing', async () => {
       const { origins } = await fresh()
@@ -173,7 +134,7 @@ for (const adapter of adapters) {
 
     if (adapter.name === 'PostgresStore')
       test('two instances at once: one opens the origin, one takes the probe', async () => {
-        const open = adapter.fresh()
+        const open = adapter.fresh().open
         const [a, b] = await Promise.all([openOn(open), openOn(open)])
         const policy = { threshold: 2, probeMs: 1000 }
         const changes = await Promise.all([

@@ -1,40 +1,12 @@
-import { afterAll, afterEach, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { describe, expect, test } from 'bun:test'
 import type { Usage } from '../src/job.ts'
-import { PostgresStore } from '../src/store/postgres.ts'
-import { SqliteStore } from '../src/store/sqlite.ts'
 import type { Store } from '../src/store/store.ts'
-import { dropSchema, freshSchema, POSTGRES_URL, postgres, reportUnavailable } from './support/postgres.ts'
+import { closedAfterEach, storeAdapters } from './support/stores.ts'
 
 /* Usage counted with each stored answer, and read back by day, owner and model, both adapters. */
 
-const dir = mkdtempSync(join(tmpdir(), 'relay-usage-store-'))
-const schemas: string[] = []
-let n = 0
-const adapters: { name: string; open: () => Promise<Store> }[] = [
-  { name: 'SqliteStore', open: async () => new SqliteStore(join(dir, `usage-${++n}.db`)) },
-]
-if (postgres.available)
-  adapters.push({
-    name: 'PostgresStore',
-    open: () => {
-      const schema = freshSchema('relay_usage')
-      schemas.push(schema)
-      return PostgresStore.open(POSTGRES_URL, { schema, max: 2 })
-    },
-  })
-else reportUnavailable(postgres, 'PostgresStore (usage)')
-
-const opened: Store[] = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()))
-})
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true })
-  for (const schema of schemas) await dropSchema(schema)
-})
+const adapters = storeAdapters('PostgresStore (usage)')
+const opened = closedAfterEach()
 
 const DAY1 = Date.UTC(2026, 0, 1, 23, 59)
 const DAY2 = Date.UTC(2026, 0, 2, 0, 1)
@@ -70,7 +42,7 @@ const tokens = (prompt: number, completion: number, cost?: number): Usage => ({
 for (const adapter of adapters) {
   describe(`${adapter.name}: usage`, () => {
     test('each answer adds its tokens and cost to its owner, model and UTC day', async () => {
-      const store = await adapter.open()
+      const store = await adapter.fresh().open()
       opened.push(store)
       await answered(store, 'client:a', 'm1', tokens(10, 5, 0.5), DAY1)
       await answered(store, 'client:a', 'm1', tokens(1, 1, 0.25), DAY1)
