@@ -1,91 +1,27 @@
-import { afterAll, afterEach, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { describe, expect, test } from 'bun:test'
 import type { JobStatus } from '../src/job.ts'
 import type { JobListQuery, JobPosition } from '../src/store/listing.ts'
-import { PostgresStore } from '../src/store/postgres.ts'
-import { SqliteStore } from '../src/store/sqlite.ts'
 import type { Job, NewJob, Store } from '../src/store/store.ts'
-import { dropSchema, freshSchema, POSTGRES_URL } from './support/postgres.ts'
+import { closedAfterEach, newJob, storeAdapters, T0 } from './support/stores.ts'
 
 /*
  * The operators' listing and recovery methods, one contract on both adapters and real
  * databases. Every test gets a database of its own; times are injected.
  */
 
-interface Adapter {
-  name: string
-  /** A store on a new database, and a function that opens another instance on it. */
-  fresh(): Promise<{ store: Store; another: () => Promise<Store> }>
-  dispose(): Promise<void>
-}
-
-const dir = mkdtempSync(join(tmpdir(), 'relay-store-listing-'))
-const schemas: string[] = []
-let files = 0
-const adapters: Adapter[] = [
-  {
-    name: 'SqliteStore',
-    async fresh() {
-      const path = join(dir, `store-${++files}.db`)
-      return { store: new SqliteStore(path), another: async () => new SqliteStore(path) }
-    },
-    async dispose() {
-      rmSync(dir, { recursive: true, force: true })
-    },
-  },
-  {
-    name: 'PostgresStore',
-    async fresh() {
-      const schema = freshSchema('relay_listing')
-      schemas.push(schema)
-      const open = () => PostgresStore.open(POSTGRES_URL, { schema, max: 4 })
-      return { store: await open(), another: open }
-    },
-    async dispose() {
-      await Promise.all(schemas.map(dropSchema))
-    },
-  },
-]
-
-const opened: Store[] = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()))
-})
-afterAll(async () => {
-  for (const adapter of adapters) await adapter.dispose()
-})
-
-const T0 = 1_700_000_000_000
-let counter = 0
-
-function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  const n = ++counter
-  return {
-    id: `job-${n}`,
-    owner: 'alice',
-    conversationId: 'conv-1',
-    message: `message ${n}`,
-    callbackUrl: 'https://example.com/hook',
-    model: 'fake/model',
-    systemPrompt: 'Answer briefly.',
-    metadata: null,
-    idempotencyKey: null,
-    requestHash: `hash-${n}`,
-    now: T0,
-    ...overrides,
-  }
-}
+// Without a PostgreSQL to test against, the SQLite half runs and one line says what to start.
+const adapters = storeAdapters('PostgresStore (job and conversation listings, redelivery)')
+const opened = closedAfterEach()
 
 describe.each(adapters)('$name', (adapter) => {
   async function openStore(): Promise<{ store: Store; another: () => Promise<Store> }> {
-    const db = await adapter.fresh()
-    opened.push(db.store)
+    const db = adapter.fresh()
+    const store = await db.open()
+    opened.push(store)
     return {
-      store: db.store,
+      store,
       another: async () => {
-        const s = await db.another()
+        const s = await db.open()
         opened.push(s)
         return s
       },
@@ -93,7 +29,7 @@ describe.each(adapters)('$name', (adapter) => {
   }
 
   async function accept(store: Store, overrides: Partial<NewJob> = {}): Promise<Job> {
-    const result = await store.acceptJob(newJob(overrides))
+    const result = await store.acceptJob(newJob({ owner: 'alice', ...overrides }))
     if (result.kind !== 'created') throw new Error(`not created: ${result.kind}`)
     return result.job
   }
