@@ -16,7 +16,7 @@ import {
   postgres,
   reportUnavailable,
 } from './support/postgres.ts'
-import { T0 } from './support/stores.ts'
+import { LEASE, newJob, T0 } from './support/stores.ts'
 
 /*
  * The statements on every job's path (claim, accept, history, the job read, the end of a
@@ -57,6 +57,9 @@ const HOT = [
   'settledAmong',
 ] as const
 
+const claimAll = (store: SqliteStore, now = T0) =>
+  store.claimJobs({ workerId: 'w1', now, leaseMs: LEASE, limit: 100, llmLimit: 100 })
+
 const dir = mkdtempSync(join(tmpdir(), 'relay-plans-'))
 const schema = freshSchema('relay_plans')
 afterAll(async () => {
@@ -90,6 +93,76 @@ describe('SQLite: EXPLAIN QUERY PLAN', () => {
     // The claim and the history read also need no sort of their own: the index gives the order.
     if (name.startsWith('claim') || name === 'readHistory')
       expect({ name, sorts: plan.filter((d) => d.includes('TEMP B-TREE')) }).toEqual({ name, sorts: [] })
+  })
+})
+
+describe('SQLite: the queue-depth count among many finished jobs', () => {
+  /** The jobs indexes with a WHERE clause: each holds only the open jobs it is named for. */
+  function partialIndexes(db: Database): string[] {
+    return db
+      .query<{ name: string }, []>(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' AND sql LIKE '% WHERE %'",
+      )
+      .all()
+      .map((row) => row.name)
+  }
+
+  /** The plan's lines that read jobs other than through one of the partial indexes. */
+  function fullReads(db: Database): string[] {
+    const partial = partialIndexes(db)
+    return db
+      .query<{ detail: string }, []>(`EXPLAIN QUERY PLAN ${SQLITE_STATEMENTS.countOpen}`)
+      .all()
+      .map((row) => row.detail)
+      .filter((d) => /^(SCAN|SEARCH) jobs\b/.test(d))
+      .filter((d) => !partial.some((index) => new RegExp(`USING (COVERING )?INDEX ${index}\\b`).test(d)))
+  }
+
+  // The console's author saw this count read the whole jobs table, finished history included,
+  // with an earlier index set once the statistics knew how many finished jobs there were.
+  test('countOpenJobs reads only partial indexes, after PRAGMA optimize and after a full ANALYZE', async () => {
+    const path = join(dir, 'queue-depth.db')
+    const store = new SqliteStore(path)
+    const accept = (conversationId: string) => store.acceptJob(newJob({ conversationId }))
+    const attempt = { at: T0, statusCode: 200, error: null, durationMs: 1 }
+    for (let i = 0; i < 1000; i++) await accept(`finished-${i}`)
+    // The worker that answers a job holds its lease on, and makes the callback attempt itself.
+    let settled = 0
+    for (let claimed = await claimAll(store); claimed.length > 0; claimed = await claimAll(store))
+      for (const job of claimed) {
+        await store.recordAnswer(job.id, 'w1', { response: 'r', model: 'm', usage: null }, T0)
+        const outcome = ++settled % 10 === 0 ? 'dead' : 'delivered'
+        await store.recordDeliveryAttempt(job.id, 'w1', attempt, { status: outcome })
+      }
+    // A few open jobs of each kind the count reads: running, delivering, due and waiting.
+    for (const name of ['running', 'delivering']) await accept(name)
+    const [running, delivering] = await claimAll(store)
+    if (!running || !delivering) throw new Error('not claimed')
+    await store.recordAnswer(delivering.id, 'w1', { response: 'r', model: 'm', usage: null }, T0)
+    await accept('running') // waits behind the running one
+    await accept('due')
+    expect(await store.countOpenJobs()).toEqual({
+      queued: 2,
+      processing: 1,
+      awaiting_tool_results: 0,
+      delivering: 1,
+    })
+    await store.maintain()
+    await store.close()
+
+    const db = new Database(path)
+    try {
+      expect(
+        db
+          .query<{ n: number }, []>("SELECT COUNT(*) AS n FROM jobs WHERE status IN ('delivered', 'dead')")
+          .get()?.n,
+      ).toBe(1000)
+      expect(fullReads(db)).toEqual([])
+      db.exec('ANALYZE')
+      expect(fullReads(db)).toEqual([])
+    } finally {
+      db.close()
+    }
   })
 })
 
