@@ -5,23 +5,14 @@ import { join } from 'node:path'
 import { SQL } from 'bun'
 import { CallbackSink } from './support/callback-sink.ts'
 import { FakeLlm } from './support/fake-llm.ts'
-import {
-  databaseUrl,
-  dropSchema,
-  freshSchema,
-  POSTGRES_URL,
-  postgres,
-  reportUnavailable,
-  testIf,
-} from './support/postgres.ts'
+import { databaseUrl, dropSchema, freshSchema, POSTGRES_URL, postgres, testIf } from './support/postgres.ts'
 import { type RelayProcess, spawnRelay } from './support/process.ts'
 import { testEnv } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
 
 // Two relay processes on one PostgreSQL schema: a cancel sent to one stops the LLM call the
 // other is making. Without a PostgreSQL to test against, one line says what to start instead.
-const test = testIf(postgres)
-if (!postgres.available) reportUnavailable(postgres, 'cancelling across a relay fleet on PostgreSQL')
+const test = testIf(postgres, 'cancelling across a relay fleet on PostgreSQL')
 
 const dir = mkdtempSync(join(tmpdir(), 'llm-relay-fleet-cancel-'))
 const llm = new FakeLlm()

@@ -4,21 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CallbackSink } from './support/callback-sink.ts'
 import { FakeLlm } from './support/fake-llm.ts'
-import {
-  databaseUrl,
-  dropSchema,
-  freshSchema,
-  postgres,
-  reportUnavailable,
-  testIf,
-} from './support/postgres.ts'
+import { databaseUrl, dropSchema, freshSchema, postgres, testIf } from './support/postgres.ts'
 import { type RelayProcess, spawnRelay } from './support/process.ts'
 import { testEnv } from './support/relay.ts'
 
 // Several relay processes on one PostgreSQL schema: the multi-instance deployment, for real.
 // Without a PostgreSQL to test against, one line says what to start instead.
-const test = testIf(postgres)
-if (!postgres.available) reportUnavailable(postgres, 'relay fleets on PostgreSQL')
+const test = testIf(postgres, 'relay fleets on PostgreSQL')
 let dir: string
 let llm: FakeLlm
 let sink: CallbackSink

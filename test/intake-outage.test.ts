@@ -3,7 +3,7 @@ import { afterAll, expect, test } from 'bun:test'
 import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { openOutsideWorld } from './support/outside-world.ts'
-import { postgresServerBinaries, reportUnavailable, testIf } from './support/postgres.ts'
+import { postgresServerBinaries, testIf } from './support/postgres.ts'
 import { PostgresServer } from './support/postgres-server.ts'
 import { spawnRelay } from './support/process.ts'
 import { startTestRelay, testEnv } from './support/relay.ts'
@@ -13,9 +13,7 @@ const { dir, llm, sink, close } = openOutsideWorld('store-outage')
 afterAll(close)
 
 // Without PostgreSQL's server binaries, one line says what to install instead.
-const withPostgres = testIf(postgresServerBinaries)
-if (!postgresServerBinaries.available)
-  reportUnavailable(postgresServerBinaries, 'intake answering 503 while PostgreSQL is down')
+const withPostgres = testIf(postgresServerBinaries, 'intake answering 503 while PostgreSQL is down')
 
 const MAIN = join(import.meta.dir, '..', 'src', 'main.ts')
 

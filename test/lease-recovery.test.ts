@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SqliteStore } from '../src/store/sqlite.ts'
 import type { Store } from '../src/store/store.ts'
-import { describeIf, postgres, reportUnavailable } from './support/postgres.ts'
+import { describeIf, postgres } from './support/postgres.ts'
 import { LEASE, newJob, postgresAdapter, T0 } from './support/stores.ts'
 
 /*
@@ -109,8 +109,7 @@ describe('SQLite', () => {
   })
 })
 
-if (!postgres.available) reportUnavailable(postgres, 'lease recovery on PostgreSQL')
-describeIf(postgres)('PostgreSQL', () => {
+describeIf(postgres, 'lease recovery on PostgreSQL')('PostgreSQL', () => {
   const open = async (db: { open(): Promise<Store> }) => {
     const store = await db.open()
     opened.push(store)

@@ -3,12 +3,11 @@ import { createLogger } from '../src/log.ts'
 import type { Store } from '../src/store/store.ts'
 import { HEARTBEAT_EVERY_MS, Liveness, SILENT_FOR_MS } from '../src/worker/liveness.ts'
 import { ManualClock } from './support/manual-clock.ts'
-import { postgres, reportUnavailable, testIf } from './support/postgres.ts'
+import { postgres, testIf } from './support/postgres.ts'
 import { LEASE, newJob, postgresAdapter } from './support/stores.ts'
 
 /* The liveness timer on a manual clock, against a real PostgreSQL fleet of two instances. */
-const test = testIf(postgres)
-if (!postgres.available) reportUnavailable(postgres, 'the liveness timer on PostgreSQL')
+const test = testIf(postgres, 'the liveness timer on PostgreSQL')
 
 const pgStores = postgresAdapter()
 const opened: Store[] = []

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect } from 'bun:test'
-import { postgresServerBinaries, reportUnavailable, testIf } from './support/postgres.ts'
+import { postgresServerBinaries, testIf } from './support/postgres.ts'
 import { PostgresServer } from './support/postgres-server.ts'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
@@ -10,8 +10,7 @@ let postgres: PostgresServer
 let relay: TestRelay
 
 // Without the server binaries, one line says what to install instead.
-const test = testIf(postgresServerBinaries)
-if (!postgresServerBinaries.available) reportUnavailable(postgresServerBinaries, 'a PostgreSQL outage')
+const test = testIf(postgresServerBinaries, 'a PostgreSQL outage')
 
 beforeAll(async () => {
   if (!postgresServerBinaries.available) return

@@ -1,18 +1,10 @@
 import { afterAll, expect } from 'bun:test'
-import {
-  databaseUrl,
-  dropSchema,
-  freshSchema,
-  postgres,
-  reportUnavailable,
-  testIf,
-} from './support/postgres.ts'
+import { databaseUrl, dropSchema, freshSchema, postgres, testIf } from './support/postgres.ts'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
 
 // Two instances on one PostgreSQL schema share each origin's breaker.
-const test = testIf(postgres)
-if (!postgres.available) reportUnavailable(postgres, 'the callback breaker across a PostgreSQL fleet')
+const test = testIf(postgres, 'the callback breaker across a PostgreSQL fleet')
 const schema = freshSchema('relay_breaker')
 const relays: TestRelay[] = []
 afterAll(async () => {

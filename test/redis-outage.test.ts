@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect } from 'bun:test'
-import { redisServerBinary, reportUnavailable, testIf } from './support/postgres.ts'
+import { redisServerBinary, testIf } from './support/postgres.ts'
 import { RedisServer } from './support/redis-server.ts'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
@@ -22,8 +22,7 @@ const RATE_LIMIT_MAX = 3
 const BUN_MAX_RETRIES = 20
 
 // Without the server binaries, one line says what to install instead.
-const test = testIf(redisServerBinary)
-if (!redisServerBinary.available) reportUnavailable(redisServerBinary, 'a Redis outage')
+const test = testIf(redisServerBinary, 'a Redis outage')
 
 beforeAll(async () => {
   if (!redisServerBinary.available) return

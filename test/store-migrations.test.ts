@@ -9,14 +9,7 @@ import { PostgresStore } from '../src/store/postgres.ts'
 import { postgresMigrations } from '../src/store/postgres-migrations.ts'
 import { SqliteStore } from '../src/store/sqlite.ts'
 import { sqliteMigrations } from '../src/store/sqlite-migrations.ts'
-import {
-  describeIf,
-  dropSchema,
-  freshSchema,
-  POSTGRES_URL,
-  postgres,
-  reportUnavailable,
-} from './support/postgres.ts'
+import { describeIf, dropSchema, freshSchema, POSTGRES_URL, postgres } from './support/postgres.ts'
 import { newJob, T0 } from './support/stores.ts'
 
 /*
@@ -173,8 +166,7 @@ describe('SQLite', () => {
   })
 })
 
-if (!postgres.available) reportUnavailable(postgres, 'PostgreSQL migrations')
-describeIf(postgres)('PostgreSQL', () => {
+describeIf(postgres, 'PostgreSQL migrations')('PostgreSQL', () => {
   const connect = (schema: string) => new SQL(POSTGRES_URL, { max: 1, connection: { search_path: schema } })
 
   test('the CHECK on jobs.status allows exactly JOB_STATUSES', async () => {

@@ -3,7 +3,7 @@ import { chmodSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ManualClock } from './support/manual-clock.ts'
 import { openOutsideWorld } from './support/outside-world.ts'
-import { postgresServerBinaries, reportUnavailable, testIf } from './support/postgres.ts'
+import { postgresServerBinaries, testIf } from './support/postgres.ts'
 import { PostgresServer } from './support/postgres-server.ts'
 import { spawnRelay } from './support/process.ts'
 import { startTestRelay, testEnv } from './support/relay.ts'
@@ -11,9 +11,7 @@ import { eventually } from './support/signal.ts'
 
 // A PostgreSQL of this file's own, stopped and started under a running relay; without the server
 // binaries, one line says what to install instead.
-const withPostgres = testIf(postgresServerBinaries)
-if (!postgresServerBinaries.available)
-  reportUnavailable(postgresServerBinaries, 'an answer kept through a PostgreSQL outage')
+const withPostgres = testIf(postgresServerBinaries, 'an answer kept through a PostgreSQL outage')
 let pg: PostgresServer | undefined
 beforeAll(async () => {
   if (postgresServerBinaries.available) pg = await PostgresServer.start()

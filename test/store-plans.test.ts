@@ -8,14 +8,7 @@ import { PostgresStore } from '../src/store/postgres.ts'
 import { POSTGRES_STATEMENTS } from '../src/store/postgres-statements.ts'
 import { SqliteStore } from '../src/store/sqlite.ts'
 import { SQLITE_STATEMENTS } from '../src/store/sqlite-statements.ts'
-import {
-  describeIf,
-  dropSchema,
-  freshSchema,
-  POSTGRES_URL,
-  postgres,
-  reportUnavailable,
-} from './support/postgres.ts'
+import { describeIf, dropSchema, freshSchema, POSTGRES_URL, postgres } from './support/postgres.ts'
 import { LEASE, newJob, T0 } from './support/stores.ts'
 
 /*
@@ -166,8 +159,7 @@ describe('SQLite: the queue-depth count among many finished jobs', () => {
   })
 })
 
-if (!postgres.available) reportUnavailable(postgres, 'PostgreSQL query plans')
-describeIf(postgres)('PostgreSQL: EXPLAIN with sequential scans turned off', () => {
+describeIf(postgres, 'PostgreSQL query plans')('PostgreSQL: EXPLAIN with sequential scans turned off', () => {
   const bytes = (text: string) => Buffer.from(text)
   /** Values of the right types for each statement's parameters. */
   const values: Record<(typeof HOT)[number], unknown[]> = {

@@ -3,14 +3,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, test } from 'bun:tes
 import { join } from 'node:path'
 import { apiError } from './support/fake-llm.ts'
 import { OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.ts'
-import {
-  databaseUrl,
-  dropSchema,
-  freshSchema,
-  postgres,
-  reportUnavailable,
-  testIf,
-} from './support/postgres.ts'
+import { databaseUrl, dropSchema, freshSchema, postgres, testIf } from './support/postgres.ts'
 import { runCommand } from './support/process.ts'
 import { startTestRelay, TEST_LLM_KEY, type TestRelay } from './support/relay.ts'
 
@@ -330,8 +323,7 @@ describe('free when off', () => {
 })
 
 // The fleet: accepted by one instance, answered by another, one trace.
-const pgTest = testIf(postgres)
-if (!postgres.available) reportUnavailable(postgres, 'traces across a PostgreSQL fleet')
+const pgTest = testIf(postgres, 'traces across a PostgreSQL fleet')
 const schemas: string[] = []
 afterAll(async () => {
   await Promise.all(schemas.map(dropSchema))

@@ -134,15 +134,21 @@ export function describeWith(backing: Backing, suite: string, fn: () => void): v
   else reportUnavailable(backing, suite)
 }
 
-/** `describe` when `backing` answers, else nothing: for a file that reported the backing missing once already. */
-export function describeIf(backing: Backing): (suite: string, fn: () => void) => void {
+/**
+ * `describe` when `backing` answers, else nothing. Given `suite`, a missing backing leaves the
+ * one line of reportUnavailable for it here; without, the file has reported it once already.
+ */
+export function describeIf(backing: Backing, suite?: string): (suite: string, fn: () => void) => void {
+  if (!backing.available && suite !== undefined) reportUnavailable(backing, suite)
   return backing.available ? (suite, fn) => describe(suite, fn) : () => {}
 }
 
-/** `test` when `backing` answers, else nothing (see describeIf). */
+/** `test` when `backing` answers, else nothing; `suite` as for describeIf. */
 export function testIf(
   backing: Backing,
+  suite?: string,
 ): (name: string, fn: () => Promise<void> | void, timeoutMs?: number) => void {
+  if (!backing.available && suite !== undefined) reportUnavailable(backing, suite)
   return backing.available ? (name, fn, timeoutMs) => test(name, fn, timeoutMs) : () => {}
 }
 
