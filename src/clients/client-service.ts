@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.ts'
 import type { DataEncryption } from '../data-encryption.ts'
 import type { ClientPatch, ClientRecord, ClientSettings, ClientStore } from '../store/client-store.ts'
+import { GLOBAL_SETTINGS } from './client-auth.ts'
 import { hashApiKey, newApiKey, newSigningSecret, signingSecretContext } from './credentials.ts'
 
 export interface ClientServiceDeps {
@@ -23,15 +24,6 @@ export interface CreatedClient {
   signingSecret: string
 }
 
-const NO_SETTINGS: ClientSettings = {
-  allowedCallbackHosts: null,
-  rateLimit: null,
-  llmRpm: null,
-  dailyTokenBudget: null,
-  model: null,
-  systemPrompt: null,
-}
-
 /** Fields left out stay as they are; host names compare in lower case without trailing dots, as the guard's. */
 function normalized<T extends Partial<ClientSettings>>(settings: T): T {
   const given = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) as T
@@ -50,7 +42,8 @@ export class ClientService {
     const signingSecret = newSigningSecret()
     const now = this.deps.clock.now()
     const record = {
-      ...NO_SETTINGS,
+      // A setting left out is null: the relay-wide one.
+      ...GLOBAL_SETTINGS,
       ...normalized(input),
       id,
       keyHash: hashApiKey(apiKey),
