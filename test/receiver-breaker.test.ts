@@ -107,6 +107,55 @@ describe('a receiver that keeps failing', () => {
 })
 
 describe('CALLBACK_MAX_IN_FLIGHT_PER_ORIGIN', () => {
+  test('a callback over the cap waits here for its origin’s next free slot, deferred only past BUSY_WAIT_MS', async () => {
+    const clock = new ManualClock(Date.now())
+    relay = await startTestRelay(
+      { CALLBACK_MAX_IN_FLIGHT_PER_ORIGIN: '1', WORKER_CONCURRENCY: '4' },
+      { clock },
+    )
+    const r = relay
+    const deferred = async () =>
+      /llm_relay_deliveries_deferred_total\{reason="busy"\} (\d+)/.exec(
+        await (await fetch(`${r.url}/metrics`)).text(),
+      )?.[1] ?? '0'
+    // Time stands still: the second callback waits for the first's slot, however long it takes.
+    const held = r.sink.hold()
+    const first = await r.send('first', { conversation_id: 'f' })
+    await r.sink.waitFor(1)
+    const second = await r.send('second', { conversation_id: 's' })
+    await eventually(
+      async () => (await r.job(second.id)).status === 'delivering',
+      'the second to be answered',
+    )
+    expect(r.sink.received).toHaveLength(1)
+    held.release()
+    await r.waitForStatus(first.id, 'delivered')
+    await r.waitForStatus(second.id, 'delivered')
+    expect(await attemptsOf(r, [first.id, second.id])).toEqual([1, 1])
+    expect(await deferred()).toBe('0')
+
+    // A receiver that stays slow: past BUSY_WAIT_MS the waiting callback is held back instead,
+    // its delivery slot freed, no attempt spent.
+    const slow = r.sink.hold()
+    const third = await r.send('third', { conversation_id: 't' })
+    await r.sink.waitFor(3)
+    const fourth = await r.send('fourth', { conversation_id: 'u' })
+    await eventually(
+      async () => (await r.job(fourth.id)).status === 'delivering',
+      'the fourth to be answered',
+    )
+    await clock.advanceUntil(50, async () => (await deferred()) === '1' || undefined, 'the busy deferral')
+    expect(await attemptsOf(r, [fourth.id])).toEqual([0])
+    slow.release()
+    await clock.advanceUntil(
+      200,
+      async () => (await r.job(fourth.id)).status === 'delivered' || undefined,
+      'the fourth',
+    )
+    await r.waitForStatus(third.id, 'delivered')
+    expect(await attemptsOf(r, [third.id, fourth.id])).toEqual([1, 1])
+  })
+
   test('a slow origin holds at most its share of callbacks; another origin’s go on; no attempt is spent waiting', async () => {
     relay = await startTestRelay({ CALLBACK_MAX_IN_FLIGHT_PER_ORIGIN: '2', WORKER_CONCURRENCY: '8' })
     const r = relay

@@ -20,6 +20,13 @@ export type Gate =
 /** How soon a delivery held back by the in-flight cap is tried again. */
 export const BUSY_RETRY_MS = 1000
 
+/**
+ * How long a callback waits here for one of its origin's slots before it is held back. A fast
+ * receiver frees a slot within milliseconds, so its callbacks queue briefly instead of each
+ * waiting BUSY_RETRY_MS; a slow one holds them back after this, freeing the delivery slot.
+ */
+export const BUSY_WAIT_MS = 100
+
 /** Codes that say nothing about the receiver's health: they neither open nor close its breaker. */
 const NOT_THE_RECEIVERS: ReadonlySet<JobError['code']> = new Set([
   'callback_forbidden',
@@ -39,19 +46,26 @@ export interface OriginBreakerOptions {
 
 export class OriginBreaker {
   private readonly inFlight = new Map<string, number>()
+  /** Callbacks waiting (at most BUSY_WAIT_MS) for a slot of their origin, first come first served. */
+  private readonly waiting = new Map<string, (() => void)[]>()
 
   constructor(private readonly o: OriginBreakerOptions) {}
 
   /** Whether the job's callback may go now; a `go` must be followed by `done()` once it is over. */
   async admit(callbackUrl: string): Promise<Gate> {
     const origin = originOf(callbackUrl)
+    if ((this.inFlight.get(origin) ?? 0) < this.o.maxInFlight)
+      // Counted before the store answers: callbacks admitted at once cannot all pass the cap.
+      this.inFlight.set(origin, (this.inFlight.get(origin) ?? 0) + 1)
+    else if (!(await this.slotFreed(origin)))
+      return { go: false, origin, until: this.o.clock.now() + BUSY_RETRY_MS, reason: 'busy' }
     const now = this.o.clock.now()
-    const running = this.inFlight.get(origin) ?? 0
-    if (running >= this.o.maxInFlight)
-      return { go: false, origin, until: now + BUSY_RETRY_MS, reason: 'busy' }
-    // Counted before the store answers: callbacks admitted at once cannot all pass the cap.
-    this.inFlight.set(origin, running + 1)
     const done = () => {
+      // A freed slot passes straight to the callback that has waited longest, still counted.
+      const queue = this.waiting.get(origin)
+      const next = queue?.shift()
+      if (queue?.length === 0) this.waiting.delete(origin)
+      if (next) return next()
       const left = (this.inFlight.get(origin) ?? 1) - 1
       if (left <= 0) this.inFlight.delete(origin)
       else this.inFlight.set(origin, left)
@@ -66,6 +80,25 @@ export class OriginBreaker {
       done()
       throw error
     }
+  }
+
+  /** Waits up to BUSY_WAIT_MS for a slot of `origin`; true when one was handed to this caller. */
+  private slotFreed(origin: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      const queue = this.waiting.get(origin) ?? []
+      this.waiting.set(origin, queue)
+      const take = () => {
+        timer.cancel()
+        resolve(true)
+      }
+      const timer = this.o.clock.setTimeout(() => {
+        const at = queue.indexOf(take)
+        if (at >= 0) queue.splice(at, 1)
+        if (queue.length === 0 && this.waiting.get(origin) === queue) this.waiting.delete(origin)
+        resolve(false)
+      }, BUSY_WAIT_MS)
+      queue.push(take)
+    })
   }
 
   /** What an attempt tells of its origin's health. */
