@@ -39,3 +39,6 @@ export function machine(): Machine {
     dataFs: fileSystemOf(benchDir()),
   }
 }
+
+/** `bun run bench --quick` (BENCH_QUICK=1): shorter runs, and the benchmarks without a target of issue 16 left out. */
+export const quick = (): boolean => process.env.BENCH_QUICK === '1'

@@ -31,10 +31,42 @@ export function relayDir(): string {
 }
 
 /**
- * The environment of a benchmark relay: defaults except what a benchmark must set — the
- * fake LLM, loopback callbacks allowed, no rate limit and no LLM call budget.
+ * What a benchmark relay runs with, beside what every benchmark must set.
+ * `defaults`: the default configuration users run — the API rate limit on (its maximum set
+ * above what any load here sends, so every request is counted and none refused) and a JSON
+ * request line per request at `LOG_LEVEL=info`. `lean`: the rate limit off and `LOG_LEVEL=warn`.
  */
-export function benchEnv(dir: string, llmUrl: string, extra: Record<string, string> = {}) {
+export type Settings = 'defaults' | 'lean' | 'limit-only' | 'log-only'
+
+/** RATE_LIMIT_MAX for `defaults`: the largest the config takes, per minute; no load here sends as many. */
+export const RATE_LIMIT_ABOVE_LOAD = 1_000_000
+
+const SETTINGS: Record<Settings, Record<string, string>> = {
+  defaults: { RATE_LIMIT_MAX: String(RATE_LIMIT_ABOVE_LOAD), LOG_LEVEL: 'info' },
+  lean: { RATE_LIMIT_MAX: '0', LOG_LEVEL: 'warn' },
+  // The two halves, to tell their costs apart (BENCH_INTAKE_SETTINGS).
+  'limit-only': { RATE_LIMIT_MAX: String(RATE_LIMIT_ABOVE_LOAD), LOG_LEVEL: 'warn' },
+  'log-only': { RATE_LIMIT_MAX: '0', LOG_LEVEL: 'info' },
+}
+
+/** How a JSON line or a table names the settings. */
+export const SETTINGS_NAMES: Record<Settings, string> = {
+  defaults: 'defaults (rate limit on, request log at info)',
+  lean: 'rate limit off, LOG_LEVEL=warn',
+  'limit-only': 'rate limit on, LOG_LEVEL=warn',
+  'log-only': 'rate limit off, request log at info',
+}
+
+/**
+ * The environment of a benchmark relay: `settings` (the defaults unless said) plus what a
+ * benchmark must set — the fake LLM, loopback callbacks allowed and no LLM call budget.
+ */
+export function benchEnv(
+  dir: string,
+  llmUrl: string,
+  extra: Record<string, string> = {},
+  settings: Settings = 'defaults',
+) {
   return {
     DATABASE_URL: `sqlite:${join(dir, 'relay.db')}`,
     HOST: '127.0.0.1',
@@ -43,7 +75,7 @@ export function benchEnv(dir: string, llmUrl: string, extra: Record<string, stri
     LLM_MODEL: 'fake/model',
     LLM_MAX_RPM: '0',
     ALLOW_PRIVATE_CALLBACK_URLS: 'true',
-    RATE_LIMIT_MAX: '0',
+    ...SETTINGS[settings],
     ...extra,
   }
 }
