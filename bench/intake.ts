@@ -38,6 +38,8 @@ interface RelayRun {
   settings: Settings
   run: LoadRun
   committed: number
+  /** The relay's CPU time (all its threads) per request: less moved by a busy neighbour than req/s. */
+  cpuUsPerRequest: number
 }
 
 async function measureRelay(settings: Settings, llmUrl: string, body: string): Promise<RelayRun> {
@@ -45,11 +47,14 @@ async function measureRelay(settings: Settings, llmUrl: string, body: string): P
   const dir = relayDir()
   const relay = await startRelayProcess(benchEnv(dir, llmUrl, {}, settings), { dir })
   try {
-    const run = await measure(`${relay.url}/webhook`, body)
+    await runLoad({ url: `${relay.url}/webhook`, body, connections: CONNECTIONS, seconds: WARMUP_SECONDS })
+    const cpuBefore = relay.cpuMs()
+    const run = await runLoad({ url: `${relay.url}/webhook`, body, connections: CONNECTIONS, seconds: SECONDS })
+    const cpuUsPerRequest = ((relay.cpuMs() - cpuBefore) * 1000) / run.requests
     const db = new Database(relay.databasePath, { readonly: true })
     const committed = (db.query('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n
     db.close()
-    return { settings, run, committed }
+    return { settings, run, committed, cpuUsPerRequest }
   } finally {
     await relay.stop()
   }
@@ -88,13 +93,14 @@ try {
   const baseline = `bare Elysia route ${Math.round(bareRps)} req/s (mean of ${Math.round(bareBefore.requestsPerSec)} before and ${Math.round(bareAfter.requestsPerSec)} after; the route plus only the store's durable insert: ${round(durableRatio)}${memoryRatio === undefined ? '' : `, in memory: ${round(memoryRatio)}`})`
   const figures: Figure[] = []
   const details: Record<string, unknown> = {}
-  for (const { settings, run, committed } of relays) {
+  for (const { settings, run, committed, cpuUsPerRequest } of relays) {
     const ratio = run.requestsPerSec / bareRps
     const clean = run.non2xx === 0 && run.errors === 0 && bareClean
     details[settings] = {
       rps: round(run.requestsPerSec),
       ratio: round(ratio),
       of_durable_ceiling: round(run.requestsPerSec / durable.requestsPerSec),
+      cpu_us_per_request: round(cpuUsPerRequest),
       latency_p50_ms: round(run.latencyP50Ms),
       latency_p99_ms: round(run.latencyP99Ms),
       non2xx: run.non2xx,
