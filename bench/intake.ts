@@ -49,7 +49,12 @@ async function measureRelay(settings: Settings, llmUrl: string, body: string): P
   try {
     await runLoad({ url: `${relay.url}/webhook`, body, connections: CONNECTIONS, seconds: WARMUP_SECONDS })
     const cpuBefore = relay.cpuMs()
-    const run = await runLoad({ url: `${relay.url}/webhook`, body, connections: CONNECTIONS, seconds: SECONDS })
+    const run = await runLoad({
+      url: `${relay.url}/webhook`,
+      body,
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+    })
     const cpuUsPerRequest = ((relay.cpuMs() - cpuBefore) * 1000) / run.requests
     const db = new Database(relay.databasePath, { readonly: true })
     const committed = (db.query('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n

@@ -23,8 +23,9 @@ export const SECRET_FIELDS: ReadonlySet<string> = new Set([
   'password',
 ])
 
-const CENSORED = '[redacted]'
-const isSecretField = (key: string): boolean => SECRET_FIELDS.has(key) || SECRET_FIELDS.has(key.toLowerCase())
+export const CENSORED = '[redacted]'
+export const isSecretField = (key: string): boolean =>
+  SECRET_FIELDS.has(key) || SECRET_FIELDS.has(key.toLowerCase())
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false

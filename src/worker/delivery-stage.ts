@@ -3,6 +3,7 @@ import type { Deliverer } from '../delivery/deliverer.ts'
 import type { OriginBreaker } from '../delivery/origin-breaker.ts'
 import type { JobError } from '../job.ts'
 import type { Logger } from '../log.ts'
+import { infoLine } from '../log-line.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { Job, Store } from '../store/store.ts'
 import type { Tracer } from '../telemetry/tracer.ts'
@@ -81,7 +82,8 @@ export class DeliveryStage {
         .catch((err: unknown) =>
           log.warn({ err, origin: gate.origin }, 'could not record the callback origin’s health'),
         )
-    log.info(
+    infoLine(
+      log,
       {
         ...(toolCalls && { event: 'job.tool_calls', round: job.toolRounds.length }),
         attempt: job.deliveryAttempts + 1,

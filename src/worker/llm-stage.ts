@@ -7,6 +7,7 @@ import type { LlmAnswer, LlmClient } from '../llm/llm.ts'
 import { answerTokens, buildBudgetedPrompt, toolRoundMessages } from '../llm/prompt.ts'
 import { messageTokens, type TokenCounter } from '../llm/token-count.ts'
 import type { Logger } from '../log.ts'
+import { infoLine } from '../log-line.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { Job, Store, ToolCallsTurn } from '../store/store.ts'
 import type { LlmAttemptSpan, Tracer } from '../telemetry/tracer.ts'
@@ -184,7 +185,7 @@ export class LlmStage {
     const answered = stored.written ? stored.value : undefined
     span?.end({ outcome: answered ? 'answered' : 'lease_lost', ...called })
     if (answered) this.o.onSettled?.(job.id)
-    if (answered) log.info({ outcome: 'answered', model, ms: now - at.started }, 'job answered')
+    if (answered) infoLine(log, { outcome: 'answered', model, ms: now - at.started }, 'job answered')
     else log.warn({ outcome: 'lease_lost' }, 'lease lost during the LLM call; answer dropped')
     return answered
   }
