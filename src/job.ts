@@ -22,6 +22,7 @@ export type JobStatus = (typeof JOB_STATUSES)[number]
 
 export const JOB_EVENTS = [
   'accepted',
+  'accepted and claimed',
   'claimed',
   'answered',
   'llm retry',
@@ -62,6 +63,13 @@ export const TRANSITIONS: readonly Transition[] = [
     to: 'queued',
     guarantee:
       'One transaction with the conversation row: numbered in its line, waiting behind an open job of its conversation, committed before the 202.',
+  },
+  {
+    event: 'accepted and claimed',
+    from: null,
+    to: 'processing',
+    guarantee:
+      'As accepted, by a process with a free LLM slot, and only for the head of its conversation (none open before it; else it is accepted as queued): leased to that worker until now + JOB_LEASE, one LLM attempt counted, in the same transaction; no claim follows.',
   },
   {
     event: 'claimed',

@@ -221,10 +221,13 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     defaultParameters: { temperature: config.llmTemperature, maxTokens: config.llmMaxTokens },
     metadataMaxBytes: METADATA_MAX_BYTES,
     checkCallbackUrl: (url) => verdicts.check(url),
-    onAccepted: () => {
+    onAccepted: (job) => {
       metrics.jobsAccepted.inc()
-      worker.wake()
+      // A job accepted and claimed runs already; a queued one is the claim loop's.
+      if (job.status === 'queued') worker.wake()
     },
+    // Only a process whose worker runs (not RELAY_ROLE=api) takes jobs at accept.
+    ...(config.role !== 'api' ? { offerClaim: () => worker.offerClaim() } : {}),
   })
   const app = createHttpApp({
     store,

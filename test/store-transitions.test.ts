@@ -42,6 +42,9 @@ const attemptAt = (now: number) => ({ at: now, statusCode: 500, error: failure, 
 const drivers: Record<JobEvent, (s: Subject) => Promise<boolean | undefined>> = {
   // The job exists already: its request again must neither make another nor change it.
   accepted: async ({ store }) => (await store.acceptJob(newJob(THE_REQUEST))).kind === 'created',
+  'accepted and claimed': async ({ store }) =>
+    (await store.acceptJob(newJob({ ...THE_REQUEST, claimBy: { workerId: 'w1', leaseMs: LEASE } }))).kind ===
+    'created',
   claimed: async ({ store, job, now }) =>
     (await store.claimJobs({ workerId: 'w1', now, leaseMs: LEASE, limit: 10, llmLimit: 10 })).some(
       (j) => j.id === job.id,
@@ -169,6 +172,36 @@ describe.each(adapters)('$name walks the transition table', (adapter) => {
     const { kind, job } = await store.acceptJob(newJob())
     expect(kind).toBe('created')
     expect(job.status).toBe(transitionFor(null, 'accepted')?.to as JobStatus)
+  })
+
+  test('accepted and claimed: the head of a conversation is leased at once; a message behind it is only queued', async () => {
+    const store = await adapter.fresh().open()
+    opened.push(store)
+    const claimBy = { workerId: 'w1', leaseMs: LEASE }
+    const head = await store.acceptJob(newJob({ claimBy }))
+    expect(head.job.status).toBe(transitionFor(null, 'accepted and claimed')?.to as JobStatus)
+    expect(head.job.llmAttempts).toBe(1)
+    const behind = await store.acceptJob(newJob({ claimBy }))
+    expect(behind.job.status).toBe('queued')
+    // Leased: no claim takes the head again before its lease runs out, and the one behind waits its turn.
+    expect(
+      await store.claimJobs({ workerId: 'w2', now: T0, leaseMs: LEASE, limit: 10, llmLimit: 10 }),
+    ).toEqual([])
+    expect(
+      await store.recordAnswer(head.job.id, 'w1', { response: 'an answer', model: 'm', usage: null }, T0),
+    ).toBeDefined()
+    const next = await store.claimJobs({ workerId: 'w2', now: T0, leaseMs: LEASE, limit: 10, llmLimit: 10 })
+    expect(next.map((j) => j.id)).toEqual([behind.job.id])
+    // A lease that ran out is claimed again, as any other.
+    const late = await store.acceptJob(newJob({ conversationId: 'conv-2', claimBy }))
+    const again = await store.claimJobs({
+      workerId: 'w2',
+      now: T0 + LEASE,
+      leaseMs: LEASE,
+      limit: 10,
+      llmLimit: 10,
+    })
+    expect(again.find((j) => j.id === late.job.id)?.llmAttempts).toBe(2)
   })
 
   describe.each([...JOB_STATUSES])('from %s', (status) => {

@@ -20,7 +20,8 @@ describe('POST /webhook', () => {
     expect(accepted).toEqual({
       id: expect.any(String),
       conversation_id: 'happy-1',
-      status: 'queued',
+      // A worker slot was free and the conversation had nothing open: taken at accept.
+      status: 'processing',
       status_url: `${relay.url}/jobs/${accepted.id}`,
     })
     expect(response.headers.get('location')).toBe(`/jobs/${accepted.id}`)

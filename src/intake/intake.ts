@@ -5,7 +5,7 @@ import type { Clock } from '../clock.ts'
 import type { DataEncryption } from '../data-encryption.ts'
 import type { Logger } from '../log.ts'
 import type { ClientSettings } from '../store/client-store.ts'
-import type { Job, NewJob, Store } from '../store/store.ts'
+import type { AcceptResult, Job, NewJob, Store } from '../store/store.ts'
 import { callbackHeaderNames, callbackHeaderProblems, callbackHeadersContext } from './callback-headers.ts'
 
 /** A message to answer, as a client sent it; its shape is already checked. */
@@ -61,8 +61,24 @@ export interface IntakeDeps {
   metadataMaxBytes: number
   /** The address guard's first opinion of a callback URL (delivery checks it again). */
   checkCallbackUrl: (url: string) => Promise<CallbackVerdict>
-  /** A job was committed by this intake: count it and wake the worker. */
+  /** A job was committed by this intake: count it, and wake the worker unless it runs it already. */
   onAccepted: (job: Job) => void
+  /**
+   * Claim at accept: a free LLM slot of this process's worker, if it has one now. The job is
+   * then committed already leased to that worker (when it heads its conversation) and handed
+   * to it as the accept returns.
+   */
+  offerClaim?: () => ClaimOffer | undefined
+}
+
+/** The worker's side of a claim at accept (src/worker/worker.ts). */
+export interface ClaimOffer {
+  workerId: string
+  leaseMs: number
+  /** The accept committed `job` (leased to the worker, or queued): the worker takes it from here. */
+  accepted(job: Job): void
+  /** Nothing was committed (a replay, a reused key, a fault): the slot is the worker's again. */
+  declined(): void
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
@@ -106,14 +122,26 @@ export class Intake {
   async submit(submission: Submission): Promise<IntakeOutcome> {
     const refusals = await this.refusalsOf(submission)
     if (refusals.length > 0) return { kind: 'refused', refusals }
-    const result = await this.deps.store.acceptJob(await this.newJob(submission))
+    const job = await this.newJob(submission)
+    // The slot is taken as late as can be: right before the accept's transaction.
+    const offer = this.deps.offerClaim?.()
+    if (offer) job.claimBy = { workerId: offer.workerId, leaseMs: offer.leaseMs }
+    let result: AcceptResult
+    try {
+      result = await this.deps.store.acceptJob(job)
+    } catch (error) {
+      offer?.declined()
+      throw error
+    }
     // Committed from here on: nothing below may throw (the client must hear of its job).
+    if (result.kind !== 'created') offer?.declined()
     if (result.kind === 'idempotency_conflict') return { kind: 'key_reused', jobId: result.job.id }
     if (result.kind === 'existing') return { kind: 'replayed', job: result.job }
     try {
+      offer?.accepted(result.job)
       this.deps.onAccepted(result.job)
     } catch (err) {
-      // A missed wake-up only delays the job to the worker's next poll.
+      // A missed wake-up only delays the job to the worker's next poll (or, leased, its lease).
       this.deps.logger.warn({ err, job_id: result.job.id }, 'accepted a job but could not wake the worker')
     }
     return { kind: 'created', job: result.job }

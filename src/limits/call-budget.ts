@@ -12,6 +12,12 @@ export interface CallBudget {
   nextSlotAt(now: number): Promise<number | undefined>
   /** Holds every call until `at` (a daily quota ran out). */
   pauseUntil(at: number): Promise<void>
+  /**
+   * One call now, answered without waiting: only a budget kept in this process's memory, and
+   * without a per-minute limit, says yes. Absent on the shared ones (a round trip to Redis or
+   * PostgreSQL); the claim at accept is then not offered and the claim loop takes the job.
+   */
+  takeAtOnce?(now: number): boolean
 }
 
 export const WINDOW_MS = 60_000
@@ -24,6 +30,18 @@ export class LocalCallBudget implements CallBudget {
   constructor(private readonly perMinute: number) {}
 
   async take(want: number, now: number): Promise<number> {
+    return this.grant(want, now)
+  }
+
+  /**
+   * Only without a per-minute limit: while calls are rationed, the claim loop hands them out
+   * (in turns between clients), and a job accepted meanwhile waits its turn in the queue.
+   */
+  takeAtOnce(now: number): boolean {
+    return this.perMinute <= 0 && now >= this.pausedUntil
+  }
+
+  private grant(want: number, now: number): number {
     if (now < this.pausedUntil) return 0
     if (this.perMinute <= 0) return want
     this.forget(now)

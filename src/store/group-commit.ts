@@ -1,32 +1,48 @@
 import type { Database } from 'bun:sqlite'
 import { sqliteFault } from './faults.ts'
+import { StoreUnavailableError } from './store.ts'
+import type { WalSync } from './wal-sync.ts'
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
 
+/**
+ * When a write's caller hears back. `synced`: once it is on disk, so it survives a power cut
+ * (an accept: a 202 promises that; an answer: a callback follows it). `committed`: once every
+ * reader sees it; a power cut may undo it, as a crash undoes it anyway (a claim, a lease
+ * renewal, an attempt counter: the lease runs out and the job is taken again).
+ */
+export type Durability = 'synced' | 'committed'
+
 interface QueuedWrite {
   work: () => unknown
+  durability: Durability
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
 }
 
 /**
  * Group commit: the writes asked for in one turn of the event loop run in one IMMEDIATE
- * transaction, each in a savepoint of its own, and share its one fsync (synchronous = FULL
- * costs a few hundred µs per commit, which one commit per request turns into the ceiling of
- * the intake). Every caller's promise settles only after the commit that holds its write,
- * so a 202 still follows its own durable commit; a write that throws rolls back alone.
+ * transaction, each in a savepoint of its own; a write that throws rolls back alone. The
+ * commit does not wait for the disk (synchronous = NORMAL): the WAL is then fsynced off the
+ * event loop (wal-sync.ts), and a `synced` write's promise settles only after that, so a 202
+ * still follows its own durable commit, while the loop takes the next requests instead of
+ * blocking in fsync (up to milliseconds a commit on a busy disk).
  * A fault of the database (disk full, I/O error, busy past the timeout) fails every write of
  * the batch with StoreUnavailableError and leaves nothing open: the next batch starts clean.
  */
 export class GroupCommit {
   private queue: QueuedWrite[] = []
 
-  constructor(private readonly db: Database) {}
+  /** `wal`: how the WAL is synced; none (an in-memory database): `synced` means committed. */
+  constructor(
+    private readonly db: Database,
+    private readonly wal: WalSync | undefined,
+  ) {}
 
-  run<T>(work: () => T): Promise<T> {
+  run<T>(work: () => T, durability: Durability = 'synced'): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const first = this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject }) === 1
-      if (first) setImmediate(() => this.commit())
+      const write = { work, durability, resolve: resolve as (value: unknown) => void, reject }
+      if (this.queue.push(write) === 1) setImmediate(() => this.commitAfterSync())
     })
   }
 
@@ -36,7 +52,18 @@ export class GroupCommit {
    * on the spot; a batch that failed (disk full) fails its writers, not the reads behind it.
    */
   flushed(): Promise<unknown> {
-    return this.queue.length === 0 ? Promise.resolve() : this.run(() => undefined).catch(() => undefined)
+    return this.queue.length === 0
+      ? Promise.resolve()
+      : this.run(() => undefined, 'committed').catch(() => undefined)
+  }
+
+  /**
+   * While an fsync runs, the writes asked for meanwhile wait for it and then commit as one
+   * batch: as many commits as a blocking fsync would allow, so as few WAL page writes.
+   */
+  private commitAfterSync(): void {
+    if (this.wal?.busy) this.wal.whenIdle(() => this.commit())
+    else this.commit()
   }
 
   /** Commits every queued write now: on the next turn of the event loop, and on close. */
@@ -56,11 +83,20 @@ export class GroupCommit {
       for (const write of batch) write.reject(failure)
       return
     }
+    const unsynced: { write: QueuedWrite; value: unknown }[] = []
     batch.forEach((write, i) => {
       const outcome = outcomes[i] as Outcome
-      if (outcome.ok) write.resolve(outcome.value)
-      else write.reject(sqliteFault(outcome.error))
+      if (!outcome.ok) write.reject(sqliteFault(outcome.error))
+      else if (write.durability === 'synced' && this.wal) unsynced.push({ write, value: outcome.value })
+      else write.resolve(outcome.value)
     })
+    if (unsynced.length > 0)
+      this.wal?.sync((error) => {
+        // Committed but not known to be on disk: its caller must not promise it is.
+        const failure =
+          error && new StoreUnavailableError(`SQLite: the WAL could not be synced: ${error.message}`)
+        for (const { write, value } of unsynced) failure ? write.reject(failure) : write.resolve(value)
+      })
   }
 
   /**

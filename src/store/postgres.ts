@@ -204,7 +204,9 @@ export class PostgresStore implements Store {
           job.now,
         ])
         if (!turn) throw new Error('conversation upsert returned nothing')
-        const [row] = await run<PgJobRow>(tx, S.accepted, [
+        // Claimed at once only as the head of its line: one job per conversation at a time.
+        const lease = job.claimBy && turn.open_jobs === 1 ? job.claimBy : undefined
+        const [row] = await run<PgJobRow>(tx, lease ? S.acceptedAndClaimed : S.accepted, [
           job.id,
           job.owner,
           job.conversationId,
@@ -223,9 +225,11 @@ export class PostgresStore implements Store {
           job.callbackHeaders ?? null,
           job.callbackHeaderNames?.length ? JSON.stringify(job.callbackHeaderNames) : null,
           originOf(job.callbackUrl),
+          ...(lease ? [lease.workerId, job.now + lease.leaseMs] : []),
         ])
         if (!row) throw new IdempotencyRace()
-        await this.wakeOthers(tx)
+        // A job leased here already is nothing for another instance to claim.
+        if (!lease) await this.wakeOthers(tx)
         return { kind: 'created', job: jobFromPg(row) }
       })
     } catch (error) {

@@ -111,14 +111,15 @@ export function jobAsOf(row: JobRow, now: number): Job {
 }
 
 /** The row an accept inserts, as it is read back (so no RETURNING * is needed to answer with it). */
-export function acceptedRow(job: NewJob, sequence: number): JobRow {
+/** The row an accept inserts; `leaseUntil`: accepted and claimed, leased until then. */
+export function acceptedRow(job: NewJob, sequence: number, leaseUntil?: number): JobRow {
   return {
     id: job.id,
     owner: job.owner,
     conversation_id: job.conversationId,
     sequence,
-    status: 'queued',
-    available_at: job.now,
+    status: leaseUntil === undefined ? 'queued' : 'processing',
+    available_at: leaseUntil ?? job.now,
     message: job.message,
     callback_url: job.callbackUrl,
     callback_headers: job.callbackHeaders ?? null,
@@ -136,7 +137,7 @@ export function acceptedRow(job: NewJob, sequence: number): JobRow {
     error_code: null,
     error_message: null,
     usage: null,
-    llm_attempts: 0,
+    llm_attempts: leaseUntil === undefined ? 0 : 1,
     delivery_attempts: 0,
     delivery_failures: 0,
     trace_context: job.traceContext ?? null,

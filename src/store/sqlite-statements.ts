@@ -33,6 +33,17 @@ export const SQLITE_STATEMENTS = {
       callback_url, model, system_prompt, metadata, idempotency_key, request_hash, llm_parameters, trace_context,
       created_at, updated_at, callback_headers, callback_header_names, callback_origin)
     VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?6, ?6, ?16, ?17, ?18)`,
+  /**
+   * accepted and claimed: instead of `accepted`, for the head of its conversation (the turn's
+   * open_jobs is 1) when the accepting process has a free LLM slot: inserted as a claim would
+   * leave it (processing, leased to ?19 until ?20, one attempt counted). No claim follows.
+   */
+  acceptedAndClaimed: `INSERT INTO jobs (id, owner, conversation_id, sequence, status, waiting, available_at,
+      message, callback_url, model, system_prompt, metadata, idempotency_key, request_hash, llm_parameters,
+      trace_context, created_at, updated_at, callback_headers, callback_header_names, callback_origin,
+      lease_owner, llm_attempts)
+    VALUES (?1, ?2, ?3, ?4, 'processing', 0, ?20, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?6, ?6, ?16, ?17,
+      ?18, ?19, 1)`,
 
   /** Is any job due for the LLM? Cheaper than an UPDATE that finds nothing. */
   llmDue: `SELECT EXISTS (SELECT 1 FROM jobs WHERE ${LLM_STAGE} AND available_at <= ?1) AS due`,

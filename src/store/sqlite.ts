@@ -62,6 +62,7 @@ import {
   type ToolCallsTurn,
 } from './store.ts'
 import { type UsageStore, usageValues } from './usage-store.ts'
+import { WalSync } from './wal-sync.ts'
 
 type Param = string | number | null
 
@@ -97,6 +98,7 @@ export const SQLITE_LISTING: ListingDialect = {
 export class SqliteStore implements Store {
   private readonly db: StoreDatabase
   private readonly writes: GroupCommit
+  private readonly wal: WalSync | undefined
   private readonly clock: Clock
   private presence: SqlitePresence | undefined
   readonly clients: ClientStore
@@ -112,14 +114,17 @@ export class SqliteStore implements Store {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
       this.db = new StoreDatabase(path, { create: true, strict: true })
       this.db.exec('PRAGMA journal_mode = WAL')
-      // FULL: a 202 promises the job survives a power cut, not only a crash of the process.
-      this.db.exec('PRAGMA synchronous = FULL')
+      // NORMAL: a commit writes the WAL without syncing it; the group commit syncs it off the
+      // event loop before a write that must survive a power cut (an accept, an answer) is
+      // acknowledged, and the others do not wait for the disk.
+      this.db.exec('PRAGMA synchronous = NORMAL')
       this.db.exec(`PRAGMA busy_timeout = ${Math.round(options.busyTimeoutMs ?? 5000)}`)
       migrateSqlite(this.db, this.clock.now())
+      this.wal = path === ':memory:' ? undefined : new WalSync(path)
     } catch (error) {
       throw sqliteFault(error)
     }
-    this.writes = new GroupCommit(this.db)
+    this.writes = new GroupCommit(this.db, this.wal)
     this.clients = new SqliteClientStore(this.db, this.writes)
     this.origins = new SqliteOriginStore(this.db, this.writes)
     this.usage = new SqliteUsageStore(this.db, this.writes)
@@ -172,9 +177,12 @@ export class SqliteStore implements Store {
         job.now,
       )
       if (!turn) throw new Error('conversation upsert returned nothing')
-      const row = acceptedRow(job, turn.last_sequence)
+      // Claimed at once only as the head of its line: one job per conversation at a time.
+      const lease = job.claimBy && turn.open_jobs === 1 ? job.claimBy : undefined
+      const leaseUntil = lease && job.now + lease.leaseMs
+      const row = acceptedRow(job, turn.last_sequence, leaseUntil)
       this.changes(
-        SQL.accepted,
+        lease ? SQL.acceptedAndClaimed : SQL.accepted,
         job.id,
         job.owner,
         job.conversationId,
@@ -193,6 +201,7 @@ export class SqliteStore implements Store {
         row.callback_headers,
         row.callback_header_names,
         originOf(job.callbackUrl),
+        ...(lease ? [lease.workerId, leaseUntil as number] : []),
       )
       return { kind: 'created', job: jobFromRow(row) }
     })
@@ -234,7 +243,7 @@ export class SqliteStore implements Store {
       if (deliveryLimit > 0 && this.isDue(SQL.toolCallsDue, r.now))
         claimed.push(...this.all<JobRow>(SQL.claimToolCallsEvent, r.workerId, until, r.now, deliveryLimit))
       return claimed.map(jobFromRow)
-    })
+    }, 'committed')
   }
 
   async dueLlmOwners(now: number): Promise<string[]> {
@@ -246,11 +255,11 @@ export class SqliteStore implements Store {
   }
 
   async renewLease(jobId: string, workerId: string, until: number): Promise<boolean> {
-    return this.writes.run(() => this.changes(SQL.renewLease, until, jobId, workerId) === 1)
+    return this.writes.run(() => this.changes(SQL.renewLease, until, jobId, workerId) === 1, 'committed')
   }
 
   async releaseLease(jobId: string, workerId: string, now: number): Promise<boolean> {
-    return this.writes.run(() => this.changes(SQL.leaseReleased, now, jobId, workerId) === 1)
+    return this.writes.run(() => this.changes(SQL.leaseReleased, now, jobId, workerId) === 1, 'committed')
   }
 
   async deferDelivery(jobId: string, workerId: string, until: number, now: number): Promise<boolean> {
@@ -339,6 +348,7 @@ export class SqliteStore implements Store {
           workerId,
           kept,
         ) === 1,
+      'committed',
     )
   }
 
@@ -375,7 +385,7 @@ export class SqliteStore implements Store {
       if (!row) return false
       this.insertAttempt(jobId, row.delivery_attempts, attempt)
       return true
-    })
+    }, 'committed')
   }
 
   private insertAttempt(jobId: string, number: number, attempt: Omit<DeliveryAttempt, 'attempt'>): void {
@@ -541,11 +551,11 @@ export class SqliteStore implements Store {
     return this.writes.run((): number => {
       this.changes(SQL.purgeFinishedAttempts, before)
       return this.changes(SQL.purgeFinishedJobs, before)
-    })
+    }, 'committed')
   }
 
   async purgeHistory(before: number): Promise<number> {
-    return this.writes.run(() => this.changes(SQL.purgeHistory, before))
+    return this.writes.run(() => this.changes(SQL.purgeHistory, before), 'committed')
   }
 
   async maintain(): Promise<void> {
@@ -560,7 +570,7 @@ export class SqliteStore implements Store {
   }
 
   async releaseLeases(workerId: string, now: number): Promise<number> {
-    return this.writes.run(() => this.changes(SQL.leasesReleased, now, workerId))
+    return this.writes.run(() => this.changes(SQL.leasesReleased, now, workerId), 'committed')
   }
 
   // Operators: list, find and recover (src/store/job-listing.ts, conversation-listing.ts).
@@ -617,7 +627,9 @@ export class SqliteStore implements Store {
     const presence = new SqlitePresence(this.path)
     this.presence = presence
     try {
-      return presence.alone ? await this.writes.run(() => this.changes(SQL.leasesExpired, now, workerId)) : 0
+      return presence.alone
+        ? await this.writes.run(() => this.changes(SQL.leasesExpired, now, workerId), 'committed')
+        : 0
     } finally {
       presence.share()
     }
@@ -635,6 +647,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.writes.commit()
+    await this.wal?.close()
     this.presence?.close()
     this.db.close()
   }

@@ -118,6 +118,12 @@ export interface NewJob {
   /** The trace context to keep with the job (tracing on): its attempts' spans continue that trace. */
   traceContext?: string | null
   now: number
+  /**
+   * A worker of this process with a free LLM slot: a job at the head of its conversation is
+   * accepted already claimed by it (`accepted and claimed`, status `processing`); any other
+   * is accepted as queued, and the worker's slot stays its own.
+   */
+  claimBy?: { workerId: string; leaseMs: number }
 }
 
 export type AcceptResult =

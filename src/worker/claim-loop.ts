@@ -38,6 +38,8 @@ export class ClaimLoop {
   private running = false
   private pumping = false
   private again = false
+  /** The last round ran out of free slots (not of call budget) before it ran out of due jobs. */
+  private starved = false
   private timer: Timer | undefined
   private readonly turns = new OwnerTurns()
   /** Numbers each scheduling, so one that read the store before a later one cannot replace its timer. */
@@ -62,6 +64,15 @@ export class ClaimLoop {
     }
     this.pumping = true
     this.round = this.pump()
+  }
+
+  get claiming(): boolean {
+    return this.running
+  }
+
+  /** A slot came free that no round counted on: claim with it if the last round left jobs due. */
+  wakeIfStarved(): void {
+    if (this.starved) this.wake()
   }
 
   /** Claims nothing more; resolves once the round in progress has handed over what it claimed. */
@@ -134,6 +145,8 @@ export class ClaimLoop {
     // sharing one budget never start more calls than it allows.
     const slots = llmFree > 0 ? await budget.take(llmFree, now) : 0
     const wanted = slots + deliveryFree
+    // Out of slots (not of call budget, whose next slot the timer waits for).
+    this.starved = llmFree === 0 && deliveryFree === 0
     if (wanted === 0) return 'no slot'
     // Only while calls are rationed: one read of the owners with due jobs per granted slot batch.
     const owners = this.o.fairShare && slots > 0 ? await store.dueLlmOwners(now) : []
@@ -152,6 +165,7 @@ export class ClaimLoop {
       return started
     }).length
     if (calls < slots) await budget.giveBack(slots - calls, now)
+    this.starved = jobs.length === wanted && slots === llmFree
     return jobs.length === wanted ? 'every slot' : 'some'
   }
 

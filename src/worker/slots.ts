@@ -36,6 +36,13 @@ export class SlotPools {
     slot.pool = pool
   }
 
+  /** Gives back a slot taken for a job that did not come (a claim at accept declined): nothing to refill. */
+  cancel(slot: Slot): void {
+    if (slot.pool === 'llm') this.llmActive--
+    else if (slot.pool === 'delivery') this.deliveryActive--
+    slot.pool = undefined
+  }
+
   /**
    * Called as the last write of a job's stage is queued: the claim for the next job joins the
    * same group commit instead of waiting a commit behind it (one commit less per hand-over).

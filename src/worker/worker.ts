@@ -59,6 +59,20 @@ export interface WorkerOptions {
 }
 
 /**
+ * A free LLM slot offered to a job about to be accepted (claim at accept): the job is committed
+ * already leased to this worker and starts when its accept returns, with no claim transaction
+ * and no wake-up between.
+ */
+export interface AcceptClaim {
+  workerId: string
+  leaseMs: number
+  /** The accept committed `job`: run it if it came leased to this worker, else free the slot. */
+  accepted(job: Job): void
+  /** Nothing was committed for it: the slot is free again. */
+  declined(): void
+}
+
+/**
  * The worker: a claim loop that fills two pools of slots (LLM calls, callbacks) with claimed
  * jobs, and the pipeline each claimed job runs.
  */
@@ -116,6 +130,49 @@ export class Worker {
     this.pipeline.cancel(jobId)
   }
 
+  /**
+   * A slot for the job being accepted, when one is free now and the call budget grants a call
+   * without asking a shared store; undefined while the worker is not claiming (stopped, or
+   * stage writes wait for the store).
+   */
+  offerClaim(): AcceptClaim | undefined {
+    const { clock, budget, workerId, leaseMs } = this.o
+    if (!this.loop.claiming || this.waits.any || this.pools.llmFree <= 0) return undefined
+    const now = clock.now()
+    if (budget.takeAtOnce?.(now) !== true) return undefined
+    const slot: Slot = { pool: undefined }
+    this.pools.enter(slot, 'llm')
+    const decline = () => {
+      this.pools.cancel(slot)
+      void budget.giveBack(1, now).catch(() => {})
+      this.loop.wakeIfStarved()
+    }
+    return {
+      workerId,
+      leaseMs,
+      accepted: (job) => {
+        if (job.status === 'processing' && this.loop.claiming) {
+          this.o.logger.debug(
+            {
+              job_id: job.id,
+              conversation_id: job.conversationId,
+              stage: 'llm',
+              attempt: 1,
+              outcome: 'claimed',
+            },
+            'job claimed at accept',
+          )
+          this.run(job, slot)
+        } else if (job.status === 'processing') {
+          // Stopped meanwhile: the lease goes back for the next worker to take.
+          decline()
+          void this.o.store.releaseLease(job.id, workerId, clock.now()).catch(() => {})
+        } else decline()
+      },
+      declined: decline,
+    }
+  }
+
   /** Stops claiming, lets running jobs finish for up to `timeoutMs`, then gives back the leases left. */
   async stop(timeoutMs: number): Promise<void> {
     // A claim still in flight hands its jobs over first, so they are waited for (or released) too.
@@ -150,12 +207,16 @@ export class Worker {
     )
     const slot: Slot = { pool: undefined }
     this.pools.enter(slot, stage)
+    this.run(job, slot)
+    return true
+  }
+
+  private run(job: Job, slot: Slot): void {
     const run = this.pipeline.run(job, slot).finally(() => {
       this.pools.leave(slot)
       this.inFlight.delete(run)
       this.wake()
     })
     this.inFlight.add(run)
-    return true
   }
 }

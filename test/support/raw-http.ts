@@ -10,12 +10,14 @@ export interface RawResponse {
 /**
  * Sends bytes exactly as given over a fresh TCP connection and reads the answer until the
  * server closes it: for requests `fetch` refuses to make (a bad Host, HTTP/1.0 without one,
- * oversized headers, broken framing). Send `Connection: close` (or HTTP/1.0) so it ends.
+ * oversized headers, broken framing). Send `Connection: close` (or HTTP/1.0) so it ends. The
+ * socket is not half-closed after the request: Bun's server drops the answer to a client that
+ * half-closed once the handler has waited on I/O (the commit's fsync, say).
  */
 export function rawRequest(url: string, bytes: string): Promise<RawResponse> {
   const { hostname, port } = new URL(url)
   return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => socket.end(bytes))
+    const socket = connect(Number(port), hostname, () => socket.write(bytes))
     const chunks: Buffer[] = []
     socket.on('data', (chunk: Buffer) => chunks.push(chunk))
     socket.on('error', reject)

@@ -1,0 +1,70 @@
+import { Database } from 'bun:sqlite'
+import { afterEach, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { GroupCommit } from '../src/store/group-commit.ts'
+import { WalSync } from '../src/store/wal-sync.ts'
+
+/*
+ * The group commit over a WAL committed with synchronous = NORMAL and fsynced off the event
+ * loop: a `synced` write is acknowledged only after an fsync that began after its commit; a
+ * `committed` one (a claim, a lease renewal) as soon as every reader sees it.
+ */
+
+let dir: string | undefined
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true })
+  dir = undefined
+})
+
+function open() {
+  dir = mkdtempSync(join(tmpdir(), 'llm-relay-wal-'))
+  const path = join(dir, 'db.sqlite')
+  const db = new Database(path, { create: true, strict: true })
+  db.exec('PRAGMA journal_mode = WAL')
+  db.exec('PRAGMA synchronous = NORMAL')
+  db.exec('CREATE TABLE t (v TEXT)')
+  const wal = new WalSync(path)
+  // A spy on the real syncer: what happened, in order.
+  const events: string[] = []
+  const sync = wal.sync.bind(wal)
+  wal.sync = (done) => {
+    events.push('fsync asked')
+    sync((error) => {
+      events.push('fsync done')
+      done(error)
+    })
+  }
+  const writes = new GroupCommit(db, wal)
+  const insert = (v: string) => () => db.query('INSERT INTO t (v) VALUES (?)').run(v)
+  return { db, wal, writes, events, insert }
+}
+
+test('a synced write is acknowledged after the fsync that followed its commit; a committed one at its commit', async () => {
+  const { db, wal, writes, events, insert } = open()
+  const synced = writes.run(insert('accept')).then(() => events.push('synced write settled'))
+  const committed = writes
+    .run(insert('claim'), 'committed')
+    .then(() => events.push('committed write settled'))
+  await Promise.all([synced, committed])
+  // The fsync is asked for as the batch commits; the claim does not wait for it, the accept does.
+  expect(events).toEqual(['fsync asked', 'committed write settled', 'fsync done', 'synced write settled'])
+  expect(db.query('SELECT v FROM t ORDER BY rowid').all()).toEqual([{ v: 'accept' }, { v: 'claim' }])
+  await wal.close()
+  db.close()
+})
+
+test('writes asked for while an fsync runs wait for it and commit as one batch, covered by the next fsync', async () => {
+  const { db, wal, writes, events, insert } = open()
+  const first = writes.run(insert('one'))
+  // Once the first commit is done and its fsync under way, three more come in.
+  await new Promise((resolve) => setImmediate(resolve))
+  expect(wal.busy).toBe(true)
+  const more = ['two', 'three', 'four'].map((v) => writes.run(insert(v)))
+  await Promise.all([first, ...more])
+  expect(events).toEqual(['fsync asked', 'fsync done', 'fsync asked', 'fsync done'])
+  expect(db.query('SELECT COUNT(*) AS n FROM t').get()).toEqual({ n: 4 })
+  await wal.close()
+  db.close()
+})
