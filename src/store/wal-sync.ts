@@ -31,7 +31,10 @@ export class WalSync {
   }
 
   sync(done: (error: Error | null) => void): void {
-    if (this.closed) return done(new Error('the store is closed'))
+    if (this.closed) {
+      done(new Error('the store is closed'))
+      return
+    }
     this.waiting.push(done)
     if (!this.running) this.next()
   }
