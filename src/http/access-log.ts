@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Logger } from '../log.ts'
+import { infoLine } from '../log-line.ts'
 import type { RelayMetrics } from '../metrics.ts'
 import type { RequestInfos } from './request-info.ts'
 
@@ -24,22 +25,23 @@ export function accessLog(deps: AccessLogDeps) {
     // The route pattern, not the path, so job ids do not each become a series.
     const route = (context as { route?: string }).route ?? 'unmatched'
     deps.metrics.httpDuration.observe({ method: request.method, route, status: String(status) }, ms / 1000)
-    const line = {
-      request_id: info?.id,
-      method: request.method,
-      route,
-      path,
-      status,
-      ms: Math.round(ms * 100) / 100,
-      client: deps.clientName(request),
-    }
     // A request that accepted a job is also that job's acceptance line (one line, not two).
     const job = info?.accepted
-    if (job)
-      deps.logger.info(
-        { ...line, job_id: job.id, conversation_id: job.conversationId, outcome: 'accepted' },
-        'request',
-      )
-    else deps.logger.info(line, 'request')
+    infoLine(
+      deps.logger,
+      {
+        request_id: info?.id,
+        method: request.method,
+        route,
+        path,
+        status,
+        ms: Math.round(ms * 100) / 100,
+        client: deps.clientName(request),
+        job_id: job?.id,
+        conversation_id: job?.conversationId,
+        outcome: job && 'accepted',
+      },
+      'request',
+    )
   })
 }

@@ -97,6 +97,16 @@ export function createHttpApp(deps: HttpAppDeps) {
         trustProxy: deps.trustProxy,
       }),
     )
+  // Counted once the key is known; before the problem mapping, so its error hook sees a failure
+  // first. Stored clients may bring a rate limit of their own even where RATE_LIMIT_MAX is 0.
+  if (deps.rateLimit.max > 0 || deps.storedKeys)
+    app.use(
+      apiRateLimit(deps.rateLimit, (request) => auth.clientOf(request), {
+        trustProxy: deps.trustProxy,
+        clock: deps.clock,
+      }),
+    )
+  app
     .use(problemMapping({ logger: deps.logger, infos, allowed }))
     .use(
       accessLog({
@@ -109,9 +119,6 @@ export function createHttpApp(deps: HttpAppDeps) {
     .onAfterHandle({ as: 'global' }, ({ path, response }) => {
       if (path === '/swagger/json') return correctOpenApiDocument(response)
     })
-  // Stored clients may bring a rate limit of their own even where RATE_LIMIT_MAX is 0.
-  if (deps.rateLimit.max > 0 || deps.storedKeys)
-    app.use(apiRateLimit(deps.rateLimit, (request) => auth.clientOf(request), deps.trustProxy))
   return app
     .use(
       openapi({
