@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { TEST_LLM_KEY } from '../../test/support/relay.ts'
 import { benchDir } from './machine.ts'
@@ -137,15 +137,17 @@ export async function waitForHealth(
  */
 export async function startRelayProcess(
   env: Record<string, string>,
-  options: { dir: string; executable?: string } = { dir: relayDir() },
+  options: { dir: string; executable?: string; command?: string[] } = { dir: relayDir() },
 ): Promise<RelayProcess> {
   const port = await freePort()
   const profile = process.env.BENCH_PROFILE
-  const command = options.executable
-    ? [options.executable]
-    : profile
-      ? [process.execPath, '--cpu-prof-md', `--cpu-prof-dir=${profile}`, MAIN]
-      : [process.execPath, MAIN]
+  const command = options.command
+    ? options.command
+    : options.executable
+      ? [options.executable]
+      : profile
+        ? [process.execPath, '--cpu-prof-md', `--cpu-prof-dir=${profile}`, MAIN]
+        : [process.execPath, MAIN]
   const child = Bun.spawn(command, {
     cwd: options.dir,
     env: { PATH: process.env.PATH ?? '', SHUTDOWN_TIMEOUT: '1s', ...env, PORT: String(port) },
@@ -175,6 +177,7 @@ export async function startRelayProcess(
       }
       child.kill('SIGKILL')
       await child.exited
+      if (process.env.BENCH_KEEP_LOG) copyFileSync(join(options.dir, 'relay.log'), process.env.BENCH_KEEP_LOG)
       rmSync(options.dir, { recursive: true, force: true })
     },
   }
