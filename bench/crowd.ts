@@ -124,6 +124,7 @@ async function crowd(name: string, target: RelayProcess): Promise<CrowdRun> {
 const env = benchEnv(relayDir(), llm.url, {
   WORKER_CONCURRENCY: String(CONCURRENCY),
   BUN_CONFIG_MAX_HTTP_REQUESTS: String(HTTP_REQUESTS),
+  ...(JSON.parse(process.env.BENCH_CROWD_ENV ?? '{}') as Record<string, string>),
 })
 try {
   const floorDir = relayDir()

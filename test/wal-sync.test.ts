@@ -7,9 +7,10 @@ import { GroupCommit } from '../src/store/group-commit.ts'
 import { WalSync } from '../src/store/wal-sync.ts'
 
 /*
- * The group commit over a WAL committed with synchronous = NORMAL and fsynced off the event
- * loop: a `synced` write is acknowledged only after an fsync that began after its commit; a
- * `committed` one (a claim, a lease renewal) as soon as every reader sees it.
+ * The group commit over a WAL committed with synchronous = NORMAL and fsynced by WalSync: a
+ * `synced` write is acknowledged only after an fsync that began after its commit; a
+ * `committed` one (a claim, a lease renewal) as soon as every reader sees it. WalSync runs
+ * fast fsyncs on the event loop and slow ones on the thread pool; each test says which.
  */
 
 let dir: string | undefined
@@ -18,14 +19,14 @@ afterEach(() => {
   dir = undefined
 })
 
-function open() {
+function open(onTheLoopBelowMs: number) {
   dir = mkdtempSync(join(tmpdir(), 'llm-relay-wal-'))
   const path = join(dir, 'db.sqlite')
   const db = new Database(path, { create: true, strict: true })
   db.exec('PRAGMA journal_mode = WAL')
   db.exec('PRAGMA synchronous = NORMAL')
   db.exec('CREATE TABLE t (v TEXT)')
-  const wal = new WalSync(path)
+  const wal = new WalSync(path, onTheLoopBelowMs)
   // A spy on the real syncer: what happened, in order.
   const events: string[] = []
   const sync = wal.sync.bind(wal)
@@ -41,8 +42,8 @@ function open() {
   return { db, wal, writes, events, insert }
 }
 
-test('a synced write is acknowledged after the fsync that followed its commit; a committed one at its commit', async () => {
-  const { db, wal, writes, events, insert } = open()
+test('on the thread pool: a synced write is acknowledged after the fsync that followed its commit; a committed one at its commit', async () => {
+  const { db, wal, writes, events, insert } = open(0)
   const synced = writes.run(insert('accept')).then(() => events.push('synced write settled'))
   const committed = writes
     .run(insert('claim'), 'committed')
@@ -55,8 +56,21 @@ test('a synced write is acknowledged after the fsync that followed its commit; a
   db.close()
 })
 
-test('writes asked for while an fsync runs wait for it and commit as one batch, covered by the next fsync', async () => {
-  const { db, wal, writes, events, insert } = open()
+test('on the event loop (a fast disk): the fsync runs as the batch commits, and both writes settle after it', async () => {
+  const { db, wal, writes, events, insert } = open(Number.POSITIVE_INFINITY)
+  const synced = writes.run(insert('accept')).then(() => events.push('synced write settled'))
+  const committed = writes
+    .run(insert('claim'), 'committed')
+    .then(() => events.push('committed write settled'))
+  await Promise.all([synced, committed])
+  expect(events).toEqual(['fsync asked', 'fsync done', 'committed write settled', 'synced write settled'])
+  expect(wal.busy).toBe(false)
+  await wal.close()
+  db.close()
+})
+
+test('on the thread pool: writes asked for while an fsync runs wait for it and commit as one batch, covered by the next fsync', async () => {
+  const { db, wal, writes, events, insert } = open(0)
   const first = writes.run(insert('one'))
   // Once the first commit is done and its fsync under way, three more come in.
   await new Promise((resolve) => setImmediate(resolve))

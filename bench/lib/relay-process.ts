@@ -141,13 +141,15 @@ export async function startRelayProcess(
 ): Promise<RelayProcess> {
   const port = await freePort()
   const profile = process.env.BENCH_PROFILE
+  // BENCH_BUN_FLAGS: flags for the runtime of each relay run from source (e.g. --smol).
+  const flags = (process.env.BENCH_BUN_FLAGS ?? '').split(' ').filter((f) => f !== '')
   const command = options.command
     ? options.command
     : options.executable
       ? [options.executable]
       : profile
-        ? [process.execPath, '--cpu-prof-md', `--cpu-prof-dir=${profile}`, MAIN]
-        : [process.execPath, MAIN]
+        ? [process.execPath, ...flags, '--cpu-prof-md', `--cpu-prof-dir=${profile}`, MAIN]
+        : [process.execPath, ...flags, MAIN]
   const child = Bun.spawn(command, {
     cwd: options.dir,
     env: { PATH: process.env.PATH ?? '', SHUTDOWN_TIMEOUT: '1s', ...env, PORT: String(port) },
