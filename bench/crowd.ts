@@ -27,7 +27,7 @@ import { benchEnv, type RelayProcess, relayDir, startRelayProcess } from './lib/
 import { stampArrivals } from './lib/stamp.ts'
 import { median, quantile, round } from './lib/stats.ts'
 
-const LLM_MS = 2000
+const LLM_MS = Number(process.env.BENCH_CROWD_LLM_MS ?? 2000)
 const CONCURRENCY = Number(process.env.BENCH_CROWD_CONCURRENCY ?? 2000)
 const JOBS = Number(process.env.BENCH_CROWD_JOBS ?? (quick() ? 2 * CONCURRENCY * 2 : 10 * CONCURRENCY))
 const CONVERSATIONS = JOBS / 2
