@@ -80,3 +80,11 @@ test('a replay under the same Idempotency-Key takes no slot and starts nothing',
   await relay.sink.waitFor(2)
   expect(relay.llm.calls.map((c) => c.body.messages.at(-1)?.content)).toEqual(['once', 'next'])
 })
+
+test('while LLM_MAX_RPM rations the calls a job is accepted queued: the claim loop hands the calls out', async () => {
+  relay = await startTestRelay({ LLM_MAX_RPM: '100' })
+  const job = await accept(relay, 'rationed', 'r')
+  expect(job.status).toBe('queued')
+  const [callback] = await relay.sink.waitForJob(job.id)
+  expect(callback?.body.data.response).toBe('echo: rationed')
+})
