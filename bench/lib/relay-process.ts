@@ -59,7 +59,8 @@ export const SETTINGS_NAMES: Record<Settings, string> = {
 
 /**
  * The environment of a benchmark relay: `settings` (the defaults unless said) plus what a
- * benchmark must set — the fake LLM, loopback callbacks allowed and no LLM call budget.
+ * benchmark must set — the fake LLM, loopback callbacks allowed, no LLM call budget, and no cap
+ * on callbacks to one origin (the one callback receiver here stands for every client's).
  */
 export function benchEnv(
   dir: string,
@@ -75,6 +76,7 @@ export function benchEnv(
     LLM_MODEL: 'fake/model',
     LLM_MAX_RPM: '0',
     ALLOW_PRIVATE_CALLBACK_URLS: 'true',
+    CALLBACK_MAX_IN_FLIGHT_PER_ORIGIN: '10000',
     ...SETTINGS[settings],
     ...extra,
   }
