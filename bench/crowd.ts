@@ -18,13 +18,11 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { CallbackSink } from '../test/support/callback-sink.ts'
-import { FakeLlm } from '../test/support/fake-llm.ts'
 import { type BenchResult, note, report } from './lib/figures.ts'
 import { quick } from './lib/machine.ts'
 import { type Posted, postJobs } from './lib/post-jobs.ts'
 import { benchEnv, type RelayProcess, relayDir, startRelayProcess } from './lib/relay-process.ts'
-import { stampArrivals } from './lib/stamp.ts'
+import { stampedOutsideWorld } from './lib/stamp.ts'
 import { median, quantile, round } from './lib/stats.ts'
 
 const LLM_MS = Number(process.env.BENCH_CROWD_LLM_MS ?? 2000)
@@ -37,16 +35,7 @@ const POSTERS = 32
 const MB = 1024 * 1024
 const TARGETS = { ratio: 0.9, rssMb: 250, overheadP99Ms: 10 }
 
-const llm = new FakeLlm()
-llm.latencyMs = LLM_MS
-const sink = new CallbackSink()
-const llmArrival = new Map<string, number>()
-const callbackArrival = new Map<string, number>()
-stampArrivals(llm.calls, (call, at) => {
-  const last = call.body.messages.at(-1)
-  if (last) llmArrival.set(last.content, at)
-})
-stampArrivals(sink.received, (received, at) => callbackArrival.set(received.body.data.message, at))
+const { llm, sink, llmArrival, callbackArrival } = stampedOutsideWorld(LLM_MS)
 
 interface CrowdRun {
   ratio: number

@@ -13,12 +13,10 @@
  * p99 ≤ 25 ms. The saturated run's in-pipeline overhead (LLM request received → callback
  * received, − 200 ms) is reported beside it.
  */
-import { CallbackSink } from '../test/support/callback-sink.ts'
-import { FakeLlm } from '../test/support/fake-llm.ts'
 import { type BenchResult, note, report } from './lib/figures.ts'
 import { quick } from './lib/machine.ts'
 import { benchEnv, relayDir, startRelayProcess } from './lib/relay-process.ts'
-import { stampArrivals } from './lib/stamp.ts'
+import { stampedOutsideWorld } from './lib/stamp.ts'
 import { median, quantile, round } from './lib/stats.ts'
 
 const LLM_MS = 200
@@ -32,16 +30,7 @@ const POSTERS = 32
 const BURSTS = Number(process.env.BENCH_BURSTS ?? (quick() ? 1 : 3))
 const TARGET = 0.95
 
-const llm = new FakeLlm()
-llm.latencyMs = LLM_MS
-const sink = new CallbackSink()
-const llmArrival = new Map<string, number>()
-const callbackArrival = new Map<string, number>()
-stampArrivals(llm.calls, (call, at) => {
-  const last = call.body.messages.at(-1)
-  if (last) llmArrival.set(last.content, at)
-})
-stampArrivals(sink.received, (received, at) => callbackArrival.set(received.body.data.message, at))
+const { llm, sink, llmArrival, callbackArrival } = stampedOutsideWorld(LLM_MS)
 
 interface Posted {
   message: string
