@@ -22,7 +22,10 @@ interface QueuedWrite {
 
 /**
  * Group commit: the writes asked for in one turn of the event loop run in one IMMEDIATE
- * transaction, each in a savepoint of its own; a write that throws rolls back alone. The
+ * transaction; a write that throws rolls back alone. Savepoints cost more than a job's insert
+ * (3-4 µs a write, measured), so a batch first runs without them, and only when one of its
+ * writes throws is the transaction rolled back and the batch run again, each write in a
+ * savepoint of its own: a write's `work` must do nothing but SQL, so that it may run twice. The
  * commit does not wait for the disk (synchronous = NORMAL): the WAL is then fsynced off the
  * event loop (wal-sync.ts), and a `synced` write's promise settles only after that, so a 202
  * still follows its own durable commit, while the loop takes the next requests instead of
@@ -71,12 +74,13 @@ export class GroupCommit {
     const batch = this.queue
     if (batch.length === 0) return
     this.queue = []
-    const outcomes: Outcome[] = []
+    let outcomes: Outcome[]
     try {
       this.rollBack()
       this.db.query('BEGIN IMMEDIATE').run()
-      for (const write of batch) outcomes.push(this.inSavepoint(write.work))
-      this.db.query('COMMIT').run()
+      outcomes = this.allOrNothing(batch) ?? this.eachInSavepoint(batch)
+      // A batch of one write that failed has been rolled back already.
+      if (this.db.inTransaction) this.db.query('COMMIT').run()
     } catch (error) {
       this.rollBack()
       const failure = sqliteFault(error)
@@ -110,6 +114,44 @@ export class GroupCommit {
     } catch {
       // Still open: the next commit() tries again first.
     }
+  }
+
+  /**
+   * Every write of the batch in the open transaction, without savepoints. Undefined when one
+   * threw and the transaction is still open: it is then rolled back and begun again, and
+   * nothing of the batch is left. A single write needs no second run: its failure is its own.
+   */
+  private allOrNothing(batch: QueuedWrite[]): Outcome[] | undefined {
+    if (batch.length === 1) return [this.inTransaction((batch[0] as QueuedWrite).work)]
+    const outcomes: Outcome[] = []
+    // One savepoint for the batch keeps the write lock when it is undone (COMMIT releases it).
+    this.db.query('SAVEPOINT batch').run()
+    for (const write of batch) {
+      try {
+        outcomes.push({ ok: true, value: write.work() })
+      } catch (error) {
+        // Some errors (disk full, I/O) end the whole transaction: then the batch fails as one.
+        if (!this.db.inTransaction) throw error
+        this.db.query('ROLLBACK TO batch').run()
+        return undefined
+      }
+    }
+    return outcomes
+  }
+
+  /** The batch's one write: if it throws, the whole transaction is rolled back with it. */
+  private inTransaction(work: () => unknown): Outcome {
+    try {
+      return { ok: true, value: work() }
+    } catch (error) {
+      if (!this.db.inTransaction) throw error
+      this.db.query('ROLLBACK').run()
+      return { ok: false, error }
+    }
+  }
+
+  private eachInSavepoint(batch: QueuedWrite[]): Outcome[] {
+    return batch.map((write) => this.inSavepoint(write.work))
   }
 
   private inSavepoint(work: () => unknown): Outcome {
