@@ -27,13 +27,21 @@ function open() {
   db.exec('CREATE TABLE t (v TEXT NOT NULL UNIQUE)')
   const writes = new GroupCommit(db, new WalSync(path))
   const insert = (v: string) => () => db.query('INSERT INTO t (v) VALUES (?) RETURNING v').get(v)
-  const rows = () => db.query<{ v: string }, []>('SELECT v FROM t ORDER BY rowid').all().map((r) => r.v)
+  const rows = () =>
+    db
+      .query<{ v: string }, []>('SELECT v FROM t ORDER BY rowid')
+      .all()
+      .map((r) => r.v)
   return { db, writes, insert, rows }
 }
 
 test('writes of one turn commit together, each hears its own value', async () => {
   const { writes, insert, rows } = open()
-  const results = await Promise.all([writes.run(insert('a')), writes.run(insert('b')), writes.run(insert('c'))])
+  const results = await Promise.all([
+    writes.run(insert('a')),
+    writes.run(insert('b')),
+    writes.run(insert('c')),
+  ])
   expect(results).toEqual([{ v: 'a' }, { v: 'b' }, { v: 'c' }])
   expect(rows()).toEqual(['a', 'b', 'c'])
 })
