@@ -24,7 +24,7 @@ import { Intake } from './intake/intake.ts'
 import type { ReconnectBackoff } from './limits/redis-connection.ts'
 import { isOpenRouter } from './llm/chat-completion.ts'
 import { OpenAiLlmClient } from './llm/openai-client.ts'
-import { loadTokenCounter } from './llm/token-count.ts'
+import { lazyTokenCounter } from './llm/token-count.ts'
 import { createLogger, type Logger } from './log.ts'
 import { Gauge, RelayMetrics } from './metrics.ts'
 import { configuredSecrets, SecretScrubber } from './scrub.ts'
@@ -87,9 +87,9 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     userAgent: USER_AGENT,
     clock,
   })
-  // Loaded before the worker starts, so no job waits for the tokenizer's tables; not at all
-  // where no worker runs or HISTORY_MAX_TOKENS is 0.
-  const tokens = config.role !== 'api' && config.historyMaxTokens > 0 ? await loadTokenCounter() : undefined
+  // The tokenizer's tables load with the first prompt; not at all where no worker runs or
+  // HISTORY_MAX_TOKENS is 0.
+  const tokens = config.role !== 'api' && config.historyMaxTokens > 0 ? lazyTokenCounter() : undefined
   // Prefer: wait. Another process on the database may answer (a fleet, or api and worker
   // processes on one SQLite file): while anyone waits, one read a second asks the store.
   const waiters = new AnswerWaiters(clock, {

@@ -11,3 +11,8 @@ declare module '*.css' {
   const path: string
   export default path
 }
+// Files imported `with { type: 'text' }` are their text (embedded in the compiled binary).
+declare module '*.tiktoken' {
+  const text: string
+  export default text
+}

@@ -1,6 +1,11 @@
 import { describe, expect, test } from 'bun:test'
 import { fitHistory } from '../src/llm/history-budget.ts'
-import { loadTokenCounter, MESSAGE_OVERHEAD_TOKENS, messageTokens } from '../src/llm/token-count.ts'
+import {
+  lazyTokenCounter,
+  loadTokenCounter,
+  MESSAGE_OVERHEAD_TOKENS,
+  messageTokens,
+} from '../src/llm/token-count.ts'
 
 const exchange = (jobId: string, user: number, assistant: number) => [
   { role: 'user', jobId, tokens: user },
@@ -72,6 +77,43 @@ describe('the tokenizer', () => {
     expect(messageTokens(counter, 'hello world')).toBe(2 + MESSAGE_OVERHEAD_TOKENS)
     // More tokens for more text, and non-Latin text costs more per character.
     expect(counter.count('こんにちは世界')).toBeGreaterThan(counter.count('hello'))
+  })
+
+  test("its ranks, read from the .tiktoken file, are the package's own, and count as the package does", async () => {
+    const { cl100kRanks } = await import('../src/llm/cl100k-ranks.ts')
+    const own = (await import('gpt-tokenizer/bpeRanks/cl100k_base')).default as (string | number[])[]
+    const ranks = cl100kRanks()
+    expect(ranks.length).toBe(own.length)
+    const differing = own.filter((token, i) => JSON.stringify(token) !== JSON.stringify(ranks[i]))
+    expect(differing).toEqual([])
+    const packaged = await import('gpt-tokenizer/encoding/cl100k_base')
+    const counter = await loadTokenCounter()
+    for (const text of [
+      '\uFEFFusing namespace std;',
+      'Grüße, 世界 😀',
+      'a\u0000b\x07c',
+      ' merciless daycare',
+    ])
+      expect(counter.count(text)).toBe(packaged.countTokens(text))
+  })
+
+  test('a lazy counter loads its tables once, on the first ready(), and again after a failed load', async () => {
+    let loads = 0
+    let failNext = true
+    const counter = lazyTokenCounter(async () => {
+      loads++
+      if (failNext) {
+        failNext = false
+        throw new Error('no tables')
+      }
+      return loadTokenCounter()
+    })
+    expect(loads).toBe(0)
+    expect(() => counter.count('hello')).toThrow(/not loaded yet/)
+    await expect(counter.ready?.()).rejects.toThrow('no tables')
+    await Promise.all([counter.ready?.(), counter.ready?.()])
+    expect(loads).toBe(2)
+    expect(counter.count('hello world')).toBe(2)
   })
 
   test('text that spells a special token is counted as text, not refused', async () => {

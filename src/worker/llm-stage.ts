@@ -79,6 +79,7 @@ export class LlmStage {
     }
 
     const history = await store.readHistory(job.owner, job.conversationId, this.o.historyMaxMessages)
+    await this.o.tokens?.ready?.()
     const prompt = buildBudgetedPrompt(
       {
         systemPrompt: job.systemPrompt,
