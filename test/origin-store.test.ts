@@ -1,3 +1,4 @@
+import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
 import type { JobError } from '../src/job.ts'
 import type { BreakerPolicy } from '../src/store/origin-store.ts'
@@ -31,6 +32,23 @@ for (const adapter of adapters) {
       expect(await origins.recordOriginSuccess(ORIGIN, T0)).toBeUndefined()
       expect(await origins.listOrigins()).toEqual([])
     })
+
+    if (adapter.name === 'SqliteStore')
+      test('a healthy origin needs no write: admitted and its success recorded while another process holds the write lock', async () => {
+        const db = adapter.fresh()
+        const { origins } = await openOn(db.open)
+        const other = new Database(db.where)
+        other.exec('PRAGMA busy_timeout = 0')
+        other.exec('BEGIN IMMEDIATE')
+        try {
+          // A write would wait out the busy timeout and fail with StoreUnavailableError.
+          expect(await origins.admitDelivery(ORIGIN, T0, POLICY.probeMs)).toEqual({ go: true, probe: false })
+          expect(await origins.recordOriginSuccess(ORIGIN, T0)).toBeUndefined()
+        } finally {
+          other.exec('ROLLBACK')
+          other.close()
+        }
+      })
 
     test('failures in a row open the origin; a success before the threshold ends the streak', async () => {
       const { origins } = await fresh()

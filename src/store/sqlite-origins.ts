@@ -1,4 +1,5 @@
 import type { JobError } from '../job.ts'
+import { sqliteFault } from './faults.ts'
 import type { GroupCommit } from './group-commit.ts'
 import {
   type Admission,
@@ -23,7 +24,10 @@ interface BreakerRow {
 
 /**
  * The origins' breakers on the SqliteStore's handle. One writer: each method reads and writes
- * in one write of the group commit, so nothing commits in between.
+ * in one write of the group commit, so nothing commits in between. A healthy origin (every
+ * callback's case) is one read on the spot, outside the group commit: a write there would
+ * cost a transaction, and its caller a wait for the WAL's fsync, before every callback. A
+ * breaker change the read does not see yet (queued in this turn) is seen by the next callback.
  */
 export class SqliteOriginStore implements OriginStore {
   constructor(
@@ -39,7 +43,8 @@ export class SqliteOriginStore implements OriginStore {
       .get(origin)
   }
 
-  admitDelivery(origin: string, now: number, probeMs: number): Promise<Admission> {
+  async admitDelivery(origin: string, now: number, probeMs: number): Promise<Admission> {
+    if (this.healthy(origin, 'admit')) return { go: true, probe: false }
     return this.writes.run((): Admission => {
       const row = this.breaker(origin)
       if (!row || row.state === 'closed') return { go: true, probe: false }
@@ -48,7 +53,21 @@ export class SqliteOriginStore implements OriginStore {
         .query<never, Value[]>('UPDATE callback_origins SET probe_at = ?, updated_at = ? WHERE origin = ?')
         .run(now + probeMs, now, origin)
       return { go: true, probe: true }
-    })
+    }, 'committed')
+  }
+
+  /**
+   * Whether the origin's breaker is closed (`admit`), and also has no failure counted
+   * (`success`, which then has nothing to reset): read now, from what is committed.
+   */
+  private healthy(origin: string, asked: 'admit' | 'success'): boolean {
+    let row: BreakerRow | null
+    try {
+      row = this.breaker(origin)
+    } catch (error) {
+      throw sqliteFault(error)
+    }
+    return !row || (row.state === 'closed' && (asked === 'admit' || row.failures === 0))
   }
 
   recordOriginFailure(
@@ -79,7 +98,8 @@ export class SqliteOriginStore implements OriginStore {
     })
   }
 
-  recordOriginSuccess(origin: string, now: number): Promise<OriginChange> {
+  async recordOriginSuccess(origin: string, now: number): Promise<OriginChange> {
+    if (this.healthy(origin, 'success')) return undefined
     return this.writes.run((): OriginChange => {
       const row = this.breaker(origin)
       if (!row || (row.state === 'closed' && row.failures === 0)) return undefined
