@@ -116,7 +116,8 @@ export const POSTGRES_STATEMENTS = {
    * the row lock), so nextInLine's snapshot sees the job it inserted. An accept that comes
    * after sees the decremented counter instead.
    */
-  endTurn: 'UPDATE conversations SET open_jobs = open_jobs - 1 WHERE owner = $1 AND id = $2',
+  endTurn:
+    'UPDATE conversations SET open_jobs = open_jobs - 1 WHERE owner = $1 AND id = $2 RETURNING open_jobs',
   nextInLine: `UPDATE jobs SET waiting = false WHERE seq =
       (SELECT seq FROM jobs WHERE owner = $1 AND conversation_id = $2 AND waiting ORDER BY seq LIMIT 1)`,
   llmRetry: `UPDATE jobs SET status = 'queued', lease_owner = NULL, available_at = $1, error_code = $2,

@@ -304,7 +304,9 @@ export class PostgresStore implements Store {
 
   /** The conversation's turn is over: let its next waiting message go (see S.endTurn for the order). */
   private async endTurn(tx: TransactionSQL, job: Pick<Job, 'owner' | 'conversationId'>): Promise<void> {
-    await run(tx, S.endTurn, [job.owner, job.conversationId])
+    // Every open job but the head waits: with none left open, no one is to be released.
+    const [left] = await run<{ open_jobs: number }>(tx, S.endTurn, [job.owner, job.conversationId])
+    if (left !== undefined && left.open_jobs <= 0) return
     const released = await run(tx, S.nextInLine, [job.owner, job.conversationId])
     // NOTIFY serializes committing transactions, so only when a message became claimable.
     if (released.count > 0) await this.wakeOthers(tx)

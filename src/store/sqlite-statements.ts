@@ -98,7 +98,8 @@ export const SQLITE_STATEMENTS = {
   appendHistory: `INSERT INTO messages (owner, conversation_id, role, content, job_id, created_at, tokens, tool_rounds)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (job_id, role) DO NOTHING`,
   /** The end of a conversation's turn (answered, llm failed, cancelled): these two let its next message go. */
-  endTurn: 'UPDATE conversations SET open_jobs = open_jobs - 1 WHERE owner = ?1 AND id = ?2',
+  endTurn:
+    'UPDATE conversations SET open_jobs = open_jobs - 1 WHERE owner = ?1 AND id = ?2 RETURNING open_jobs',
   nextInLine: `UPDATE jobs SET waiting = 0 WHERE seq =
       (SELECT seq FROM jobs WHERE owner = ?1 AND conversation_id = ?2 AND waiting = 1 ORDER BY seq LIMIT 1)`,
   llmRetry: `UPDATE jobs SET status = 'queued', lease_owner = NULL, available_at = ?1, error_code = ?2,

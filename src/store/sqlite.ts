@@ -273,10 +273,14 @@ export class SqliteStore implements Store {
     )
   }
 
-  /** The conversation's turn is over: let its next waiting message go. */
+  /**
+   * The conversation's turn is over: let its next waiting message go. Every open job but the
+   * head waits, so with none left open no one waits, and the search for the next is skipped
+   * (the common case: a conversation with nothing queued behind its answer).
+   */
   private endTurn(job: Pick<Job, 'owner' | 'conversationId'>): void {
-    this.changes(SQL.endTurn, job.owner, job.conversationId)
-    this.changes(SQL.nextInLine, job.owner, job.conversationId)
+    const left = this.one<{ open_jobs: number }>(SQL.endTurn, job.owner, job.conversationId)
+    if (left === undefined || left.open_jobs > 0) this.changes(SQL.nextInLine, job.owner, job.conversationId)
   }
 
   async recordAnswer(jobId: string, workerId: string, answer: Answer, now: number): Promise<Job | undefined> {
