@@ -79,7 +79,10 @@ describe('CSRF tokens', () => {
     const token = signer.csrfToken(mine)
     expect(signer.checkCsrf(mine, token)).toBe(true)
     expect(signer.checkCsrf(other, token)).toBe(false)
-    expect(signer.checkCsrf(mine, `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)).toBe(false)
+    expect(signer.checkCsrf(mine, `${token.startsWith('A') ? 'B' : 'A'}${token.slice(1)}`)).toBe(false)
+    // Every edit of the last character too, also of the two bits it carries unused.
+    for (const last of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_')
+      if (last !== token.at(-1)) expect(signer.checkCsrf(mine, `${token.slice(0, -1)}${last}`)).toBe(false)
     for (const bad of [null, undefined, '', 42, ['x']]) expect(signer.checkCsrf(mine, bad)).toBe(false)
   })
 })
