@@ -3,7 +3,8 @@
  * or the read it serves; the same names as sqlite-statements.ts. A transition's WHERE names
  * its from-status, so a job in any other status is left alone. Run with `unsafe(text,
  * values)`: the values are bound parameters, only the text is fixed here.
- * `test/store-plans.test.ts` EXPLAINs them and fails on a sequential scan.
+ * `test/store-plans.test.ts` EXPLAINs them and fails on a sequential scan. Longer than most
+ * files on purpose: every statement of the store in one place, beside the lock order below.
  *
  * Locks, in the one order every transaction takes them, so none waits in a cycle: a job row
  * before its conversation row (the end of a turn), and a conversation row before the job

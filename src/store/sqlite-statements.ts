@@ -3,7 +3,8 @@
  * read it serves. A transition's WHERE names its from-status, so a job in any other status
  * is left alone and the caller learns it from `changes` or an empty RETURNING.
  * `bench/curves.ts` prints their EXPLAIN QUERY PLAN and `test/store-plans.test.ts` fails on
- * a table scan.
+ * a table scan. Longer than most files on purpose: every statement of the store in one place,
+ * so an index and each query that needs it are read together.
  */
 
 /** Jobs the LLM stage may take: queued ones, and processing ones once their lease ran out. */
