@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { databaseUrl, dropSchema, freshSchema } from './support/postgres.ts'
+import { databaseUrl, dropSchemas, freshSchema } from './support/postgres.ts'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
 
@@ -43,7 +43,7 @@ interface ConversationSummary {
 
 const schemas: string[] = []
 afterAll(async () => {
-  await Promise.all(schemas.map(dropSchema))
+  await dropSchemas(schemas)
 })
 
 const stores: { name: string; env: () => Record<string, string> }[] = [

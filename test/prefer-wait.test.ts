@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { SqliteStore } from '../src/store/sqlite.ts'
-import { databaseUrl, dropSchema, freshSchema, postgres, testIf } from './support/postgres.ts'
+import { databaseUrl, dropSchemas, freshSchema, postgres, testIf } from './support/postgres.ts'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
 
@@ -166,7 +166,7 @@ test('SQLite, two processes on one file: the api process learns from the store o
 })
 
 const schemas: string[] = []
-afterAll(() => Promise.all(schemas.map(dropSchema)))
+afterAll(() => dropSchemas(schemas))
 testIf(postgres)(
   'PostgreSQL, an api and a worker instance: the api instance learns of the answer from the store',
   async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { PostgresStore } from '../../src/store/postgres.ts'
 import { SqliteStore } from '../../src/store/sqlite.ts'
 import type { NewJob, Store } from '../../src/store/store.ts'
-import { dropSchema, freshSchema, POSTGRES_URL, postgres, reportUnavailable } from './postgres.ts'
+import { dropSchemas, freshSchema, POSTGRES_URL, postgres, reportUnavailable } from './postgres.ts'
 
 /*
  * Both store adapters on real databases, for the tests that hold them to one contract. Every
@@ -51,7 +51,7 @@ export function postgresAdapter(): StoreAdapter {
       return { where: schema, open: () => PostgresStore.open(POSTGRES_URL, { schema, max: 4 }) }
     },
     async dispose() {
-      await Promise.all(schemas.map(dropSchema))
+      await dropSchemas(schemas.splice(0))
     },
   }
 }
