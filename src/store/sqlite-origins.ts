@@ -22,6 +22,13 @@ interface BreakerRow {
   probe_at: number | null
 }
 
+type ClosedRow = BreakerRow & { state: 'closed' }
+/** Deliveries go (no row: never failed). */
+const closed = (row: BreakerRow | null): row is ClosedRow | null => !row || row.state === 'closed'
+/** Closed with no failure counted: a success has nothing to reset. */
+const clean = (row: BreakerRow | null): row is (ClosedRow & { failures: 0 }) | null =>
+  !row || (row.state === 'closed' && row.failures === 0)
+
 /**
  * The origins' breakers on the SqliteStore's handle. One writer: each method reads and writes
  * in one write of the group commit, so nothing commits in between. A healthy origin (every
@@ -43,31 +50,27 @@ export class SqliteOriginStore implements OriginStore {
       .get(origin)
   }
 
+  /** The breaker as committed, read now (outside the group commit): a database fault is a store fault. */
+  private committedBreaker(origin: string): BreakerRow | null {
+    try {
+      return this.breaker(origin)
+    } catch (error) {
+      throw sqliteFault(error)
+    }
+  }
+
   async admitDelivery(origin: string, now: number, probeMs: number): Promise<Admission> {
-    if (this.healthy(origin, 'admit')) return { go: true, probe: false }
+    if (closed(this.committedBreaker(origin))) return { go: true, probe: false }
+    // Taking the probe is a claim like any other: a power cut that loses it loses nothing.
     return this.writes.run((): Admission => {
       const row = this.breaker(origin)
-      if (!row || row.state === 'closed') return { go: true, probe: false }
+      if (closed(row)) return { go: true, probe: false }
       if ((row.probe_at ?? 0) > now) return { go: false, until: row.probe_at as number }
       this.db
         .query<never, Value[]>('UPDATE callback_origins SET probe_at = ?, updated_at = ? WHERE origin = ?')
         .run(now + probeMs, now, origin)
       return { go: true, probe: true }
     }, 'committed')
-  }
-
-  /**
-   * Whether the origin's breaker is closed (`admit`), and also has no failure counted
-   * (`success`, which then has nothing to reset): read now, from what is committed.
-   */
-  private healthy(origin: string, asked: 'admit' | 'success'): boolean {
-    let row: BreakerRow | null
-    try {
-      row = this.breaker(origin)
-    } catch (error) {
-      throw sqliteFault(error)
-    }
-    return !row || (row.state === 'closed' && (asked === 'admit' || row.failures === 0))
   }
 
   recordOriginFailure(
@@ -99,10 +102,10 @@ export class SqliteOriginStore implements OriginStore {
   }
 
   async recordOriginSuccess(origin: string, now: number): Promise<OriginChange> {
-    if (this.healthy(origin, 'success')) return undefined
+    if (clean(this.committedBreaker(origin))) return undefined
     return this.writes.run((): OriginChange => {
       const row = this.breaker(origin)
-      if (!row || (row.state === 'closed' && row.failures === 0)) return undefined
+      if (clean(row)) return undefined
       this.db
         .query<never, Value[]>(
           `UPDATE callback_origins SET state = 'closed', failures = 0, opened_at = NULL, probe_at = NULL, updated_at = ?
