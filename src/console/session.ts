@@ -66,10 +66,10 @@ export class SessionSigner {
     return createHmac('sha256', this.secret).update(text).digest()
   }
 
-  /** Timing-safe: compares the MACs, not the strings, so a length tells nothing either. */
   /**
-   * As written, character for character: decoding first would take edits of the last
-   * character's two unused bits for the same MAC.
+   * Timing-safe, and as written, character for character: decoding first would take an edit
+   * of the last character's two unused bits for the same MAC. Every MAC here has one length,
+   * so a length tells nothing either.
    */
   private matches(given: string, text: string): boolean {
     const expected = Buffer.from(b64url(this.mac(text)))

@@ -26,11 +26,11 @@ interface QueuedWrite {
  * seventh of an accept's CPU (measured: 33 – 35 against 26 – 30 µs), so a batch first runs
  * without any, and only when one of its writes throws is the transaction rolled back and the
  * batch run again, each write in a savepoint of its own: a write's `work` must do nothing but
- * SQL, so that it may run twice. The
- * commit does not wait for the disk (synchronous = NORMAL): the WAL is then fsynced off the
- * event loop (wal-sync.ts), and a `synced` write's promise settles only after that, so a 202
- * still follows its own durable commit, while the loop takes the next requests instead of
- * blocking in fsync (up to milliseconds a commit on a busy disk).
+ * SQL, so that it may run twice. The commit does not wait for the disk (synchronous =
+ * NORMAL): the WAL is then fsynced off the event loop (wal-sync.ts), and a `synced` write's
+ * promise settles only after that, so a 202 still follows its own durable commit, while the
+ * loop takes the next requests instead of blocking in fsync (up to milliseconds a commit on a
+ * busy disk).
  * A fault of the database (disk full, I/O error, busy past the timeout) fails every write of
  * the batch with StoreUnavailableError and leaves nothing open: the next batch starts clean.
  */
