@@ -88,3 +88,23 @@ test('a write that undoes the transaction itself fails its whole batch, and the 
   expect(await writes.run(insert('b'))).toEqual({ v: 'b' })
   expect(rows()).toEqual(['b'])
 })
+
+test('a write hears of its commit before it settles; a failing write never does, and a throwing listener changes nothing', async () => {
+  const { writes, insert, rows } = open()
+  await writes.run(insert('taken'))
+  const heard: unknown[] = []
+  const kept = writes.run(insert('a'), 'synced', (value) => heard.push(value))
+  const clash = writes.run(insert('taken'), 'synced', (value) => heard.push(value))
+  const loud = writes.run(insert('b'), 'committed', () => {
+    throw new Error('the listener failed')
+  })
+  const [a, b, c] = await Promise.allSettled([kept, clash, loud])
+  expect(a).toEqual({ status: 'fulfilled', value: { v: 'a' } })
+  expect(b).toMatchObject({
+    status: 'rejected',
+    reason: { message: expect.stringMatching(/UNIQUE constraint failed/) },
+  })
+  expect(c).toEqual({ status: 'fulfilled', value: { v: 'b' } })
+  expect(heard).toEqual([{ v: 'a' }])
+  expect(rows()).toEqual(['taken', 'a', 'b'])
+})

@@ -30,12 +30,12 @@ function open(onTheLoopBelowMs: number) {
   // A spy on the real syncer: what happened, in order.
   const events: string[] = []
   const sync = wal.sync.bind(wal)
-  wal.sync = (done) => {
+  wal.sync = (done, meanwhile) => {
     events.push('fsync asked')
     sync((error) => {
       events.push('fsync done')
       done(error)
-    })
+    }, meanwhile)
   }
   const writes = new GroupCommit(db, wal)
   const insert = (v: string) => () => db.query('INSERT INTO t (v) VALUES (?)').run(v)
@@ -79,6 +79,28 @@ test('on the thread pool: writes asked for while an fsync runs wait for it and c
   await Promise.all([first, ...more])
   expect(events).toEqual(['fsync asked', 'fsync done', 'fsync asked', 'fsync done'])
   expect(db.query('SELECT COUNT(*) AS n FROM t').get()).toEqual({ n: 4 })
+  await wal.close()
+  db.close()
+})
+
+test('a commit that starts work (a claim at accept) has its fsync run on the thread pool even on a fast disk, so the work goes on meanwhile', async () => {
+  const { db, wal, writes, events, insert } = open(Number.POSITIVE_INFINITY)
+  const accepted = writes
+    .run(insert('accept'), 'synced', () => {
+      events.push('committed: work starts')
+      // What the work does next waits for the loop, as an LLM call's preparation does.
+      queueMicrotask(() => events.push('work goes on'))
+    })
+    .then(() => events.push('synced write settled'))
+  await accepted
+  // On the loop (the test above) the fsync would be done before the work could go on.
+  expect(events).toEqual([
+    'committed: work starts',
+    'fsync asked',
+    'work goes on',
+    'fsync done',
+    'synced write settled',
+  ])
   await wal.close()
   db.close()
 })

@@ -66,7 +66,7 @@ export interface IntakeDeps {
   /**
    * Claim at accept: a free LLM slot of this process's worker, if it has one now. The job is
    * then committed already leased to that worker (when it heads its conversation) and handed
-   * to it as the accept returns.
+   * to it as the accept commits, or at the latest as it returns.
    */
   offerClaim?: () => ClaimOffer | undefined
 }
@@ -75,9 +75,14 @@ export interface IntakeDeps {
 export interface ClaimOffer {
   workerId: string
   leaseMs: number
+  /**
+   * The accept of `job` is committed and its sync to disk under way (only where the store can
+   * tell): a job that came leased starts now, and `accepted` then finds it started.
+   */
+  committed(job: Job): void
   /** The accept committed `job` (leased to the worker, or queued): the worker takes it from here. */
   accepted(job: Job): void
-  /** Nothing was committed (a replay, a reused key, a fault): the slot is the worker's again. */
+  /** Nothing was committed (a replay, a reused key, a fault): the slot is the worker's again, unless a run began with it. */
   declined(): void
 }
 
@@ -125,7 +130,12 @@ export class Intake {
     const job = await this.newJob(submission)
     // The slot is taken as late as can be: right before the accept's transaction.
     const offer = this.deps.offerClaim?.()
-    if (offer) job.claimBy = { workerId: offer.workerId, leaseMs: offer.leaseMs }
+    if (offer)
+      job.claimBy = {
+        workerId: offer.workerId,
+        leaseMs: offer.leaseMs,
+        committed: (committed) => offer.committed(committed),
+      }
     let result: AcceptResult
     try {
       result = await this.deps.store.acceptJob(job)

@@ -18,6 +18,7 @@ interface QueuedWrite {
   durability: Durability
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
+  committed: ((value: unknown) => void) | undefined
 }
 
 /**
@@ -43,9 +44,22 @@ export class GroupCommit {
     private readonly wal: WalSync | undefined,
   ) {}
 
-  run<T>(work: () => T, durability: Durability = 'synced'): Promise<T> {
+  /**
+   * `committed`: called with the write's value as soon as its transaction has committed, before
+   * the promise of a `synced` write settles (which waits for the WAL's fsync). What it starts
+   * must need only that every reader sees the write: a claim at accept starts its LLM call
+   * there, since nothing the call stores can reach the disk before the accept does (the WAL
+   * is synced in order). It must not throw; if it does, the write still settles as it would.
+   */
+  run<T>(work: () => T, durability: Durability = 'synced', committed?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const write = { work, durability, resolve: resolve as (value: unknown) => void, reject }
+      const write: QueuedWrite = {
+        work,
+        durability,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        committed: committed as ((value: unknown) => void) | undefined,
+      }
       if (this.queue.push(write) === 1) setImmediate(() => this.commitAfterSync())
     })
   }
@@ -89,8 +103,17 @@ export class GroupCommit {
       return
     }
     const unsynced: { write: QueuedWrite; value: unknown }[] = []
+    let started = false
     batch.forEach((write, i) => {
       const outcome = outcomes[i] as Outcome
+      if (outcome.ok && write.committed) {
+        started = true
+        try {
+          write.committed(outcome.value)
+        } catch {
+          // Its own fault: the write is committed all the same, and its caller hears so.
+        }
+      }
       if (!outcome.ok) write.reject(sqliteFault(outcome.error))
       else if (write.durability === 'synced' && this.wal) unsynced.push({ write, value: outcome.value })
       else write.resolve(outcome.value)
@@ -101,7 +124,9 @@ export class GroupCommit {
         const failure =
           error && new StoreUnavailableError(`SQLite: the WAL could not be synced: ${error.message}`)
         for (const { write, value } of unsynced) failure ? write.reject(failure) : write.resolve(value)
-      })
+        // What a `committed` callback started (an LLM call) goes out meanwhile: a fast fsync
+        // on the event loop would hold it back until the sync is done.
+      }, started)
   }
 
   /**

@@ -121,9 +121,12 @@ export interface NewJob {
   /**
    * A worker of this process with a free LLM slot: a job at the head of its conversation is
    * accepted already claimed by it (`accepted and claimed`, status `processing`); any other
-   * is accepted as queued, and the worker's slot stays its own.
+   * is accepted as queued, and the worker's slot stays its own. `committed`, where the store
+   * can tell: called with the job as soon as its accept is committed, before it is synced to
+   * disk, so that a job that came leased starts its LLM call meanwhile (a power cut then loses
+   * the job with its call, and no 202 was sent for it).
    */
-  claimBy?: { workerId: string; leaseMs: number }
+  claimBy?: { workerId: string; leaseMs: number; committed?: (job: Job) => void }
 }
 
 export type AcceptResult =

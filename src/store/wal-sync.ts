@@ -45,12 +45,16 @@ export class WalSync {
     }
   }
 
-  sync(done: (error: Error | null) => void): void {
+  /**
+   * `meanwhile`: the caller has work for the event loop while the fsync runs (an LLM call to
+   * send): the fsync then goes to the thread pool whatever it takes lately.
+   */
+  sync(done: (error: Error | null) => void, meanwhile = false): void {
     if (this.closed) {
       done(new Error('the store is closed'))
       return
     }
-    if (!this.running && this.fsyncMs < this.onTheLoopBelowMs) {
+    if (!meanwhile && !this.running && this.fsyncMs < this.onTheLoopBelowMs) {
       const started = performance.now()
       let error: Error | null = null
       try {

@@ -60,15 +60,21 @@ export interface WorkerOptions {
 
 /**
  * A free LLM slot offered to a job about to be accepted (claim at accept): the job is committed
- * already leased to this worker and starts when its accept returns, with no claim transaction
- * and no wake-up between.
+ * already leased to this worker and starts as its accept commits (on SQLite its LLM call goes
+ * out while the WAL syncs; elsewhere as the accept returns), with no claim transaction and no
+ * wake-up between.
  */
 export interface AcceptClaim {
   workerId: string
   leaseMs: number
-  /** The accept committed `job`: run it if it came leased to this worker, else free the slot. */
+  /**
+   * The accept committed `job`, its sync to disk under way: a job leased to this worker runs
+   * from here, its LLM call going out while the WAL syncs.
+   */
+  committed(job: Job): void
+  /** The accept committed `job`: run it if it came leased to this worker (and is not running yet), else free the slot. */
   accepted(job: Job): void
-  /** Nothing was committed for it: the slot is free again. */
+  /** Nothing was committed for it (or its sync failed after the run began): the slot is free again, unless a run holds it. */
   declined(): void
 }
 
@@ -142,33 +148,44 @@ export class Worker {
     if (budget.takeAtOnce?.(now) !== true) return undefined
     const slot: Slot = { pool: undefined }
     this.pools.enter(slot, 'llm')
+    // Once a run has the slot, the run lets it go; the accept's own outcome no longer does.
+    let taken = false
     const decline = () => {
+      if (taken) return
+      taken = true
       this.pools.cancel(slot)
       void budget.giveBack(1, now).catch(() => {})
       this.loop.wakeIfStarved()
     }
+    const accepted = (job: Job) => {
+      if (taken) return
+      if (job.status === 'processing' && this.loop.claiming) {
+        taken = true
+        this.o.logger.debug(
+          {
+            job_id: job.id,
+            conversation_id: job.conversationId,
+            stage: 'llm',
+            attempt: 1,
+            outcome: 'claimed',
+          },
+          'job claimed at accept',
+        )
+        this.run(job, slot)
+      } else if (job.status === 'processing') {
+        // Stopped meanwhile: the lease goes back for the next worker to take.
+        decline()
+        void this.o.store.releaseLease(job.id, workerId, clock.now()).catch(() => {})
+      } else decline()
+    }
     return {
       workerId,
       leaseMs,
-      accepted: (job) => {
-        if (job.status === 'processing' && this.loop.claiming) {
-          this.o.logger.debug(
-            {
-              job_id: job.id,
-              conversation_id: job.conversationId,
-              stage: 'llm',
-              attempt: 1,
-              outcome: 'claimed',
-            },
-            'job claimed at accept',
-          )
-          this.run(job, slot)
-        } else if (job.status === 'processing') {
-          // Stopped meanwhile: the lease goes back for the next worker to take.
-          decline()
-          void this.o.store.releaseLease(job.id, workerId, clock.now()).catch(() => {})
-        } else decline()
+      // A job that came queued waits for its accept's outcome: nothing to start yet.
+      committed: (job) => {
+        if (job.status === 'processing') accepted(job)
       },
+      accepted,
       declined: decline,
     }
   }
