@@ -103,11 +103,11 @@ export class GroupCommit {
       return
     }
     const unsynced: { write: QueuedWrite; value: unknown }[] = []
-    let started = false
+    let startedWork = false
     batch.forEach((write, i) => {
       const outcome = outcomes[i] as Outcome
       if (outcome.ok && write.committed) {
-        started = true
+        startedWork = true
         try {
           write.committed(outcome.value)
         } catch {
@@ -118,15 +118,15 @@ export class GroupCommit {
       else if (write.durability === 'synced' && this.wal) unsynced.push({ write, value: outcome.value })
       else write.resolve(outcome.value)
     })
+    // What a `committed` callback started (an LLM call) goes on while the fsync runs on the
+    // thread pool: a fast fsync on the event loop would hold it back until the sync is done.
     if (unsynced.length > 0)
       this.wal?.sync((error) => {
         // Committed but not known to be on disk: its caller must not promise it is.
         const failure =
           error && new StoreUnavailableError(`SQLite: the WAL could not be synced: ${error.message}`)
         for (const { write, value } of unsynced) failure ? write.reject(failure) : write.resolve(value)
-        // What a `committed` callback started (an LLM call) goes out meanwhile: a fast fsync
-        // on the event loop would hold it back until the sync is done.
-      }, started)
+      }, startedWork)
   }
 
   /**

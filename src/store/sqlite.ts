@@ -158,57 +158,56 @@ export class SqliteStore implements Store {
   }
 
   async acceptJob(job: NewJob): Promise<AcceptResult> {
-    return this.writes.run(
-      (): AcceptResult => {
-        if (job.idempotencyKey !== null) {
-          const row = this.one<JobRow & { request_hash: string }>(
-            SQL.findByIdempotencyKey,
-            job.owner,
-            job.idempotencyKey,
-          )
-          if (row) {
-            const kind = row.request_hash === job.requestHash ? 'existing' : 'idempotency_conflict'
-            return { kind, job: jobFromRow(row) }
-          }
-        }
-        const turn = this.one<{ last_sequence: number; open_jobs: number }>(
-          SQL.openConversationTurn,
-          job.owner,
-          job.conversationId,
-          job.now,
-        )
-        if (!turn) throw new Error('conversation upsert returned nothing')
-        // Claimed at once only as the head of its line: one job per conversation at a time.
-        const lease = job.claimBy && turn.open_jobs === 1 ? job.claimBy : undefined
-        const leaseUntil = lease && job.now + lease.leaseMs
-        const row = acceptedRow(job, turn.last_sequence, leaseUntil)
-        this.changes(
-          lease ? SQL.acceptedAndClaimed : SQL.accepted,
-          job.id,
-          job.owner,
-          job.conversationId,
-          turn.last_sequence,
-          turn.open_jobs > 1 ? 1 : 0,
-          job.now,
-          job.message,
-          job.callbackUrl,
-          job.model,
-          job.systemPrompt,
-          row.metadata,
-          job.idempotencyKey,
-          job.requestHash,
-          row.llm_parameters,
-          row.trace_context ?? null,
-          row.callback_headers,
-          row.callback_header_names,
-          originOf(job.callbackUrl),
-          ...(lease ? [lease.workerId, leaseUntil as number] : []),
-        )
-        return { kind: 'created', job: jobFromRow(row) }
-      },
-      'synced',
-      this.whenCommitted(job),
+    return this.writes.run(() => this.accepted(job), 'synced', this.whenCommitted(job))
+  }
+
+  /** The accept's transaction: an Idempotency-Key replay, or the conversation's next turn and its job. */
+  private accepted(job: NewJob): AcceptResult {
+    if (job.idempotencyKey !== null) {
+      const row = this.one<JobRow & { request_hash: string }>(
+        SQL.findByIdempotencyKey,
+        job.owner,
+        job.idempotencyKey,
+      )
+      if (row) {
+        const kind = row.request_hash === job.requestHash ? 'existing' : 'idempotency_conflict'
+        return { kind, job: jobFromRow(row) }
+      }
+    }
+    const turn = this.one<{ last_sequence: number; open_jobs: number }>(
+      SQL.openConversationTurn,
+      job.owner,
+      job.conversationId,
+      job.now,
     )
+    if (!turn) throw new Error('conversation upsert returned nothing')
+    // Claimed at once only as the head of its line: one job per conversation at a time.
+    const lease = job.claimBy && turn.open_jobs === 1 ? job.claimBy : undefined
+    const leaseUntil = lease && job.now + lease.leaseMs
+    const row = acceptedRow(job, turn.last_sequence, leaseUntil)
+    this.changes(
+      lease ? SQL.acceptedAndClaimed : SQL.accepted,
+      job.id,
+      job.owner,
+      job.conversationId,
+      turn.last_sequence,
+      turn.open_jobs > 1 ? 1 : 0,
+      job.now,
+      job.message,
+      job.callbackUrl,
+      job.model,
+      job.systemPrompt,
+      row.metadata,
+      job.idempotencyKey,
+      job.requestHash,
+      row.llm_parameters,
+      row.trace_context ?? null,
+      row.callback_headers,
+      row.callback_header_names,
+      originOf(job.callbackUrl),
+      ...(lease ? [lease.workerId, leaseUntil as number] : []),
+    )
+    return { kind: 'created', job: jobFromRow(row) }
   }
 
   /** A claim at accept hears of its job once committed, while the WAL is synced (NewJob.claimBy). */
