@@ -26,6 +26,7 @@ import { isOpenRouter } from './llm/chat-completion.ts'
 import { OpenAiLlmClient } from './llm/openai-client.ts'
 import { lazyTokenCounter } from './llm/token-count.ts'
 import { createLogger, type Logger } from './log.ts'
+import { startMemorySoftLimit } from './memory-limit.ts'
 import { Gauge, RelayMetrics } from './metrics.ts'
 import { configuredSecrets, SecretScrubber } from './scrub.ts'
 import { originOf } from './store/origin-store.ts'
@@ -294,6 +295,17 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     retentionMs: config.retention,
     historyRetentionMs: config.historyRetention,
   })
+  const memoryLimit =
+    config.memorySoftLimit === 0
+      ? undefined
+      : startMemorySoftLimit({
+          limitBytes: config.memorySoftLimit,
+          clock,
+          rss: () => process.memoryUsage.rss(),
+          collect: () => Bun.gc(true),
+          onCollected: () => metrics.memoryCollections.inc(),
+        })
+  if (memoryLimit) metrics.memoryCollections.inc({}, 0)
   const works = config.role !== 'api'
   // Another instance's accepted job wakes this one at once (PostgreSQL LISTEN/NOTIFY).
   const unlisten = works && store.listen ? await store.listen(() => worker.wake()) : undefined
@@ -328,6 +340,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
         logger.info({ timeout_ms: config.shutdownTimeout, in_flight: worker.activeJobs }, 'draining')
         await unlisten?.()
         housekeeping.cancel()
+        memoryLimit?.cancel()
         await worker.stop(config.shutdownTimeout)
         await liveness?.stop()
         // Whoever still waits on Prefer: wait gets its 202: the job is committed.

@@ -119,6 +119,10 @@ const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 /** Every metric llm-relay exposes at /metrics. */
 export class RelayMetrics {
   readonly jobsAccepted = new Counter('llm_relay_jobs_accepted_total', 'Jobs accepted by POST /webhook.')
+  readonly memoryCollections = new Counter(
+    'llm_relay_memory_collections_total',
+    'Garbage collections made because resident memory was above MEMORY_SOFT_LIMIT.',
+  )
   readonly jobsFinished = new Counter(
     'llm_relay_jobs_finished_total',
     'Jobs that reached a final status (delivered, dead or cancelled), by status and type (completed, failed; none for cancelled).',
@@ -176,6 +180,7 @@ export class RelayMetrics {
       this.deliveriesDeferred,
       this.deliveryDuration,
       this.httpDuration,
+      this.memoryCollections,
       ...this.gauges,
     ]
     const lines: string[] = []

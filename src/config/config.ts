@@ -22,6 +22,7 @@ import {
   listenHost,
   logLevel,
   maxRpm,
+  memorySize,
   nonEmptyText,
   optionalText,
   otlpHeaders,
@@ -215,6 +216,12 @@ export const variables = {
     '256',
     "Bun's own: HTTP requests the runtime keeps open at once, read once at start. LLM calls and callbacks share it, so keep it at least 2 × `WORKER_CONCURRENCY` (the relay warns at start when it is lower).",
     integer(1, 65_535),
+  ),
+  memorySoftLimit: variable(
+    'MEMORY_SOFT_LIMIT',
+    '0',
+    'Resident memory above which the relay collects its garbage at once (at most once a second) instead of waiting for the runtime, as Go’s GOMEMLIMIT: for thousands of calls held open (`WORKER_CONCURRENCY` in the thousands) on a memory budget. Set it about 10 % below the budget, e.g. `230MB` for 256 MB. 0: none.',
+    memorySize,
   ),
   jobLease: variable(
     'JOB_LEASE',

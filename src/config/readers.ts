@@ -207,6 +207,21 @@ export const byteSize = writing(
         : `${bytes}`,
 )
 
+/** MEMORY_SOFT_LIMIT: 0 (none), or a size of 64MB and more, with MB or GB. */
+export const memorySize = writing(
+  (raw: string): number => {
+    const match = /^\s*(\d+)\s*(mb|gb)?\s*$/i.exec(raw)
+    if (!match) throw new Error(`must be 0 or a size like 256MB or 1GB, got "${raw}"`)
+    const unit = (match[2] ?? '').toLowerCase()
+    if (unit === '' && Number(match[1]) !== 0) throw new Error(`must name its unit (MB or GB), got "${raw}"`)
+    const bytes = Number(match[1]) * (unit === 'gb' ? 1024 ** 3 : 1024 ** 2)
+    if (bytes !== 0 && bytes < 64 * 1024 ** 2) throw new Error(`must be 0 or at least 64MB, got "${raw}"`)
+    return bytes
+  },
+  (bytes) =>
+    bytes === 0 ? '0' : bytes % 1024 ** 3 === 0 ? `${bytes / 1024 ** 3}GB` : `${bytes / 1024 ** 2}MB`,
+)
+
 /** RFC 1123 host names: letters, digits and hyphens in dot-separated labels of at most 63. */
 export const HOSTNAME =
   /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i

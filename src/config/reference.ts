@@ -31,7 +31,10 @@ export const SECTIONS: readonly { title: string; names: readonly string[] }[] = 
       'APP_NAME',
     ],
   },
-  { title: 'Worker', names: ['WORKER_CONCURRENCY', 'BUN_CONFIG_MAX_HTTP_REQUESTS', 'JOB_LEASE'] },
+  {
+    title: 'Worker',
+    names: ['WORKER_CONCURRENCY', 'BUN_CONFIG_MAX_HTTP_REQUESTS', 'MEMORY_SOFT_LIMIT', 'JOB_LEASE'],
+  },
   {
     title: 'Callbacks',
     names: [
