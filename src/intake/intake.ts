@@ -71,7 +71,7 @@ export interface IntakeDeps {
   offerClaim?: () => ClaimOffer | undefined
 }
 
-/** The worker's side of a claim at accept (src/worker/worker.ts). */
+/** The worker's side of a claim at accept: a free LLM slot of it (Worker.offerClaim). */
 export interface ClaimOffer {
   workerId: string
   leaseMs: number
@@ -80,7 +80,7 @@ export interface ClaimOffer {
    * tell): a job that came leased starts now, and `accepted` then finds it started.
    */
   committed(job: Job): void
-  /** The accept committed `job` (leased to the worker, or queued): the worker takes it from here. */
+  /** The accept committed `job`: one leased to the worker runs (unless it runs already); a queued one frees the slot. */
   accepted(job: Job): void
   /** Nothing was committed (a replay, a reused key, a fault): the slot is the worker's again, unless a run began with it. */
   declined(): void
@@ -134,7 +134,7 @@ export class Intake {
       job.claimBy = {
         workerId: offer.workerId,
         leaseMs: offer.leaseMs,
-        committed: (committed) => offer.committed(committed),
+        committed: (accepted) => offer.committed(accepted),
       }
     let result: AcceptResult
     try {

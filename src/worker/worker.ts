@@ -1,6 +1,7 @@
 import type { Clock, Timer } from '../clock.ts'
 import type { Deliverer } from '../delivery/deliverer.ts'
 import type { OriginBreaker } from '../delivery/origin-breaker.ts'
+import type { ClaimOffer } from '../intake/intake.ts'
 import type { JobError } from '../job.ts'
 import type { CallBudget } from '../limits/call-budget.ts'
 import type { LlmClient } from '../llm/llm.ts'
@@ -56,26 +57,6 @@ export interface WorkerOptions {
   breaker?: OriginBreaker
   /** A job ended dead here. */
   onDead?: (job: Job, error: JobError | null) => void
-}
-
-/**
- * A free LLM slot offered to a job about to be accepted (claim at accept): the job is committed
- * already leased to this worker and starts as its accept commits (on SQLite its LLM call goes
- * out while the WAL syncs; elsewhere as the accept returns), with no claim transaction and no
- * wake-up between.
- */
-export interface AcceptClaim {
-  workerId: string
-  leaseMs: number
-  /**
-   * The accept committed `job`, its sync to disk under way: a job leased to this worker runs
-   * from here, its LLM call going out while the WAL syncs.
-   */
-  committed(job: Job): void
-  /** The accept committed `job`: run it if it came leased to this worker (and is not running yet), else free the slot. */
-  accepted(job: Job): void
-  /** Nothing was committed for it (or its sync failed after the run began): the slot is free again, unless a run holds it. */
-  declined(): void
 }
 
 /**
@@ -137,11 +118,14 @@ export class Worker {
   }
 
   /**
-   * A slot for the job being accepted, when one is free now and the call budget grants a call
-   * without asking a shared store; undefined while the worker is not claiming (stopped, or
-   * stage writes wait for the store).
+   * A slot for the job being accepted (claim at accept), when one is free now and the call
+   * budget grants a call without asking a shared store; undefined while the worker is not
+   * claiming (stopped, or stage writes wait for the store). A job that comes leased runs from
+   * its commit on (on SQLite its LLM call goes out while the WAL syncs), with no claim
+   * transaction and no wake-up between; once it runs, the run holds the slot and the accept's
+   * outcome no longer frees it.
    */
-  offerClaim(): AcceptClaim | undefined {
+  offerClaim(): ClaimOffer | undefined {
     const { clock, budget, workerId, leaseMs } = this.o
     if (!this.loop.claiming || this.waits.any || this.pools.llmFree <= 0) return undefined
     const now = clock.now()
