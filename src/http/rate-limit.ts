@@ -14,9 +14,10 @@ export interface ApiRateLimit {
 
 /**
  * RATE_LIMIT_MAX per RATE_LIMIT_WINDOW, per key (per address without one), or a stored client's
- * own `rate_limit` (which applies even where RATE_LIMIT_MAX is 0); health and docs are free. Every request to a limited path counts as it arrives (an unknown route, a body that does
- * not parse or validate included), and one the relay fails with a 5xx is given back. Answers
- * carry `RateLimit-Limit`, `-Remaining` and `-Reset`; a 429 also `Retry-After`.
+ * own `rate_limit` (which applies even where RATE_LIMIT_MAX is 0); health and docs are free.
+ * Every request to a limited path counts as it arrives (an unknown route, a body that does not
+ * parse or validate included), and one the relay fails with a 5xx is given back. Answers carry
+ * `RateLimit-Limit`, `-Remaining` and `-Reset`; a 429 also `Retry-After`.
  *
  * The hooks of elysia-rate-limit (whose store port this keeps) cost a tenth of an intake request
  * here: they ask Elysia to parse every request's cookies, copy the context, and await four times.

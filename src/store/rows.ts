@@ -110,8 +110,10 @@ export function jobAsOf(row: JobRow, now: number): Job {
   return job.status === 'processing' && Number(row.available_at) <= now ? { ...job, status: 'queued' } : job
 }
 
-/** The row an accept inserts, as it is read back (so no RETURNING * is needed to answer with it). */
-/** The row an accept inserts; `leaseUntil`: accepted and claimed, leased until then. */
+/**
+ * The row an accept inserts, as it is read back (so no RETURNING * is needed to answer with
+ * it); `leaseUntil`: accepted and claimed, leased until then.
+ */
 export function acceptedRow(job: NewJob, sequence: number, leaseUntil?: number): JobRow {
   return {
     id: job.id,

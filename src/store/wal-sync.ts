@@ -1,6 +1,9 @@
 import { closeSync, fsync, fsyncSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 
+/** An fsync that takes less than this (on average, lately) runs on the event loop. */
+const ON_THE_LOOP_BELOW_MS = 0.1
+
 /**
  * fsync of an SQLite database's WAL file, for a connection that commits with synchronous =
  * NORMAL (the WAL written, not synced). `sync(done)` calls `done` once an fsync that began
@@ -15,9 +18,6 @@ import { dirname } from 'node:path'
  * 1.35 – 1.58 ms, the 202 1.26 – 1.59 against 1.62 – 1.95 ms, the relay's CPU per job and the
  * intake beside a busy worker no worse (docs/benchmarks.md, round 5).
  */
-/** An fsync that takes less than this (on average, lately) runs on the event loop. */
-const ON_THE_LOOP_BELOW_MS = 0.1
-
 export class WalSync {
   private readonly fd: number
   private waiting: ((error: Error | null) => void)[] = []
