@@ -1,10 +1,7 @@
-import { Database } from 'bun:sqlite'
-import { afterEach, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { expect, test } from 'bun:test'
 import { GroupCommit } from '../src/store/group-commit.ts'
 import { WalSync } from '../src/store/wal-sync.ts'
+import { walDatabasesAfterEach } from './support/wal-database.ts'
 
 /*
  * A batch of the group commit runs without savepoints while none of its writes throws; when
@@ -12,19 +9,10 @@ import { WalSync } from '../src/store/wal-sync.ts'
  * write that threw fails alone and the others commit once. On a real SQLite file.
  */
 
-let dir: string | undefined
-afterEach(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true })
-  dir = undefined
-})
+const walDatabase = walDatabasesAfterEach()
 
 function open() {
-  dir = mkdtempSync(join(tmpdir(), 'llm-relay-group-'))
-  const path = join(dir, 'db.sqlite')
-  const db = new Database(path, { create: true, strict: true })
-  db.exec('PRAGMA journal_mode = WAL')
-  db.exec('PRAGMA synchronous = NORMAL')
-  db.exec('CREATE TABLE t (v TEXT NOT NULL UNIQUE)')
+  const { db, path } = walDatabase('CREATE TABLE t (v TEXT NOT NULL UNIQUE)')
   const writes = new GroupCommit(db, new WalSync(path))
   const insert = (v: string) => () => db.query('INSERT INTO t (v) VALUES (?) RETURNING v').get(v)
   const rows = () =>

@@ -1,10 +1,7 @@
-import { Database } from 'bun:sqlite'
-import { afterEach, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { expect, test } from 'bun:test'
 import { GroupCommit } from '../src/store/group-commit.ts'
 import { WalSync } from '../src/store/wal-sync.ts'
+import { walDatabasesAfterEach } from './support/wal-database.ts'
 
 /*
  * The group commit over a WAL committed with synchronous = NORMAL and fsynced by WalSync: a
@@ -13,19 +10,10 @@ import { WalSync } from '../src/store/wal-sync.ts'
  * fast fsyncs on the event loop and slow ones on the thread pool; each test says which.
  */
 
-let dir: string | undefined
-afterEach(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true })
-  dir = undefined
-})
+const walDatabase = walDatabasesAfterEach()
 
 function open(onTheLoopBelowMs: number) {
-  dir = mkdtempSync(join(tmpdir(), 'llm-relay-wal-'))
-  const path = join(dir, 'db.sqlite')
-  const db = new Database(path, { create: true, strict: true })
-  db.exec('PRAGMA journal_mode = WAL')
-  db.exec('PRAGMA synchronous = NORMAL')
-  db.exec('CREATE TABLE t (v TEXT)')
+  const { db, path } = walDatabase('CREATE TABLE t (v TEXT)')
   const wal = new WalSync(path, onTheLoopBelowMs)
   // A spy on the real syncer: what happened, in order.
   const events: string[] = []
