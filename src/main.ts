@@ -147,6 +147,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
       baseUrl: config.llmBaseUrl,
       apiKey: config.llmApiKey,
       timeoutMs: config.llmTimeout,
+      http2: config.llmHttp2,
       fallbackModels: config.llmFallbackModels,
       usageAccounting: isOpenRouter(config.llmBaseUrl),
       appUrl: config.appUrl,

@@ -145,6 +145,12 @@ export const variables = {
     list,
   ),
   llmTimeout: variable('LLM_TIMEOUT', '60s', 'Time limit of one LLM call.', duration(1)),
+  llmHttp2: variable(
+    'LLM_HTTP2',
+    'false',
+    "Call the LLM API over HTTP/2 when it speaks it (OpenRouter does), every call on one connection; else HTTP/1.1, as without. Worth it above about 32 calls at once (`WORKER_CONCURRENCY`): Bun keeps at most 64 idle HTTP/1.1 connections per process, so more calls at once reconnect, a TLS handshake each. Bun's HTTP/2 client is marked experimental, hence off by default.",
+    boolean,
+  ),
   llmRetrySchedule: variable(
     'LLM_RETRY_SCHEDULE',
     '2s,10s,30s,2m',

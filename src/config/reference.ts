@@ -17,6 +17,7 @@ export const SECTIONS: readonly { title: string; names: readonly string[] }[] = 
       'LLM_MAX_TOKENS',
       'LLM_FALLBACK_MODELS',
       'LLM_TIMEOUT',
+      'LLM_HTTP2',
       'LLM_RETRY_SCHEDULE',
       'LLM_MAX_RPM',
       'LLM_MAX_PAUSE',

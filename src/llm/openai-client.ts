@@ -2,6 +2,7 @@ import OpenAI from 'openai'
 import type { Clock } from '../clock.ts'
 import { completionBody, readCompletion } from './chat-completion.ts'
 import { classifyErrorInBody, classifyLlmError, type Scrub } from './classify.ts'
+import { preferHttp2 } from './http2-fetch.ts'
 import type { LlmClient, LlmRequest, LlmResult } from './llm.ts'
 
 export interface OpenAiClientOptions {
@@ -17,6 +18,10 @@ export interface OpenAiClientOptions {
   scrub: Scrub
   /** Ask for `usage.cost`: OpenRouter only (other APIs refuse the field). */
   usageAccounting: boolean
+  /** LLM_HTTP2: every call over one HTTP/2 connection when the API speaks it (http2-fetch.ts). */
+  http2?: boolean
+  /** The fetch the calls go through (a test's, trusting its own certificate); Bun's by default. */
+  fetch?: typeof fetch
 }
 
 /** The adapter on the official `openai` SDK; it works with any OpenAI-compatible API. */
@@ -33,6 +38,7 @@ export class OpenAiLlmClient implements LlmClient {
             timeout: options.timeoutMs,
             // Retries belong to the job (durable, scheduled), not to one in-memory call.
             maxRetries: 0,
+            fetch: options.http2 ? preferHttp2(options.fetch) : options.fetch,
             defaultHeaders: {
               // OpenRouter's app attribution: https://openrouter.ai/docs/app-attribution
               'HTTP-Referer': options.appUrl,
