@@ -127,11 +127,22 @@ describe('check-config prints settings an operator can paste back into .env', ()
       'no',
       'ALLOW_PRIVATE_CALLBACK_URLS',
       'WORKER_CONCURRENCY=200',
+      'WORKER_CONCURRENCY=200:',
       'API_KEYS',
     ])
     expect(risky.join('\n')).toContain('LLM_API_KEY')
     expect(risky.join('\n')).toContain('BUN_CONFIG_MAX_HTTP_REQUESTS=400')
+    expect(risky.join('\n')).toContain('set LLM_HTTP2=true')
     expect(warnings({ LLM_API_KEY: 'sk-or-a', API_KEYS: 'crm:0123456789abcdefXYZ' })).toEqual([])
+    // HTTP/2 asked for, or an http:// API (no TLS handshake to repeat): no word of reconnects.
+    const reconnects = (env: Record<string, string>) =>
+      warnings({ WORKER_CONCURRENCY: '200', BUN_CONFIG_MAX_HTTP_REQUESTS: '400', ...env }).filter((w) =>
+        w.includes('idle HTTP/1.1 connections'),
+      )
+    expect(reconnects({})).toHaveLength(1)
+    expect(reconnects({ LLM_HTTP2: 'true' })).toEqual([])
+    expect(reconnects({ LLM_BASE_URL: 'http://127.0.0.1:8080/v1' })).toEqual([])
+    expect(reconnects({ WORKER_CONCURRENCY: '32' })).toEqual([])
   })
 })
 

@@ -1,5 +1,8 @@
 import type { Config } from './config.ts'
 
+/** Bun 1.4's fetch: idle keep-alive connections kept per process (its HTTPContext pool). */
+const HTTP1_IDLE_CONNECTIONS = 64
+
 /**
  * What a valid configuration may still get wrong, said at every start and by `check-config`:
  * settings that work but that an operator should have chosen on purpose.
@@ -16,6 +19,15 @@ export function startWarnings(config: Config): string[] {
   if (config.role !== 'api' && httpAtOnce > config.bunMaxHttpRequests)
     warnings.push(
       `WORKER_CONCURRENCY=${config.workerConcurrency} allows ${httpAtOnce} HTTP requests at once (LLM calls and callbacks), but Bun keeps at most ${config.bunMaxHttpRequests} open: set BUN_CONFIG_MAX_HTTP_REQUESTS=${httpAtOnce} or more, or slow callback receivers can hold up LLM calls`,
+    )
+  if (
+    config.role !== 'api' &&
+    config.workerConcurrency > HTTP1_IDLE_CONNECTIONS / 2 &&
+    !config.llmHttp2 &&
+    config.llmBaseUrl.startsWith('https:')
+  )
+    warnings.push(
+      `WORKER_CONCURRENCY=${config.workerConcurrency}: Bun keeps at most ${HTTP1_IDLE_CONNECTIONS} idle HTTP/1.1 connections per process, for LLM calls and callbacks together, so calls beyond them reconnect (a TLS handshake each); set LLM_HTTP2=true if the LLM API speaks HTTP/2 (OpenRouter does)`,
     )
   if (config.apiKeys.length === 0 && config.adminApiKeys.length === 0)
     warnings.push('API_KEYS is empty, and ADMIN_API_KEYS too: the API is open to anyone who can reach it')
