@@ -31,6 +31,7 @@ const BENCHMARKS: readonly { name: string; quick: boolean }[] = [
   { name: 'curves', quick: false },
   { name: 'store-steps', quick: false },
   { name: 'callbacks', quick: false },
+  { name: 'llm-http2', quick: false },
   { name: 'console', quick: false },
 ]
 const SCRIPTS = BENCHMARKS.map((b) => b.name)
