@@ -87,6 +87,7 @@ export async function startRelay(config: Config, parts: RelayParts = {}): Promis
     timeoutMs: config.callbackTimeout,
     userAgent: USER_AGENT,
     clock,
+    idleConnectionsPerOrigin: config.callbackMaxInFlightPerOrigin,
   })
   // The tokenizer's tables load with the first prompt; not at all where no worker runs or
   // HISTORY_MAX_TOKENS is 0.

@@ -403,6 +403,55 @@ describe('fetchPinned', () => {
     }
   })
 
+  test('an agent keeps `idle` connections open between bursts: 16 at once twice open 16, not 24', async () => {
+    const { createServer } = await import('node:http')
+    let connections = 0
+    // Each answer waits for the whole burst to arrive, so the 16 requests run at once.
+    let arrived = 0
+    let release: () => void = () => {}
+    let burst = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const counting = createServer((request, response) => {
+      request.resume()
+      if (++arrived % 16 === 0) release()
+      void burst.then(() => response.end('ok'))
+    })
+    counting.on('connection', () => connections++)
+    await new Promise<void>((resolve) => counting.listen(0, '127.0.0.1', resolve))
+    const port = (counting.address() as { port: number }).port
+    const twoBursts = async (agents: PinnedAgents): Promise<number> => {
+      const before = connections
+      for (let round = 0; round < 2; round++) {
+        const sent = Array.from({ length: 16 }, async (_, i) => {
+          const url = `http://burst.test:${port}/hook/${i}`
+          const response = await fetchPinned(url, '127.0.0.1', {
+            method: 'POST',
+            body: '{}',
+            timeoutMs: 2000,
+            agents,
+          })
+          return response.text()
+        })
+        expect(await Promise.all(sent)).toEqual(Array(16).fill('ok'))
+        burst = new Promise<void>((resolve) => {
+          release = resolve
+        })
+      }
+      return connections - before
+    }
+    const sixteen = new PinnedAgents(128, 16)
+    const eight = new PinnedAgents(128, 8)
+    try {
+      expect(await twoBursts(sixteen)).toBe(16)
+      expect(await twoBursts(eight)).toBe(24)
+    } finally {
+      sixteen.close()
+      eight.close()
+      counting.close()
+    }
+  })
+
   test('PinnedAgents keeps at most `max` agents, closing the least recently used', () => {
     const agents = new PinnedAgents(2)
     const url = new URL('https://hooks.example.com/')

@@ -270,7 +270,7 @@ export const variables = {
   callbackMaxInFlightPerOrigin: variable(
     'CALLBACK_MAX_IN_FLIGHT_PER_ORIGIN',
     '16',
-    'Callbacks to one origin at once, per instance: one slow receiver never takes every delivery slot.',
+    'Callbacks to one origin at once, per instance: one slow receiver never takes every delivery slot. As many connections to it stay open between callbacks.',
     integer(1, 10_000),
   ),
   operatorWebhookUrl: variable(

@@ -19,6 +19,8 @@ export interface HttpDelivererOptions {
   timeoutMs: number
   userAgent: string
   clock: Clock
+  /** Connections kept open per receiver between callbacks: CALLBACK_MAX_IN_FLIGHT_PER_ORIGIN. */
+  idleConnectionsPerOrigin?: number
 }
 
 /**
@@ -27,9 +29,11 @@ export interface HttpDelivererOptions {
  */
 export class HttpDeliverer implements Deliverer {
   /** Connections to callback receivers named by host name, kept alive per checked address. */
-  private readonly agents = new PinnedAgents()
+  private readonly agents: PinnedAgents
 
-  constructor(private readonly options: HttpDelivererOptions) {}
+  constructor(private readonly options: HttpDelivererOptions) {
+    this.agents = new PinnedAgents(undefined, options.idleConnectionsPerOrigin)
+  }
 
   close(): void {
     this.agents.close()

@@ -15,19 +15,25 @@ export type PinnedRequestInit = RequestInit & {
  * connection is only ever reused for the address it was opened to, which the guard has just
  * checked again. A name that now resolves elsewhere gets another agent, and so a connection to
  * the newly checked address; nothing is ever sent down a connection to an address unchecked.
- * The least recently used agents are closed past `max`.
+ * The least recently used agents are closed past `max`. Each agent keeps up to `idle`
+ * connections open between requests: as many as an origin may have callbacks in flight
+ * (CALLBACK_MAX_IN_FLIGHT_PER_ORIGIN), so a burst does not close the connections the next
+ * burst opens again, a TLS handshake each.
  */
 export class PinnedAgents {
   private readonly agents = new Map<string, HttpAgent>()
 
-  constructor(private readonly max = 128) {}
+  constructor(
+    private readonly max = 128,
+    private readonly idle = 8,
+  ) {}
 
   for(target: URL, address: string): HttpAgent {
     const key = `${target.protocol}//${target.host}|${address}`
     let agent = this.agents.get(key)
     if (agent !== undefined) this.agents.delete(key)
     else {
-      const options = { keepAlive: true, maxFreeSockets: 8 }
+      const options = { keepAlive: true, maxFreeSockets: this.idle }
       agent = target.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options)
       if (this.agents.size >= this.max) {
         const [oldest, old] = this.agents.entries().next().value as [string, HttpAgent]
