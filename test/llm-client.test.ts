@@ -1,26 +1,13 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import type { LlmParameters } from '../src/answer/parameters.ts'
-import { systemClock } from '../src/clock.ts'
 import { isOpenRouter } from '../src/llm/chat-completion.ts'
-import { OpenAiLlmClient } from '../src/llm/openai-client.ts'
 import { completion, FAKE_COST, FakeLlm, jsonAnswer, toolCallsAnswer } from './support/fake-llm.ts'
+import { testLlmClient } from './support/llm-client.ts'
 
 const llm = new FakeLlm()
 afterAll(() => llm.stop())
 
-const client = (usageAccounting: boolean) =>
-  new OpenAiLlmClient({
-    baseUrl: llm.url,
-    apiKey: 'sk-test',
-    timeoutMs: 5000,
-    fallbackModels: [],
-    appUrl: 'https://example.com',
-    appName: 'tests',
-    userAgent: 'tests',
-    clock: systemClock,
-    scrub: (text) => text,
-    usageAccounting,
-  })
+const client = (usageAccounting: boolean) => testLlmClient(llm.url, { usageAccounting })
 
 const everyParameter: LlmParameters = {
   temperature: 0.3,

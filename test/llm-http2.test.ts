@@ -2,30 +2,17 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { systemClock } from '../src/clock.ts'
 import { isHttp2Unsupported, preferHttp2 } from '../src/llm/http2-fetch.ts'
-import { OpenAiLlmClient } from '../src/llm/openai-client.ts'
+import type { OpenAiLlmClient } from '../src/llm/openai-client.ts'
 import { CallbackSink } from './support/callback-sink.ts'
 import { FakeLlm } from './support/fake-llm.ts'
 import { freePort } from './support/free-port.ts'
+import { testLlmClient } from './support/llm-client.ts'
 import { spawnRelay } from './support/process.ts'
 import { startTlsLlm, TEST_CERT_PATH, type TlsLlm, trustingFetch } from './support/tls-llm.ts'
 
 const client = (baseUrl: string, http2: boolean, through: typeof fetch = trustingFetch) =>
-  new OpenAiLlmClient({
-    baseUrl,
-    apiKey: 'sk-test',
-    timeoutMs: 5000,
-    fallbackModels: [],
-    appUrl: 'https://example.com',
-    appName: 'tests',
-    userAgent: 'tests',
-    clock: systemClock,
-    scrub: (text) => text,
-    usageAccounting: false,
-    http2,
-    fetch: through,
-  })
+  testLlmClient(baseUrl, { http2, fetch: through })
 
 const ask = (llm: OpenAiLlmClient, content: string) =>
   llm.complete({ model: 'fake/model', messages: [{ role: 'user', content }] })
