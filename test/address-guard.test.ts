@@ -440,8 +440,8 @@ describe('fetchPinned', () => {
       }
       return connections - before
     }
-    const sixteen = new PinnedAgents(128, 16)
-    const eight = new PinnedAgents(128, 8)
+    const sixteen = new PinnedAgents({ idle: 16 })
+    const eight = new PinnedAgents({ idle: 8 })
     try {
       expect(await twoBursts(sixteen)).toBe(16)
       expect(await twoBursts(eight)).toBe(24)
@@ -453,7 +453,7 @@ describe('fetchPinned', () => {
   })
 
   test('PinnedAgents keeps at most `max` agents, closing the least recently used', () => {
-    const agents = new PinnedAgents(2)
+    const agents = new PinnedAgents({ max: 2 })
     const url = new URL('https://hooks.example.com/')
     const a = agents.for(url, '93.184.215.14')
     agents.for(url, '93.184.215.15')

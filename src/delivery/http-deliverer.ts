@@ -32,7 +32,7 @@ export class HttpDeliverer implements Deliverer {
   private readonly agents: PinnedAgents
 
   constructor(private readonly options: HttpDelivererOptions) {
-    this.agents = new PinnedAgents(undefined, options.idleConnectionsPerOrigin)
+    this.agents = new PinnedAgents({ idle: options.idleConnectionsPerOrigin })
   }
 
   close(): void {

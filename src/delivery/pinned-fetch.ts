@@ -22,11 +22,13 @@ export type PinnedRequestInit = RequestInit & {
  */
 export class PinnedAgents {
   private readonly agents = new Map<string, HttpAgent>()
+  private readonly max: number
+  private readonly idle: number
 
-  constructor(
-    private readonly max = 128,
-    private readonly idle = 8,
-  ) {}
+  constructor({ max = 128, idle = 8 }: { max?: number; idle?: number } = {}) {
+    this.max = max
+    this.idle = idle
+  }
 
   for(target: URL, address: string): HttpAgent {
     const key = `${target.protocol}//${target.host}|${address}`
