@@ -27,7 +27,7 @@ export function startWarnings(config: Config): string[] {
     config.llmBaseUrl.startsWith('https:')
   )
     warnings.push(
-      `WORKER_CONCURRENCY=${config.workerConcurrency}: Bun keeps at most ${HTTP1_IDLE_CONNECTIONS} idle HTTP/1.1 connections per process, for LLM calls and callbacks together, so calls beyond them reconnect (a TLS handshake each); set LLM_HTTP2=true if the LLM API speaks HTTP/2 (OpenRouter does)`,
+      `WORKER_CONCURRENCY=${config.workerConcurrency}: Bun keeps at most ${HTTP1_IDLE_CONNECTIONS} idle HTTP/1.1 connections per process for its fetch, so LLM calls beyond them reconnect (a TLS handshake each); set LLM_HTTP2=true if the LLM API speaks HTTP/2 (OpenRouter does)`,
     )
   if (config.apiKeys.length === 0 && config.adminApiKeys.length === 0)
     warnings.push('API_KEYS is empty, and ADMIN_API_KEYS too: the API is open to anyone who can reach it')

@@ -1,7 +1,7 @@
 /**
  * The LLM API over HTTP/2 when it speaks it (LLM_HTTP2), so that every call shares one
- * connection. Bun's fetch keeps at most 64 idle HTTP/1.1 connections per process (LLM calls
- * and callbacks together): with more calls at once, each wave of answers closes the
+ * connection. Bun's fetch keeps at most 64 idle HTTP/1.1 connections per process (the LLM's
+ * and those of callbacks to IP addresses together): with more calls at once, each wave of answers closes the
  * connections beyond 64 and the next wave opens them again, a TLS handshake each (measured
  * on Bun 1.4.5: 200 calls at once over HTTPS cost 294 – 302 µs of CPU a call and opened 2 700
  * connections for 4 000 calls; over HTTP/2, 24 – 27 µs and one connection).
@@ -12,17 +12,15 @@
  * origin is remembered as HTTP/1.1 from then on: the LLM is never asked twice for one call.
  */
 export function preferHttp2(base: typeof fetch = fetch): typeof fetch {
-  /** Whether the origin answered over HTTP/2 (undefined: not known yet). */
-  let speaksHttp2: boolean | undefined
+  /** Set once the origin has refused HTTP/2. */
+  let http1Only = false
   const preferring = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    if (speaksHttp2 === false) return base(input, init)
+    if (http1Only) return base(input, init)
     try {
-      const response = await base(input, { ...init, protocol: 'http2' })
-      speaksHttp2 = true
-      return response
+      return await base(input, { ...init, protocol: 'http2' })
     } catch (error) {
       if (!isHttp2Unsupported(error)) throw error
-      speaksHttp2 = false
+      http1Only = true
       return base(input, init)
     }
   }
