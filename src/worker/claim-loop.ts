@@ -136,47 +136,18 @@ export class ClaimLoop {
 
   /** One claim for the free slots: whether every one of them found a job. */
   private async claimOnce(): Promise<'every slot' | 'some' | 'no slot'> {
-    const { budget, clock, pools } = this.o
+    const { store, budget, clock, pools } = this.o
     const llmFree = pools.llmFree
     const deliveryFree = pools.deliveryFree
     const now = clock.now()
     this.claimedAt = now
-    // Out of slots (not of call budget, whose next slot the timer waits for).
-    this.starved = llmFree === 0 && deliveryFree === 0
-    if (this.starved) return 'no slot'
-    // The free LLM slots are this claim's until its jobs enter them: no claim at accept meanwhile.
-    const release = pools.reserveLlm(llmFree)
-    let claimed: { jobs: Job[]; slots: number } | undefined
-    try {
-      claimed = await this.claimFor(llmFree, deliveryFree, now)
-    } finally {
-      release()
-    }
-    if (claimed === undefined) return 'no slot'
-    const { jobs, slots } = claimed
-    const wanted = slots + deliveryFree
-    const calls = jobs.filter((job) => {
-      const started = this.o.onClaimed(job) && job.status === 'processing'
-      if (started) this.turns.serve(job.owner)
-      return started
-    }).length
-    if (calls < slots) await budget.giveBack(slots - calls, now)
-    this.starved = jobs.length === wanted && slots === llmFree
-    return jobs.length === wanted ? 'every slot' : 'some'
-  }
-
-  /** The store's claim for those slots, and how many LLM slots the call budget granted of them. */
-  private async claimFor(
-    llmFree: number,
-    deliveryFree: number,
-    now: number,
-  ): Promise<{ jobs: Job[]; slots: number } | undefined> {
-    const { store, budget } = this.o
     // Slots are taken before the claim and the unused ones given back, so two instances
     // sharing one budget never start more calls than it allows.
     const slots = llmFree > 0 ? await budget.take(llmFree, now) : 0
     const wanted = slots + deliveryFree
-    if (wanted === 0) return undefined
+    // Out of slots (not of call budget, whose next slot the timer waits for).
+    this.starved = llmFree === 0 && deliveryFree === 0
+    if (wanted === 0) return 'no slot'
     // Only while calls are rationed: one read of the owners with due jobs per granted slot batch.
     const owners = this.o.fairShare && slots > 0 ? await store.dueLlmOwners(now) : []
     const jobs = await store.claimJobs({
@@ -188,7 +159,14 @@ export class ClaimLoop {
       deliveryLimit: deliveryFree,
       ...(owners.length > 1 && { llmOwners: this.turns.order(owners).slice(0, slots) }),
     })
-    return { jobs, slots }
+    const calls = jobs.filter((job) => {
+      const started = this.o.onClaimed(job) && job.status === 'processing'
+      if (started) this.turns.serve(job.owner)
+      return started
+    }).length
+    if (calls < slots) await budget.giveBack(slots - calls, now)
+    this.starved = jobs.length === wanted && slots === llmFree
+    return jobs.length === wanted ? 'every slot' : 'some'
   }
 
   private async schedule(retryIn: number | undefined): Promise<void> {

@@ -14,8 +14,6 @@ export interface Slot {
 export class SlotPools {
   private llmActive = 0
   private deliveryActive = 0
-  /** LLM slots a claim in flight is asking jobs for (reserveLlm). */
-  private llmReserved = 0
 
   /** `onFree` runs as a slot frees, so the claim loop can fill it. */
   constructor(
@@ -24,23 +22,7 @@ export class SlotPools {
   ) {}
 
   get llmFree(): number {
-    return this.size - this.llmActive - this.llmReserved
-  }
-
-  /**
-   * Holds `count` free LLM slots while a claim asks the store for jobs to fill them, so that a
-   * claim at accept cannot take one of them meanwhile (which made WORKER_CONCURRENCY + 1 calls
-   * at once when both landed). The returned release gives them back, once; the claimed jobs
-   * enter their slots right after it, in the same turn of the event loop.
-   */
-  reserveLlm(count: number): () => void {
-    this.llmReserved += count
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      this.llmReserved -= count
-    }
+    return this.size - this.llmActive
   }
 
   get deliveryFree(): number {
