@@ -9,7 +9,7 @@ import { FakeLlm } from './support/fake-llm.ts'
 import { freePort } from './support/free-port.ts'
 import { testLlmClient } from './support/llm-client.ts'
 import { spawnRelay } from './support/process.ts'
-import { startTlsLlm, TEST_CERT_PATH, type TlsLlm, trustingFetch } from './support/tls-llm.ts'
+import { asFetch, startTlsLlm, TEST_CERT_PATH, type TlsLlm, trustingFetch } from './support/tls-llm.ts'
 
 const client = (baseUrl: string, http2: boolean, through: typeof fetch = trustingFetch) =>
   testLlmClient(baseUrl, { http2, fetch: through })
@@ -44,13 +44,10 @@ describe('LLM_HTTP2', () => {
   test('an HTTP/1.1-only API gets every call once, over HTTP/1.1, and is not offered HTTP/2 again', async () => {
     const api = await server('http1')
     let offered = 0
-    const counting = Object.assign(
-      (input: string | URL | Request, init?: RequestInit) => {
-        if ((init as BunFetchRequestInit | undefined)?.protocol === 'http2') offered++
-        return trustingFetch(input, init)
-      },
-      { preconnect: fetch.preconnect },
-    )
+    const counting = asFetch((input, init) => {
+      if ((init as BunFetchRequestInit | undefined)?.protocol === 'http2') offered++
+      return trustingFetch(input, init)
+    })
     const llm = client(api.url, true, counting)
     expect(await answers(llm, 1)).toEqual(['echo: m0'])
     expect(offered).toBe(1)
@@ -83,13 +80,10 @@ describe('LLM_HTTP2', () => {
   test('any other failure is the call’s own: thrown as it came, with no second try', async () => {
     const port = freePort()
     let tries = 0
-    const counting = Object.assign(
-      (input: string | URL | Request, init?: RequestInit) => {
-        tries++
-        return fetch(input, init)
-      },
-      { preconnect: fetch.preconnect },
-    )
+    const counting = asFetch((input, init) => {
+      tries++
+      return fetch(input, init)
+    })
     const error = await preferHttp2(counting)(`https://127.0.0.1:${port}/v1/chat/completions`, {
       method: 'POST',
       body: '{}',

@@ -11,11 +11,12 @@ export const TEST_CERT_PATH = join(import.meta.dir, 'tls', 'test-only.crt')
 const TEST_KEY_PATH = join(import.meta.dir, 'tls', 'test-only.key')
 export const TEST_CA = readFileSync(TEST_CERT_PATH, 'utf8')
 
+/** A request function typed as Bun's fetch (whose type also carries `preconnect`). */
+export const asFetch = (send: (input: string | URL | Request, init?: RequestInit) => Promise<Response>) =>
+  Object.assign(send, { preconnect: fetch.preconnect })
+
 /** Bun's fetch, trusting the test certificate: what a client of these servers calls with. */
-export const trustingFetch = Object.assign(
-  (input: string | URL | Request, init?: RequestInit) => fetch(input, { ...init, tls: { ca: TEST_CA } }),
-  { preconnect: fetch.preconnect },
-)
+export const trustingFetch = asFetch((input, init) => fetch(input, { ...init, tls: { ca: TEST_CA } }))
 
 const answer = (content: string) =>
   JSON.stringify({
