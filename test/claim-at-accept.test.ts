@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from 'bun:test'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
+import { eventually } from './support/signal.ts'
 
 /*
  * Claim at accept: a job that can start at once (a free LLM slot in this process, nothing open
@@ -87,4 +88,67 @@ test('while LLM_MAX_RPM rations the calls a job is accepted queued: the claim lo
   expect(job.status).toBe('queued')
   const [callback] = await relay.sink.waitForJob(job.id)
   expect(callback?.body.data.response).toBe('echo: rationed')
+})
+
+test('a claim at accept that takes the slot a claim in flight counted on: the claimed job goes back, and runs once a slot frees', async () => {
+  relay = await startTestRelay({ WORKER_CONCURRENCY: '1' })
+  const r = relay
+  const first = await accept(r, 'first', 'owner-probe')
+  await r.sink.waitForJob(first.id)
+  await eventually(async () => r.worker.activeJobs === 0, 'the first job to end')
+  const owner = (await r.store.ownerOfJob(first.id)) ?? ''
+  // A job due in the store that no wake-up has told the worker of (as from another instance).
+  const waiting = 'waiting-in-store'
+  const accepted = await r.store.acceptJob({
+    id: waiting,
+    owner,
+    conversationId: 'from-elsewhere',
+    message: 'claimed in flight',
+    callbackUrl: `${r.sink.url}/hook`,
+    model: 'fake/model',
+    systemPrompt: 'Answer briefly.',
+    metadata: null,
+    idempotencyKey: null,
+    requestHash: '',
+    now: Date.now(),
+  })
+  expect(accepted).toMatchObject({ kind: 'created', job: { status: 'queued' } })
+  const held = r.llm.hold()
+  // A claim round starts, counting the one free slot; before the store answers it, a claim at
+  // accept takes that slot.
+  r.worker.wake()
+  const offer = r.worker.offerClaim()
+  expect(offer).toBeDefined()
+  const gaveBack = (line: string) => line.includes('claimed job given back') && line.includes(waiting)
+  await eventually(
+    async () => r.logs.some(gaveBack) || r.llm.calls.length > 0,
+    'the claim to hand its job over',
+  )
+  // The slot is the offer's: the job claimed meanwhile did not call the LLM beside it.
+  expect(r.llm.calls).toHaveLength(1)
+  expect(r.worker.activeJobs).toBe(0)
+  expect(await r.job(waiting)).toMatchObject({ status: 'queued', attempts: { llm: 0 } })
+  offer?.declined()
+  held.release()
+  const [callback] = await r.sink.waitForJob(waiting)
+  expect(callback?.body.data.response).toBe('echo: claimed in flight')
+  expect(await r.waitForStatus(waiting, 'delivered')).toMatchObject({ attempts: { llm: 1 } })
+  expect(r.llm.maxInFlight).toBe(1)
+})
+
+test('a job queued while a claim at accept holds the one slot runs as soon as that accept declines it', async () => {
+  relay = await startTestRelay({ WORKER_CONCURRENCY: '1' })
+  const r = relay
+  const offer = r.worker.offerClaim()
+  expect(offer).toBeDefined()
+  const waiting = await accept(r, 'behind a declined offer', 'd')
+  expect(waiting.status).toBe('queued')
+  // The claim loop's round for it (woken by the accept) found no LLM slot free; a listing
+  // waits for the writes queued before it, that round's claim among them.
+  expect((await r.store.listJobs({ owner: undefined, limit: 10 })).jobs.map((j) => j.status)).toEqual([
+    'queued',
+  ])
+  offer?.declined()
+  const [callback] = await r.sink.waitForJob(waiting.id)
+  expect(callback?.body.data.response).toBe('echo: behind a declined offer')
 })

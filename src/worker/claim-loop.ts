@@ -38,7 +38,7 @@ export class ClaimLoop {
   private running = false
   private pumping = false
   private again = false
-  /** The last round ran out of free slots (not of call budget) before it ran out of due jobs. */
+  /** The last round ran out of free LLM slots (not of call budget) before it ran out of due jobs. */
   private starved = false
   private timer: Timer | undefined
   private readonly turns = new OwnerTurns()
@@ -145,8 +145,9 @@ export class ClaimLoop {
     // sharing one budget never start more calls than it allows.
     const slots = llmFree > 0 ? await budget.take(llmFree, now) : 0
     const wanted = slots + deliveryFree
-    // Out of slots (not of call budget, whose next slot the timer waits for).
-    this.starved = llmFree === 0 && deliveryFree === 0
+    // Out of LLM slots (not of call budget, whose next slot the timer waits for): due jobs may
+    // be left that only a freed LLM slot can take.
+    this.starved = slots === llmFree
     if (wanted === 0) return 'no slot'
     // Only while calls are rationed: one read of the owners with due jobs per granted slot batch.
     const owners = this.o.fairShare && slots > 0 ? await store.dueLlmOwners(now) : []
@@ -159,13 +160,18 @@ export class ClaimLoop {
       deliveryLimit: deliveryFree,
       ...(owners.length > 1 && { llmOwners: this.turns.order(owners).slice(0, slots) }),
     })
-    const calls = jobs.filter((job) => {
-      const started = this.o.onClaimed(job) && job.status === 'processing'
-      if (started) this.turns.serve(job.owner)
-      return started
-    }).length
+    let calls = 0
+    let forLlm = 0
+    for (const job of jobs) {
+      if (job.status === 'processing') forLlm++
+      if (this.o.onClaimed(job) && job.status === 'processing') {
+        calls++
+        this.turns.serve(job.owner)
+      }
+    }
     if (calls < slots) await budget.giveBack(slots - calls, now)
-    this.starved = jobs.length === wanted && slots === llmFree
+    // Every LLM slot it counted found a job: more may be due (a job handed back among them).
+    this.starved = slots === llmFree && forLlm >= slots
     return jobs.length === wanted ? 'every slot' : 'some'
   }
 

@@ -196,6 +196,13 @@ export class Worker {
     if (this.pipeline.holds(job)) return false
     // The job.tool_calls event of an awaiting job is a callback like any other.
     const stage = job.status === 'processing' ? 'llm' : 'delivery'
+    // The claim counted the slots free as it began; a claim at accept (or a run handing its job
+    // to a callback slot) may have taken one while the store answered. The job goes back, its
+    // attempt given back, rather than run beyond WORKER_CONCURRENCY; the next free slot claims it.
+    if ((stage === 'llm' ? this.pools.llmFree : this.pools.deliveryFree) <= 0) {
+      this.giveBack(job, stage)
+      return false
+    }
     this.o.logger.debug(
       {
         job_id: job.id,
@@ -210,6 +217,16 @@ export class Worker {
     this.pools.enter(slot, stage)
     this.run(job, slot)
     return true
+  }
+
+  private giveBack(job: Job, stage: 'llm' | 'delivery'): void {
+    const { store, workerId, clock, logger } = this.o
+    const fields = { job_id: job.id, conversation_id: job.conversationId, stage, outcome: 'released' }
+    logger.debug(fields, 'claimed job given back: its slot was taken meanwhile')
+    // Failing that, its lease runs out and it is claimed again.
+    store.releaseLease(job.id, workerId, clock.now()).catch((error: unknown) => {
+      logger.warn({ ...fields, err: error }, 'claimed job could not be given back; its lease will run out')
+    })
   }
 
   private run(job: Job, slot: Slot): void {
