@@ -1,4 +1,5 @@
 import { afterEach, expect, test } from 'bun:test'
+import type { ClaimOffer } from '../src/intake/intake.ts'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
 import { eventually } from './support/signal.ts'
 
@@ -90,7 +91,17 @@ test('while LLM_MAX_RPM rations the calls a job is accepted queued: the claim lo
   expect(callback?.body.data.response).toBe('echo: rationed')
 })
 
-test('a claim at accept that takes the slot a claim in flight counted on: the claimed job goes back, and runs once a slot frees', async () => {
+/**
+ * A relay with one LLM slot, and a claim round in flight for a job due in the store (as from
+ * another instance, no wake-up told of it) when a claim at accept takes that slot. Resolves
+ * once the claim has handed its job to the worker.
+ */
+async function slotTakenDuringClaim(): Promise<{
+  r: TestRelay
+  waiting: string
+  offer: ClaimOffer | undefined
+  owner: string
+}> {
   relay = await startTestRelay({ WORKER_CONCURRENCY: '1' })
   const r = relay
   const first = await accept(r, 'first', 'owner-probe')
@@ -113,27 +124,41 @@ test('a claim at accept that takes the slot a claim in flight counted on: the cl
     now: Date.now(),
   })
   expect(accepted).toMatchObject({ kind: 'created', job: { status: 'queued' } })
-  const held = r.llm.hold()
   // A claim round starts, counting the one free slot; before the store answers it, a claim at
   // accept takes that slot.
   r.worker.wake()
   const offer = r.worker.offerClaim()
   expect(offer).toBeDefined()
-  const gaveBack = (line: string) => line.includes('claimed job given back') && line.includes(waiting)
-  await eventually(
-    async () => r.logs.some(gaveBack) || r.llm.calls.length > 0,
-    'the claim to hand its job over',
-  )
-  // The slot is the offer's: the job claimed meanwhile did not call the LLM beside it.
+  const waits = (line: string) => line.includes('claimed job waits for a slot') && line.includes(waiting)
+  await eventually(async () => r.logs.some(waits) || r.llm.calls.length > 1, 'the claim to hand its job over')
+  return { r, waiting, offer, owner }
+}
+
+test('a claim at accept that takes the slot a claim in flight counted on: the job claimed for it waits for the next slot, leased', async () => {
+  const { r, waiting, offer } = await slotTakenDuringClaim()
+  // The slot is the offer's: the job claimed meanwhile holds its lease but has not called the LLM.
   expect(r.llm.calls).toHaveLength(1)
-  expect(r.worker.activeJobs).toBe(0)
-  expect(await r.job(waiting)).toMatchObject({ status: 'queued', attempts: { llm: 0 } })
+  expect(await r.job(waiting)).toMatchObject({ status: 'processing', attempts: { llm: 1 } })
+  // A new job finds no slot free, and no claim runs ahead of the one waiting.
+  expect((await accept(r, 'behind the waiting one', 'later')).status).toBe('queued')
   offer?.declined()
-  held.release()
   const [callback] = await r.sink.waitForJob(waiting)
   expect(callback?.body.data.response).toBe('echo: claimed in flight')
   expect(await r.waitForStatus(waiting, 'delivered')).toMatchObject({ attempts: { llm: 1 } })
+  await r.sink.waitFor(3)
+  expect(r.llm.calls.map((c) => c.body.messages.at(-1)?.content)).toEqual([
+    'first',
+    'claimed in flight',
+    'behind the waiting one',
+  ])
   expect(r.llm.maxInFlight).toBe(1)
+})
+
+test('a job claimed while its slot was taken, still waiting as the relay stops: no LLM call, its lease and attempt given back', async () => {
+  const { r, waiting, owner } = await slotTakenDuringClaim()
+  await r.worker.stop(1000)
+  expect(r.llm.calls).toHaveLength(1)
+  expect(await r.store.getJob(waiting, owner, Date.now())).toMatchObject({ status: 'queued', llmAttempts: 0 })
 })
 
 test('a job queued while a claim at accept holds the one slot runs as soon as that accept declines it', async () => {

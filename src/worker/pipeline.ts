@@ -5,7 +5,7 @@ import type { DeliveryStage } from './delivery-stage.ts'
 import { HeldLease } from './held-lease.ts'
 import { JobRun } from './job-run.ts'
 import type { LlmStage } from './llm-stage.ts'
-import type { Slot, SlotPools } from './slots.ts'
+import type { Pool, Slot, SlotPools } from './slots.ts'
 import type { StoreWaits } from './stage-write.ts'
 
 export interface PipelineOptions {
@@ -44,7 +44,8 @@ export class Pipeline {
     return run !== undefined && !(run.sendingToolCalls && job.status !== 'awaiting_tool_results')
   }
 
-  async run(claimed: Job, slot: Slot): Promise<void> {
+  /** `waitFor`: the job's slot is not taken yet; it waits for one of that pool, its lease held. */
+  async run(claimed: Job, slot: Slot, waitFor?: Pool): Promise<void> {
     const { store, clock, logger, workerId, leaseMs, pools, waits } = this.o
     // A lease found lost stops the run: its writes would be refused, so its LLM call is wasted.
     const lease = new HeldLease({
@@ -59,6 +60,12 @@ export class Pipeline {
     const run = new JobRun(claimed.id, slot, lease, { clock, pools, waits, letGo: (r) => this.letGo(r) })
     this.holding.set(claimed.id, run)
     try {
+      if (waitFor !== undefined && !(await pools.enterOrWait(slot, waitFor, run.signal))) {
+        // Cancelled, taken by another worker, or this one stops: nothing was started for it.
+        run.letGo()
+        await store.releaseLease(claimed.id, workerId, clock.now())
+        return
+      }
       const job = claimed.status === 'processing' ? await this.o.llmStage.answer(claimed, run) : claimed
       // Cancelled (or another's) by now: no callback is started for it.
       if (job?.status !== 'delivering' && job?.status !== 'awaiting_tool_results') return

@@ -16,7 +16,7 @@ import { DeliveryStage } from './delivery-stage.ts'
 import { LlmStage } from './llm-stage.ts'
 import { Pipeline } from './pipeline.ts'
 import { type ActivePause, RateLimitPauses } from './rate-limit-pauses.ts'
-import { type Slot, SlotPools } from './slots.ts'
+import { type Pool, type Slot, SlotPools } from './slots.ts'
 import { StoreWaits } from './stage-write.ts'
 import type { ToolRoundLimits } from './tool-round.ts'
 
@@ -178,6 +178,8 @@ export class Worker {
   async stop(timeoutMs: number): Promise<void> {
     // A claim still in flight hands its jobs over first, so they are waited for (or released) too.
     await this.loop.stop()
+    // Jobs claimed but still waiting for a slot start no LLM call now: their leases go back.
+    this.pools.release()
     let timeout: Timer | undefined
     await Promise.race([
       Promise.allSettled([...this.inFlight]),
@@ -196,13 +198,6 @@ export class Worker {
     if (this.pipeline.holds(job)) return false
     // The job.tool_calls event of an awaiting job is a callback like any other.
     const stage = job.status === 'processing' ? 'llm' : 'delivery'
-    // The claim counted the slots free as it began; a claim at accept (or a run handing its job
-    // to a callback slot) may have taken one while the store answered. The job goes back, its
-    // attempt given back, rather than run beyond WORKER_CONCURRENCY; the next free slot claims it.
-    if ((stage === 'llm' ? this.pools.llmFree : this.pools.deliveryFree) <= 0) {
-      this.giveBack(job, stage)
-      return false
-    }
     this.o.logger.debug(
       {
         job_id: job.id,
@@ -214,23 +209,21 @@ export class Worker {
       'job claimed',
     )
     const slot: Slot = { pool: undefined }
-    this.pools.enter(slot, stage)
-    this.run(job, slot)
+    // The claim counted the slots free as it began; a claim at accept (or a run moving on to
+    // its callback) may have taken this one while the store answered. The job then waits for
+    // the next slot to free, its lease held, rather than run beyond WORKER_CONCURRENCY.
+    if ((stage === 'llm' ? this.pools.llmFree : this.pools.deliveryFree) > 0) {
+      this.pools.enter(slot, stage)
+      this.run(job, slot)
+    } else {
+      this.o.logger.debug({ job_id: job.id, stage }, 'claimed job waits for a slot')
+      this.run(job, slot, stage)
+    }
     return true
   }
 
-  private giveBack(job: Job, stage: 'llm' | 'delivery'): void {
-    const { store, workerId, clock, logger } = this.o
-    const fields = { job_id: job.id, conversation_id: job.conversationId, stage, outcome: 'released' }
-    logger.debug(fields, 'claimed job given back: its slot was taken meanwhile')
-    // Failing that, its lease runs out and it is claimed again.
-    store.releaseLease(job.id, workerId, clock.now()).catch((error: unknown) => {
-      logger.warn({ ...fields, err: error }, 'claimed job could not be given back; its lease will run out')
-    })
-  }
-
-  private run(job: Job, slot: Slot): void {
-    const run = this.pipeline.run(job, slot).finally(() => {
+  private run(job: Job, slot: Slot, waitFor?: Pool): void {
+    const run = this.pipeline.run(job, slot, waitFor).finally(() => {
       this.pools.leave(slot)
       this.inFlight.delete(run)
       this.wake()
