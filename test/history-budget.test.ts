@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { fitHistory } from '../src/llm/history-budget.ts'
+import { buildBudgetedPrompt, SystemPromptTokens } from '../src/llm/prompt.ts'
 import {
   lazyTokenCounter,
   loadTokenCounter,
@@ -119,5 +120,53 @@ describe('the tokenizer', () => {
   test('text that spells a special token is counted as text, not refused', async () => {
     const counter = await loadTokenCounter()
     expect(counter.count('a <|endoftext|> b')).toBeGreaterThan(3)
+  })
+})
+
+describe('the prompt under a token limit', () => {
+  /** A counter of one token a word that tells how often it was asked. */
+  const countingCounter = () => {
+    const asked: string[] = []
+    const counter = {
+      count(text: string) {
+        asked.push(text)
+        return text.split(' ').filter(Boolean).length
+      },
+    }
+    return { counter, asked }
+  }
+
+  test('says what the new message counts, the overhead included, for its history row', () => {
+    const { counter } = countingCounter()
+    const prompt = buildBudgetedPrompt(
+      { systemPrompt: 'be brief', history: [], message: 'three words here' },
+      { maxTokens: 1000, counter },
+    )
+    expect(prompt.messageTokens).toBe(3 + MESSAGE_OVERHEAD_TOKENS)
+    expect(prompt.tokens).toBe(2 + 3 + 2 * MESSAGE_OVERHEAD_TOKENS)
+    expect(
+      buildBudgetedPrompt({ systemPrompt: '', history: [], message: 'x' }, { maxTokens: 0, counter }),
+    ).toMatchObject({ tokens: undefined, messageTokens: undefined })
+  })
+
+  test('counts a system prompt once for the prompts that share it, and each different one once', () => {
+    const { counter, asked } = countingCounter()
+    const systemPrompts = new SystemPromptTokens(2)
+    const build = (systemPrompt: string) =>
+      buildBudgetedPrompt(
+        { systemPrompt, history: [], message: 'hi' },
+        { maxTokens: 1000, counter, systemPrompts },
+      )
+    const first = build('the default prompt')
+    const again = build('the default prompt')
+    expect(again.tokens).toBe(first.tokens)
+    build('a client prompt')
+    expect(asked.filter((t) => t === 'the default prompt')).toHaveLength(1)
+    expect(asked.filter((t) => t === 'a client prompt')).toHaveLength(1)
+    // Past its size it starts over: a third prompt is counted, the first again after it.
+    build('a third prompt')
+    build('the default prompt')
+    expect(asked.filter((t) => t === 'the default prompt')).toHaveLength(2)
+    expect(build('a third prompt').tokens).toBe(3 + 1 + 2 * MESSAGE_OVERHEAD_TOKENS)
   })
 })

@@ -68,6 +68,27 @@ export interface Prompt {
   messages: ChatMessage[]
   /** The whole prompt's tokens; undefined without a token limit. */
   tokens: number | undefined
+  /** The new message's tokens, its overhead included (its history row keeps them); undefined without a token limit. */
+  messageTokens: number | undefined
+}
+
+/**
+ * Token counts of the system prompts seen lately: the same few (the default, a client's, a
+ * request's) come with job after job, and each would be counted again for every prompt.
+ */
+export class SystemPromptTokens {
+  private readonly counts = new Map<string, number>()
+
+  constructor(private readonly max = 32) {}
+
+  of(counter: TokenCounter, text: string): number {
+    const known = this.counts.get(text)
+    if (known !== undefined) return known
+    const tokens = messageTokens(counter, text)
+    if (this.counts.size >= this.max) this.counts.clear()
+    this.counts.set(text, tokens)
+    return tokens
+  }
 }
 
 /**
@@ -77,18 +98,21 @@ export interface Prompt {
  */
 export function buildBudgetedPrompt(
   request: PromptRequest,
-  budget: { maxTokens: number; counter: TokenCounter | undefined },
+  budget: { maxTokens: number; counter: TokenCounter | undefined; systemPrompts?: SystemPromptTokens },
 ): Prompt {
   const after = request.after ?? []
   const { counter } = budget
   if (counter === undefined || budget.maxTokens === 0) {
     const messages = buildPrompt(request.systemPrompt, request.history, request.message)
-    return { messages: [...messages, ...after], tokens: undefined }
+    return { messages: [...messages, ...after], tokens: undefined, messageTokens: undefined }
   }
-  const fixed =
-    (request.systemPrompt === '' ? 0 : messageTokens(counter, request.systemPrompt)) +
-    messageTokens(counter, request.message) +
-    after.reduce((sum, m) => sum + messageTokens(counter, countedText(m)), 0)
+  const { systemPrompt } = request
+  const system =
+    systemPrompt === ''
+      ? 0
+      : (budget.systemPrompts?.of(counter, systemPrompt) ?? messageTokens(counter, systemPrompt))
+  const message = messageTokens(counter, request.message)
+  const fixed = system + message + after.reduce((sum, m) => sum + messageTokens(counter, countedText(m)), 0)
   const counted: (Turn & CountedMessage)[] = request.history.map((turn, i) => ({
     ...turn,
     jobId: turn.jobId ?? `#${i}`,
@@ -96,5 +120,5 @@ export function buildBudgetedPrompt(
   }))
   const fitted = fitHistory(counted, { maxTokens: budget.maxTokens, fixedTokens: fixed })
   const messages = buildPrompt(request.systemPrompt, fitted.messages, request.message)
-  return { messages: [...messages, ...after], tokens: fitted.promptTokens }
+  return { messages: [...messages, ...after], tokens: fitted.promptTokens, messageTokens: message }
 }

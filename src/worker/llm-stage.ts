@@ -4,7 +4,13 @@ import type { Clock } from '../clock.ts'
 import { type JobError, sumUsage } from '../job.ts'
 import type { CallBudget } from '../limits/call-budget.ts'
 import type { LlmAnswer, LlmClient } from '../llm/llm.ts'
-import { answerTokens, buildBudgetedPrompt, toolRoundMessages } from '../llm/prompt.ts'
+import {
+  answerTokens,
+  buildBudgetedPrompt,
+  type Prompt,
+  SystemPromptTokens,
+  toolRoundMessages,
+} from '../llm/prompt.ts'
 import { messageTokens, type TokenCounter } from '../llm/token-count.ts'
 import type { Logger } from '../log.ts'
 import { infoLine } from '../log-line.ts'
@@ -52,6 +58,8 @@ const iso = (ms: number): string => new Date(ms).toISOString()
  * answer, a retry scheduled, or the job failed for good.
  */
 export class LlmStage {
+  private readonly systemPrompts = new SystemPromptTokens()
+
   constructor(private readonly o: LlmStageOptions) {}
 
   /** The job as answered, failed or awaiting tool results (on to a callback), or undefined when it went back to the queue. */
@@ -91,7 +99,7 @@ export class LlmStage {
           ...(job.rejected ? correctionMessages(job.rejected.answer, job.rejected.problem) : []),
         ],
       },
-      { maxTokens: this.o.historyMaxTokens, counter: this.o.tokens },
+      { maxTokens: this.o.historyMaxTokens, counter: this.o.tokens, systemPrompts: this.systemPrompts },
     )
     const span = this.o.tracer.startLlmAttempt(job)
     const started = clock.now()
@@ -117,7 +125,7 @@ export class LlmStage {
       metrics.llmDuration.observe({ model: job.model, outcome: 'ok' }, seconds)
       if (result.answer.usage?.cost !== undefined)
         metrics.llmCost.inc({ model: result.answer.model }, result.answer.usage.cost)
-      return this.keep(job, run, result.answer, prompt.tokens, { started, now, span }, log)
+      return this.keep(job, run, result.answer, prompt, { started, now, span }, log)
     }
 
     metrics.llmDuration.observe({ model: job.model, outcome: 'error' }, seconds)
@@ -141,12 +149,13 @@ export class LlmStage {
     job: Job,
     run: JobRun,
     answer: LlmAnswer,
-    promptTokens: number | undefined,
+    prompt: Prompt,
     at: { started: number; now: number; span: LlmAttemptSpan | undefined },
     log: Logger,
   ): Promise<Job | undefined> {
     const { content, model, usage } = answer
     const { now, span } = at
+    const promptTokens = prompt.tokens
     // What the span says of the call; the stage's verdict is added where it is reached.
     const called = span && { model, usage }
     if (content.length > this.o.maxResponseChars)
@@ -174,7 +183,7 @@ export class LlmStage {
           ...(promptTokens !== undefined && { promptTokens }),
           ...(counter && {
             messageTokens: {
-              user: messageTokens(counter, job.message),
+              user: prompt.messageTokens ?? messageTokens(counter, job.message),
               // The history row carries the tool rounds before the answer: counted with it.
               assistant: answerTokens(counter, content, job.toolRounds),
             },
