@@ -24,7 +24,7 @@ const MIN_GAP_MS = 1000
  * and, once it is above MEMORY_SOFT_LIMIT, collects its garbage at once instead of waiting for
  * the runtime to. Thousands of calls held open leave most of their garbage to a collector that
  * runs late: the 10 000-conversation benchmark peaked at 270 – 360 MB, of which a full
- * collection frees 70 MB and more, and with a limit of 230 MB at 233 – 250 MB. At most one
+ * collection frees 70 MB and more, and with a limit of 230 MB at 233 – 266 MB. At most one
  * collection a second: memory the process still uses is not freed by collecting again, and each
  * collection pauses the event loop (tens of milliseconds at that size). Soft: nothing is refused
  * for memory.
