@@ -41,11 +41,6 @@ export class SlotPools {
     return Math.max(0, this.size - this.deliveryActive)
   }
 
-  /** How many claimed jobs wait for a slot. */
-  get waitingJobs(): number {
-    return this.waiting.length
-  }
-
   /** Takes a slot for a claimed job. */
   enter(slot: Slot, pool: Pool): void {
     if (pool === 'llm') this.llmActive++
