@@ -170,7 +170,7 @@ export class ClaimLoop {
       }
     }
     if (calls < slots) await budget.giveBack(slots - calls, now)
-    // Every LLM slot it counted found a job: more may be due (a job handed back among them).
+    // Every LLM slot it counted found a job: more may be due.
     this.starved = slots === llmFree && forLlm >= slots
     return jobs.length === wanted ? 'every slot' : 'some'
   }
