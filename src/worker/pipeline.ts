@@ -60,12 +60,9 @@ export class Pipeline {
     const run = new JobRun(claimed.id, slot, lease, { clock, pools, waits, letGo: (r) => this.letGo(r) })
     this.holding.set(claimed.id, run)
     try {
-      if (waitFor !== undefined && !(await pools.enterOrWait(slot, waitFor, run.signal))) {
-        // Cancelled, taken by another worker, or this one stops: nothing was started for it.
-        run.letGo()
-        await store.releaseLease(claimed.id, workerId, clock.now())
-        return
-      }
+      // No slot came: the job was cancelled, or is another worker's, or this worker stops and
+      // gives back every lease it holds (Worker.stop). Nothing was started for it.
+      if (waitFor !== undefined && !(await pools.enterOrWait(slot, waitFor, run.signal))) return
       const job = claimed.status === 'processing' ? await this.o.llmStage.answer(claimed, run) : claimed
       // Cancelled (or another's) by now: no callback is started for it.
       if (job?.status !== 'delivering' && job?.status !== 'awaiting_tool_results') return
