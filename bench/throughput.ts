@@ -85,6 +85,15 @@ interface Bursts {
   done: number
 }
 
+/** 200 jobs at once, to warm the JIT, the connection pools and the database file: the callbacks received by then. */
+async function warmUp(url: string, prefix: string, done: number): Promise<number> {
+  const warm: Promise<Posted>[] = []
+  for (let i = 0; i < 200; i++) warm.push(post(url, prefix, i))
+  await Promise.all(warm)
+  await waitForCallbacks(done + 200)
+  return done + 200
+}
+
 /**
  * BURSTS bursts against `url`, one after the other: each one's jobs per second, from its first
  * POST to its last callback, ÷ the ideal. The figure is their median: one 2 s burst moves by a
@@ -125,11 +134,8 @@ async function floorRatio(done: number): Promise<number> {
     },
   )
   try {
-    const warm: Promise<Posted>[] = []
-    for (let i = 0; i < 200; i++) warm.push(post(floor.url, 'floor-warm', i))
-    await Promise.all(warm)
-    await waitForCallbacks(done + 200)
-    return median((await bursts(floor.url, 'floor', done + 200)).ratios)
+    done = await warmUp(floor.url, 'floor-warm', done)
+    return median((await bursts(floor.url, 'floor', done)).ratios)
   } finally {
     await floor.stop()
   }
@@ -174,12 +180,7 @@ const relay = await startRelayProcess(benchEnv(dir, llm.url, { WORKER_CONCURRENC
   dir,
 })
 try {
-  // Warm-up: the JIT, the connection pools and the database file.
-  const warm: Promise<Posted>[] = []
-  for (let i = 0; i < 200; i++) warm.push(post(relay.url, 'warm', i))
-  await Promise.all(warm)
-  await waitForCallbacks(200)
-  let done = 200
+  let done = await warmUp(relay.url, 'warm', 0)
 
   const cpuBefore = relay.cpuMs()
   const measured = await bursts(relay.url, 'burst', done)
